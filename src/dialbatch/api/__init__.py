@@ -1,0 +1,1 @@
+"""The HTTP API: the wire contract lives here and only here."""

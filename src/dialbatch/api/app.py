@@ -1,0 +1,44 @@
+"""The FastAPI application factory. It knows nothing of dispatchers: whoever runs the app
+(the `serve` command, a test) hands it the database and a `wake` hint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+import dialbatch
+from dialbatch.api import errors
+from dialbatch.api.routers import agents, batches, health
+from dialbatch.settings import Settings
+from dialbatch.store.engine import Database
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    db: Database,
+    settings: Settings,
+    *,
+    wake: Callable[[], None] = lambda: None,
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="dialbatch",
+        version=dialbatch.__version__,
+        description=(
+            "Batch outbound calling for AI voice agents. Speaks Trillet's batch-calls API; "
+            "fields marked *extension* are dialbatch's additions."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.settings = settings
+    app.state.wake = wake
+    errors.install(app)
+    app.include_router(batches.router)
+    app.include_router(batches.legacy_router)
+    app.include_router(agents.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,328 @@
+"""The batch-calls endpoints of the contract (and the listing of batches, an extension)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Query, Request
+
+from dialbatch import ingest
+from dialbatch.api import schemas
+from dialbatch.api.auth import Db, Workspace
+from dialbatch.api.errors import (
+    AgentNotFound,
+    BadRequest,
+    BatchNotFound,
+    CallNotFound,
+    Conflict,
+    ValidationFailed,
+)
+from dialbatch.api.upload import Upload, read_upload
+from dialbatch.domain.ids import new_batch_id, now_ms, parse_job_id
+from dialbatch.domain.phone import is_known_region
+from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
+from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
+from dialbatch.domain.states import WIRE_CALL_STATUSES, states_for_wire
+from dialbatch.store import batches, calls, counters, workspaces
+from dialbatch.store.batches import BatchAlreadyFinished
+
+router = APIRouter(prefix="/v1/api/batch-calls", tags=["batch calls"])
+legacy_router = APIRouter(prefix="/v1/batch-calls", tags=["batch calls"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorBody},
+    401: {"model": schemas.ErrorBody},
+    404: {"model": schemas.ErrorBody},
+}
+T = TypeVar("T")
+
+
+def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    """Document the success model; the handler returns the payload as built, so fields
+    that do not apply are absent rather than null, as the contract's examples show."""
+    return {200: {"model": model}, **_ERRORS}
+
+
+@router.post(
+    "",
+    response_model=None,
+    responses={**_ok(schemas.StartBatchResponse), 413: {"model": schemas.ErrorBody}},
+    summary="Start a batch from a CSV",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file", "agentId"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "agentId": {"type": "string"},
+                            "scheduledAt": {"type": "string", "format": "date-time"},
+                            "smartCallbackConfig": {"type": "string"},
+                            "defaultCountry": {"type": "string", "description": "extension"},
+                            "skipInvalid": {"type": "boolean", "description": "extension"},
+                            "dedupe": {"type": "boolean", "description": "extension"},
+                        },
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def start_batch(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
+    upload = await read_upload(request, request.app.state.settings.max_upload_bytes)
+    try:
+        return await _start(request, workspace, db, upload)
+    finally:
+        await upload.aclose()
+
+
+async def _start(request: Request, workspace: str, db: Db, upload: Upload) -> dict[str, Any]:
+    f = upload.fields
+    if upload.file is None:
+        raise BadRequest("No file: send the CSV in the `file` field")
+    agent_id = f.get("agentId", "").strip()
+    if not agent_id:
+        raise BadRequest("No agentId: name the agent that makes the calls")
+    now = now_ms()
+    scheduled_at = None
+    if f.get("scheduledAt", "").strip():
+        try:
+            scheduled_at = parse_scheduled_at(f["scheduledAt"], now)
+        except InvalidSchedule as exc:
+            raise BadRequest(str(exc)) from exc
+    try:
+        policy = parse_callback_policy(_json_field(f, "smartCallbackConfig"))
+    except InvalidCallbackPolicy as exc:
+        raise BadRequest(str(exc)) from exc
+    options = ingest.IngestOptions(
+        default_region=_region(f.get("defaultCountry")),
+        skip_invalid=_flag(f, "skipInvalid"),
+        dedupe=_flag(f, "dedupe"),
+    )
+    async with db.read() as conn:
+        if await workspaces.get_agent(conn, workspace, agent_id) is None:
+            raise AgentNotFound(agent_id)
+    file = upload.file
+    try:
+        scan = await anyio.to_thread.run_sync(ingest.scan, file, options)
+    except ingest.CsvRejected as exc:
+        raise ValidationFailed(
+            exc.message,
+            problems=[p.as_dict() for p in exc.problems],
+            problemCount=exc.problem_count,
+        ) from exc
+    file.seek(0)
+    batch_id = new_batch_id()
+    async with db.write() as conn:
+        total = await batches.insert_batch(
+            conn,
+            batch_id=batch_id,
+            workspace_id=workspace,
+            agent_id=agent_id,
+            scheduled_at=scheduled_at,
+            callback_policy=policy_to_json(policy),
+            source_name=(upload.filename or "")[:255] or None,
+            rows=_in_thread(ingest.iter_calls(file, scan)),
+        )
+    request.app.state.wake()
+    when = "at the scheduled time" if scheduled_at and scheduled_at > now else "now"
+    return {
+        "batchId": batch_id,
+        "totalCalls": total,
+        "status": "queued",
+        "message": f"Batch created with {total} calls; dialing starts {when}",
+        "skipped": scan.skipped_count,
+        "duplicatesRemoved": scan.duplicates_removed,
+        "skippedRows": [p.as_dict() for p in scan.skipped],
+    }
+
+
+def _json_field(fields: dict[str, str], name: str) -> Any:
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{name} is not valid JSON: {exc.msg}") from exc
+
+
+def _flag(fields: dict[str, str], name: str) -> bool:
+    raw = fields.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _region(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    code = raw.strip().upper()
+    if not is_known_region(code):
+        raise BadRequest(f"defaultCountry {raw!r} is not a known ISO 3166 country code")
+    return code
+
+
+async def _in_thread(it: Iterator[T]) -> AsyncIterator[T]:
+    """Drive a CPU-bound iterator in a worker thread, one item at a time."""
+    done = object()
+    while True:
+        item = await anyio.to_thread.run_sync(next, it, done)
+        if item is done:
+            return
+        yield item  # type: ignore[misc]
+
+
+@router.get("", summary="List batches (extension)", responses=_ERRORS)
+async def list_batches(
+    workspace: Workspace,
+    db: Db,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    async with db.read() as conn:
+        total = await batches.count_batches(conn, workspace)
+        rows = await batches.list_batches(conn, workspace, limit=limit, offset=(page - 1) * limit)
+    return {
+        "batches": [
+            {
+                "id": b.id,
+                "status": b.status,
+                "agentId": b.agent_id,
+                "totalCalls": b.total_calls,
+                "createdAt": b.created_at,
+                "scheduledAt": b.scheduled_at,
+                "startTime": b.started_at,
+                "completedTime": b.completed_at,
+            }
+            for b in rows
+        ],
+        "pagination": schemas.pagination(page, limit, total),
+    }
+
+
+async def _load(db: Db, workspace: str, batch_id: str) -> tuple[Any, Any, Any]:
+    async with db.read() as conn:
+        batch = await batches.get_batch(conn, workspace, batch_id)
+        if batch is None:
+            raise BatchNotFound(batch_id)
+        tally = await counters.tally(conn, batch_id)
+        recent = await calls.recent_finished(conn, batch_id)
+    return batch, tally, recent
+
+
+@router.get("/{batchId}", response_model=None, responses=_ok(schemas.BatchResponse))
+async def get_batch(batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
+    batch, tally, recent = await _load(db, workspace, batchId)
+    return schemas.batch_response(batch, tally, recent, now_ms())
+
+
+@router.get("/{batchId}/status", response_model=None, responses=_ok(schemas.ProgressResponse))
+async def get_progress(batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
+    batch, tally, recent = await _load(db, workspace, batchId)
+    return schemas.progress_response(batch, tally, recent)
+
+
+@router.get("/{batchId}/calls", response_model=None, responses=_ok(schemas.CallList))
+async def list_calls(
+    batchId: str,
+    workspace: Workspace,
+    db: Db,
+    page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Annotated[str, Query(max_length=32)] = "all",
+) -> dict[str, Any]:
+    wanted = status.strip().lower()
+    if wanted != "all" and wanted not in WIRE_CALL_STATUSES:
+        allowed = ", ".join(("all", *WIRE_CALL_STATUSES))
+        raise BadRequest(f"Unknown status filter {status!r}; use one of: {allowed}")
+    async with db.read() as conn:
+        batch = await batches.get_batch(conn, workspace, batchId)
+        if batch is None:
+            raise BatchNotFound(batchId)
+        tally = await counters.tally(conn, batchId)
+        total = tally.total if wanted == "all" else tally.wire(wanted)
+        pages = (total + limit - 1) // limit
+        if page > max(pages, 1):
+            raise BadRequest(f"page {page} is past the last page ({max(pages, 1)})")
+        states = None if wanted == "all" else states_for_wire(wanted)
+        rows = await calls.page(
+            conn, batchId, states=states, offset=(page - 1) * limit, limit=limit
+        )
+    summary = schemas.counts(tally)
+    return {
+        "calls": [schemas.call_item(r) for r in rows],
+        "pagination": schemas.pagination(page, limit, total),
+        "summary": summary,
+    }
+
+
+@router.get(
+    "/{batchId}/calls/{jobId}",
+    response_model=None,
+    responses={**_ok(schemas.CallDetail), 404: {"model": schemas.CallNotFoundBody}},
+)
+async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
+    parsed = parse_job_id(jobId)
+    async with db.read() as conn:
+        batch = await batches.get_batch(conn, workspace, batchId)
+        if batch is None or parsed is None or parsed[0] != batchId:
+            raise CallNotFound(batchId, jobId)
+        row = await calls.get(conn, batchId, parsed[1])
+    if row is None:
+        raise CallNotFound(batchId, jobId)
+    return schemas.call_detail(row)
+
+
+async def _cancel(request: Request, batch_id: str, workspace: str, db: Db) -> dict[str, Any]:
+    try:
+        batch = await batches.cancel_batch(db, workspace, batch_id)
+    except BatchAlreadyFinished as exc:
+        raise Conflict(f"Batch {batch_id} is already {exc.status}; nothing to cancel") from exc
+    if batch is None:
+        raise BatchNotFound(batch_id)
+    request.app.state.wake()
+    async with db.read() as conn:
+        tally = await counters.tally(conn, batch_id)
+    return {
+        "batchId": batch_id,
+        "status": "cancelled",
+        "message": (
+            "Batch cancelled: waiting calls will not be dialed; active calls run to their end"
+        ),
+        "details": {
+            "completedCalls": tally.wire("completed"),
+            "failedCalls": tally.wire("failed"),
+            "cancelledCalls": tally.wire("cancelled"),
+            "totalCalls": batch.total_calls,
+        },
+    }
+
+
+_CANCEL_DOC: dict[str, Any] = {
+    "response_model": None,
+    "responses": {**_ok(schemas.CancelResponse), 409: {"model": schemas.ErrorBody}},
+    "summary": "Cancel a batch",
+}
+
+
+@router.delete("/{batchId}", **_CANCEL_DOC)
+async def cancel_batch(
+    request: Request, batchId: str, workspace: Workspace, db: Db
+) -> dict[str, Any]:
+    return await _cancel(request, batchId, workspace, db)
+
+
+@legacy_router.delete("/{batchId}", **_CANCEL_DOC)
+async def cancel_batch_legacy(
+    request: Request, batchId: str, workspace: Workspace, db: Db
+) -> dict[str, Any]:
+    return await _cancel(request, batchId, workspace, db)

@@ -1,0 +1,26 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from dialbatch.api.auth import Db
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The process can reach its database", response_model=None)
+async def readyz(db: Db) -> JSONResponse | dict[str, str]:
+    try:
+        async with db.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception:
+        return JSONResponse({"status": "unavailable", "error": "database unreachable"}, 503)
+    return {"status": "ready"}

@@ -1,0 +1,1 @@
+"""The `dialbatch` command line."""

@@ -1,0 +1,499 @@
+"""Client commands (submit, watch, status, cancel, export, batches): they speak to a running
+server over HTTP through `dialbatch.client`, so they work against any dialbatch server.
+
+Connection: `--url`, `--api-key`, `--workspace`, or `DIALBATCH_URL`, `DIALBATCH_API_KEY`,
+`DIALBATCH_WORKSPACE_ID`. A refusal prints the server's message and exits with 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from dialbatch.client import Client, CsvSource, DialbatchError
+from dialbatch.client.types import BatchProgress, Call
+from dialbatch.client.types import Progress as Counts
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+MAX_PROBLEMS_SHOWN = 20
+EXIT_INTERRUPTED = 130
+
+console = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+Url = Annotated[str, typer.Option("--url", envvar="DIALBATCH_URL", help="Server URL.")]
+ApiKey = Annotated[
+    str,
+    typer.Option(
+        "--api-key", envvar="DIALBATCH_API_KEY", help="API key (x-api-key).", show_default=False
+    ),
+]
+WorkspaceId = Annotated[
+    str,
+    typer.Option(
+        "--workspace", envvar="DIALBATCH_WORKSPACE_ID", help="Workspace id (x-workspace-id)."
+    ),
+]
+Interval = Annotated[
+    float, typer.Option("--interval", min=0.01, help="Seconds between progress reads.")
+]
+BatchId = Annotated[
+    str, typer.Argument(metavar="BATCH_ID", help="The batch id, as `submit` printed it.")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the `dialbatch` command."""
+    for command in (submit, watch, status, cancel, export, batches):
+        app.command()(command)
+
+
+def submit(
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="The CSV: a phone_number column; other columns become metadata."
+        ),
+    ],
+    agent: Annotated[str, typer.Option("--agent", help="Id of the agent that makes the calls.")],
+    scheduled_at: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduled-at",
+            help="Start later: 2025-01-31T09:00:00Z, a time with an offset, or epoch ms.",
+        ),
+    ] = None,
+    default_country: Annotated[
+        str | None,
+        typer.Option("--default-country", help="Country (ISO code, e.g. US) of numbers without +."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Leave invalid rows out; queue the rest.")
+    ] = False,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe", help="Drop rows whose number repeats an earlier row.")
+    ] = False,
+    callback_json: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-json",
+            help='smartCallbackConfig: {"enabled": true, "maxAttempts": 3, "gaps": [{"hours": 4}]}',
+        ),
+    ] = None,
+    watch_after: Annotated[
+        bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
+    ] = False,
+    interval: Interval = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the batch id.")] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Start a batch: upload FILE (- for stdin) and queue one call per row."""
+    callback = _callback_config(callback_json)
+    source = _csv_source(file)
+    with _client(url, api_key, workspace) as client:
+        started = client.start_batch(
+            source,
+            agent,
+            scheduled_at=scheduled_at,
+            smart_callback=callback,
+            default_country=default_country,
+            skip_invalid=skip_invalid,
+            dedupe=dedupe,
+        )
+        batch_id = started["batchId"]
+        if quiet:
+            typer.echo(batch_id)
+        else:
+            console.print(
+                f"[bold]{batch_id}[/bold] {started['status']}: {escape(started['message'])}"
+            )
+            _print_left_out(
+                started.get("skippedRows", []),
+                started.get("skipped", 0),
+                started.get("duplicatesRemoved", 0),
+            )
+        if watch_after:
+            _watch(client, batch_id, interval)
+
+
+def watch(
+    batch_id: BatchId,
+    interval: Interval = 1.0,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show a batch's progress until it is complete. Ctrl-C stops watching, not the batch."""
+    with _client(url, api_key, workspace) as client:
+        _watch(client, batch_id, interval)
+
+
+def status(
+    batch_id: BatchId,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show a batch's status and counts."""
+    with _client(url, api_key, workspace) as client:
+        batch = client.get_batch(batch_id)
+    p = batch["progress"]
+    rows: list[tuple[str, object]] = [
+        ("Batch", batch["id"]),
+        ("Status", batch["status"] + (" (complete)" if batch["isComplete"] else "")),
+        ("Agent", batch.get("agentId")),
+        ("Calls", batch["totalCalls"]),
+        ("Waiting", p["waiting"]),
+        ("Active", p["active"]),
+        ("Completed", p["completed"]),
+        ("Failed", p["failed"]),
+        ("Cancelled", p.get("cancelled")),
+        ("Average call", f"{p['averageCallDuration']:.1f} s"),
+        ("Created", iso_time(batch.get("createdAt"))),
+        ("Scheduled for", iso_time(_scheduled(batch.get("scheduledAt"), batch.get("createdAt")))),
+        ("Started", iso_time(p["startTime"])),
+        ("Last completed", iso_time(p["lastCompletedTime"])),
+        ("Finished", iso_time(p["completedTime"])),
+        ("Cancelled at", iso_time(batch.get("cancelledAt"))),
+    ]
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in rows:
+        if value not in (None, ""):
+            table.add_row(name, escape(str(value)))
+    console.print(table)
+
+
+def cancel(
+    batch_id: BatchId,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Cancel a batch: waiting calls are never dialed; active calls run to their end."""
+    with _client(url, api_key, workspace) as client:
+        result = client.cancel_batch(batch_id)
+    d = result["details"]
+    console.print(
+        f"[bold]{result['batchId']}[/bold] {result['status']}: {escape(result['message'])}"
+    )
+    console.print(
+        f"{d['completedCalls']} completed, {d['failedCalls']} failed, "
+        f"{d['cancelledCalls']} cancelled of {d['totalCalls']} calls"
+    )
+
+
+def export(
+    batch_id: BatchId,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="The CSV file to write; - for stdout.")
+    ] = "-",
+    call_status: Annotated[
+        str,
+        typer.Option(
+            "--status", help="all, or one call status: waiting, active, completed, failed, ..."
+        ),
+    ] = "all",
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Write every call of a batch as CSV, one row per call, page by page.
+
+    Columns: jobId, status, phone_number, startTime, endTime (ISO UTC), duration, error.
+
+    Then one column per metadata key: the other columns of the uploaded CSV.
+    """
+    with _client(url, api_key, workspace) as client:
+        pages = client.iter_call_pages(batch_id, status=call_status)
+        first = next(pages)  # a refusal surfaces before any file is created
+        bar = Progress(
+            TextColumn("exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        with _output(output) as out, bar:
+            writer = CallWriter(out, first["calls"])
+            task = bar.add_task("export", total=first["pagination"]["total"])
+            for page in itertools.chain([first], pages):
+                writer.write(page["calls"])
+                bar.advance(task, len(page["calls"]))
+    if writer.unexported:
+        err.print(
+            "warning: metadata keys first seen after the header was written were left out: "
+            + ", ".join(sorted(writer.unexported))
+        )
+    where = "stdout" if output == "-" else output
+    err.print(f"exported {writer.count} calls of {batch_id} to {escape(where)}")
+
+
+def batches(
+    page: Annotated[int, typer.Option(min=1, help="Page, 1 for the newest.")] = 1,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Batches per page.")] = 20,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """List the workspace's batches, newest first."""
+    with _client(url, api_key, workspace) as client:
+        listing = client.list_batches(page=page, limit=limit)
+    table = Table(box=None)
+    table.add_column("Batch", no_wrap=True, min_width=22)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Calls", no_wrap=True, justify="right")
+    table.add_column("Created (UTC)", no_wrap=True)
+    table.add_column("Starts (UTC)", no_wrap=True)
+    for b in listing["batches"]:
+        table.add_row(
+            b["id"],
+            b["status"],
+            str(b["totalCalls"]),
+            _minutes(b["createdAt"]),
+            _minutes(_scheduled(b["scheduledAt"], b["createdAt"])),
+        )
+    console.print(table)
+    pages = listing["pagination"]
+    console.print(
+        f"page {pages['page']} of {max(pages['totalPages'], 1)}, {pages['total']} batches"
+    )
+
+
+# -- export -------------------------------------------------------------------------------
+
+CALL_COLUMNS = ("jobId", "status", "phone_number", "startTime", "endTime", "duration", "error")
+
+
+class CallWriter:
+    """Writes calls as CSV rows. The metadata columns are the keys of the first page's calls
+    (every row of a batch comes from one CSV header), in the order first seen."""
+
+    def __init__(self, out: IO[str], first_calls: Sequence[Call]) -> None:
+        keys = dict.fromkeys(k for call in first_calls for k in call.get("metadata", {}))
+        self._keys = list(keys)
+        self._writer = csv.writer(out)
+        self._writer.writerow(
+            [*CALL_COLUMNS, *(f"metadata.{k}" if k in CALL_COLUMNS else k for k in self._keys)]
+        )
+        self.count = 0
+        self.unexported: set[str] = set()
+
+    def write(self, calls: Iterable[Call]) -> None:
+        for call in calls:
+            metadata = call.get("metadata", {})
+            self.unexported.update(set(metadata) - set(self._keys))
+            self._writer.writerow(
+                [
+                    call["jobId"],
+                    call["status"],
+                    call["phone_number"],
+                    iso_time(call.get("startTime"), "milliseconds"),
+                    iso_time(call.get("endTime"), "milliseconds"),
+                    _cell(call.get("duration")),
+                    call.get("error", ""),
+                    *(_cell(metadata.get(k)) for k in self._keys),
+                ]
+            )
+            self.count += 1
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@contextmanager
+def _output(target: str) -> Iterator[IO[str]]:
+    """stdout for `-`; otherwise a file that appears only once complete."""
+    if target == "-":
+        yield sys.stdout
+        return
+    path = Path(target)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+# -- shared -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _client(url: str, api_key: str, workspace: str) -> Iterator[Client]:
+    """A client; a refusal or a network failure ends the command with its message."""
+    if not api_key:
+        _fail("no API key: set DIALBATCH_API_KEY or pass --api-key")
+    if not workspace:
+        _fail("no workspace: set DIALBATCH_WORKSPACE_ID or pass --workspace")
+    try:
+        with Client(url, api_key, workspace) as client:
+            yield client
+    except DialbatchError as exc:
+        _fail(exc.message, _problem_lines(exc.body))
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        _fail(f"cannot reach {url}: {exc or type(exc).__name__}")
+    except OSError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, details: Sequence[str] = ()) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    for line in details:
+        err.print(f"  {escape(line)}")
+    raise typer.Exit(1)
+
+
+def _problem_lines(body: Any) -> list[str]:
+    """The row problems of a refused CSV, as lines (the first few)."""
+    if not isinstance(body, dict) or not isinstance(body.get("problems"), list):
+        return []
+    problems = body["problems"]
+    lines = [_describe_problem(p) for p in problems[:MAX_PROBLEMS_SHOWN]]
+    count = body.get("problemCount", len(problems))
+    if isinstance(count, int) and count > len(lines):
+        lines.append(f"... and {count - len(lines)} more")
+    return lines
+
+
+def _describe_problem(problem: Any) -> str:
+    if not isinstance(problem, dict):
+        return str(problem)
+    where = f"row {problem.get('row')}"
+    if problem.get("column"):
+        where += f", column {problem['column']}"
+    value = f" (value {problem['value']!r})" if problem.get("value") is not None else ""
+    return f"{where}: {problem.get('reason') or problem.get('message') or 'invalid'}{value}"
+
+
+def _print_left_out(rows: Sequence[Any], skipped: int, duplicates: int) -> None:
+    """The rows `--skip-invalid` and `--dedupe` left out (duplicates are among them)."""
+    if not skipped:
+        return
+    among = f", {duplicates} of them duplicate(s)" if duplicates else ""
+    console.print(f"left out {skipped} row(s){among}:")
+    for line in _problem_lines({"problems": list(rows), "problemCount": skipped}):
+        console.print(f"  {escape(line)}")
+
+
+def _callback_config(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail(f"--callback-json is not valid JSON: {exc.msg}")
+    if not isinstance(config, dict):
+        _fail("--callback-json must be a JSON object")
+    return config
+
+
+def _csv_source(file: str) -> CsvSource:
+    if file == "-":
+        return sys.stdin.buffer.read()
+    path = Path(file)
+    if not path.is_file():
+        _fail(f"no such file: {file}")
+    return path
+
+
+def _scheduled(scheduled_at: int | None, created_at: int | None) -> int | None:
+    """The scheduled start, when the batch was given one (unscheduled batches start when
+    created, and dialbatch reports that time as their `scheduledAt`)."""
+    if scheduled_at is None or created_at is None or scheduled_at <= created_at:
+        return None
+    return scheduled_at
+
+
+def _minutes(ms: int | None) -> str:
+    return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def iso_time(ms: int | None, timespec: str = "seconds") -> str:
+    """Epoch milliseconds as ISO 8601 UTC (`2025-01-31T09:00:00Z`); "" for None."""
+    if ms is None:
+        return ""
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+# -- watch --------------------------------------------------------------------------------
+
+
+def _watch(client: Client, batch_id: str, interval: float) -> None:
+    batch = client.get_batch(batch_id)
+    scheduled = batch.get("scheduledAt")
+    if not batch["isComplete"] and scheduled and scheduled > batch["timestamp"]:
+        console.print(f"{batch_id} is scheduled for {iso_time(scheduled)}")
+    bar = Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = bar.add_task(batch["status"], total=batch["totalCalls"])
+    counts = Text()
+
+    def show(p: BatchProgress) -> None:
+        bar.update(task, total=p["total"], completed=_finished(p), description=p["status"])
+        counts.plain = _counts(p)
+
+    try:
+        with Live(Group(bar, counts), console=console, refresh_per_second=4):
+            final = client.wait(batch_id, poll_interval=interval, on_progress=show)
+    except KeyboardInterrupt:
+        err.print(f"stopped watching; {batch_id} keeps running (`dialbatch cancel {batch_id}`)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    console.print(
+        f"[bold]{batch_id}[/bold] {final['status']}: {final['total']} calls, {_counts(final)}"
+    )
+
+
+def _finished(p: Counts) -> int:
+    return p["completed"] + p["failed"] + p.get("cancelled", 0)
+
+
+def _counts(p: Counts) -> str:
+    return (
+        f"waiting {p['waiting']}, active {p['active']}, completed {p['completed']}, "
+        f"failed {p['failed']}, cancelled {p.get('cancelled', 0)}, "
+        f"average {p['averageCallDuration']:.1f} s"
+    )

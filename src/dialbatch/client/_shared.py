@@ -1,0 +1,129 @@
+"""What the blocking and the async client share: paths, headers, form fields and the
+reading of responses. Nothing here does network I/O."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import httpx
+
+import dialbatch
+from dialbatch.client.errors import DialbatchError, error_from_response
+
+BATCHES = "/v1/api/batch-calls"
+AGENTS = "/v1/api/agents"
+DEFAULT_TIMEOUT = 30.0
+MAX_PAGE_SIZE = 100
+
+CsvSource = str | os.PathLike[str] | bytes | IO[bytes]
+"""A CSV to upload: a path (`str` or `Path`), its bytes, or a binary file object."""
+
+ScheduledAt = datetime | str | int | None
+"""When a batch starts: an aware datetime, an ISO 8601 string, or epoch milliseconds."""
+
+
+def headers(api_key: str, workspace_id: str) -> dict[str, str]:
+    return {
+        "x-api-key": api_key,
+        "x-workspace-id": workspace_id,
+        "user-agent": f"dialbatch-client/{dialbatch.__version__}",
+    }
+
+
+def batch_path(batch_id: str, *rest: str) -> str:
+    """The URL path of a batch (or of something under it), each id escaped."""
+    return "/".join([BATCHES, *(quote(part, safe="") for part in (batch_id, *rest))])
+
+
+def start_form(
+    agent_id: str,
+    scheduled_at: ScheduledAt,
+    smart_callback: Mapping[str, Any] | None,
+    default_country: str | None,
+    skip_invalid: bool,
+    dedupe: bool,
+) -> dict[str, str]:
+    """The form fields of a batch start. Extensions are sent only when used, so the same
+    call works against any server of the contract."""
+    form = {"agentId": agent_id}
+    if scheduled_at is not None:
+        form["scheduledAt"] = format_scheduled_at(scheduled_at)
+    if smart_callback is not None:
+        form["smartCallbackConfig"] = json.dumps(dict(smart_callback))
+    if default_country:
+        form["defaultCountry"] = default_country
+    if skip_invalid:
+        form["skipInvalid"] = "true"
+    if dedupe:
+        form["dedupe"] = "true"
+    return form
+
+
+def format_scheduled_at(value: datetime | str | int) -> str:
+    """The contract's `YYYY-MM-DDTHH:MM:SSZ` for a datetime; strings and epoch milliseconds
+    go as given. A datetime without a time zone is refused rather than guessed."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                "scheduled_at has no time zone; use an aware datetime, e.g. datetime.now(UTC)"
+            )
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError("scheduled_at must be a datetime, an ISO 8601 string or epoch ms")
+    return str(value)
+
+
+@contextmanager
+def open_csv(csv: CsvSource) -> Iterator[tuple[str, IO[bytes]]]:
+    """(file name, binary file) for an upload; a path is opened here and closed after."""
+    if isinstance(csv, bytes | bytearray):
+        yield "batch.csv", io.BytesIO(csv)
+    elif isinstance(csv, str | os.PathLike):
+        path = Path(csv)
+        with path.open("rb") as file:
+            yield path.name, file
+    else:
+        name = getattr(csv, "name", None)
+        yield (Path(name).name if isinstance(name, str) else "batch.csv"), csv
+
+
+def calls_query(status: str, page: int, limit: int) -> dict[str, str | int]:
+    return {"status": status, "page": page, "limit": limit}
+
+
+def parse(response: httpx.Response) -> Any:
+    """The JSON body of a success; a `DialbatchError` for anything else."""
+    if not response.is_success:
+        raise error_from_response(response)
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise DialbatchError(
+            response.status_code,
+            "Invalid response",
+            f"{response.request.url} answered with a body that is not JSON",
+            response.text,
+        ) from exc
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def next_pause(batch_id: str, deadline: float | None, poll_interval: float) -> float:
+    """Seconds to sleep before the next poll; TimeoutError once the deadline has passed."""
+    if deadline is None:
+        return poll_interval
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"batch {batch_id} is not complete yet; it keeps running")
+    return min(poll_interval, left)

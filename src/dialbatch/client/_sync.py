@@ -1,0 +1,208 @@
+"""The blocking client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from dialbatch.client import _shared
+from dialbatch.client._shared import AGENTS, BATCHES, CsvSource, ScheduledAt, batch_path
+from dialbatch.client.types import (
+    Agent,
+    Batch,
+    BatchPage,
+    BatchProgress,
+    Call,
+    CallDetail,
+    CallPage,
+    CancelResult,
+    StartBatchResult,
+)
+
+
+class Client:
+    """A blocking client of a dialbatch server (or any server of Trillet's batch-calls API).
+
+    Use it as a context manager, or call `close()` when done::
+
+        with Client("http://127.0.0.1:8000", api_key, "ws_demo") as client:
+            batch = client.start_batch("contacts.csv", agent_id="agent_demo")
+            client.wait(batch["batchId"])
+
+    Refusals raise `DialbatchError` (or a subclass); network failures raise
+    `httpx.TransportError`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        workspace_id: str,
+        timeout: float | httpx.Timeout = _shared.DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`timeout` is in seconds per network operation; `transport` replaces the network
+        (an `httpx.MockTransport`, a WSGI app...)."""
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=_shared.headers(api_key, workspace_id),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _shared.parse(self._http.request(method, path, **kwargs))
+
+    def start_batch(
+        self,
+        csv: CsvSource,
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+    ) -> StartBatchResult:
+        """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
+
+        `scheduled_at` delays the start (an aware datetime, an ISO 8601 string or epoch ms);
+        `smart_callback` is `{"enabled", "maxAttempts", "gaps": [{"days", "hours"}]}`.
+        dialbatch extensions: `default_country` (ISO code for numbers without `+`),
+        `skip_invalid` (leave bad rows out instead of refusing the file) and `dedupe`
+        (drop repeated numbers). A CSV that fails validation raises `BadRequest` whose
+        `body["problems"]` lists the rows.
+        """
+        form = _shared.start_form(
+            agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+        )
+        with _shared.open_csv(csv) as (name, file):
+            result: StartBatchResult = self._request(
+                "POST", BATCHES, data=form, files={"file": (name, file, "text/csv")}
+            )
+        return result
+
+    def get_batch(self, batch_id: str) -> Batch:
+        """The batch's status, counts, timings and recent calls."""
+        batch: Batch = self._request("GET", batch_path(batch_id))
+        return batch
+
+    def get_progress(self, batch_id: str) -> BatchProgress:
+        """The batch's progress, flat (`GET .../status`)."""
+        progress: BatchProgress = self._request("GET", batch_path(batch_id, "status"))
+        return progress
+
+    def list_calls(
+        self, batch_id: str, status: str = "all", page: int = 1, limit: int = 20
+    ) -> CallPage:
+        """One page of the batch's calls in CSV row order, optionally of one status.
+
+        `page` is 1-based; `limit` is at most 100. Asking for a page past the last raises
+        `BadRequest`.
+        """
+        body: CallPage = self._request(
+            "GET", batch_path(batch_id, "calls"), params=_shared.calls_query(status, page, limit)
+        )
+        return body
+
+    def iter_call_pages(
+        self, batch_id: str, status: str = "all", limit: int = _shared.MAX_PAGE_SIZE
+    ) -> Iterator[CallPage]:
+        """Every page of the batch's calls, first to last (one request per page)."""
+        page = 1
+        while True:
+            body = self.list_calls(batch_id, status=status, page=page, limit=limit)
+            yield body
+            if not body["pagination"]["hasNext"]:
+                return
+            page += 1
+
+    def iter_calls(
+        self, batch_id: str, status: str = "all", limit: int = _shared.MAX_PAGE_SIZE
+    ) -> Iterator[Call]:
+        """Every call of the batch, walking the pages lazily.
+
+        Unfiltered, the order is the CSV's and stable. With a status filter on a running
+        batch, a call that changes status between two pages can be missed or seen twice.
+        """
+        for body in self.iter_call_pages(batch_id, status=status, limit=limit):
+            yield from body["calls"]
+
+    def get_call(self, batch_id: str, job_id: str) -> CallDetail:
+        """One call: timings, error, attempts and (when completed) the agent's result."""
+        call: CallDetail = self._request("GET", batch_path(batch_id, "calls", job_id))
+        return call
+
+    def cancel_batch(self, batch_id: str) -> CancelResult:
+        """Cancel a batch: waiting calls are never dialed; active calls run to their end.
+
+        Cannot be undone. A batch that already finished raises `Conflict`.
+        """
+        result: CancelResult = self._request("DELETE", batch_path(batch_id))
+        return result
+
+    def list_batches(self, page: int = 1, limit: int = 20) -> BatchPage:
+        """The workspace's batches, newest first (extension)."""
+        body: BatchPage = self._request("GET", BATCHES, params={"page": page, "limit": limit})
+        return body
+
+    def list_agents(self) -> list[Agent]:
+        """The workspace's agents (extension)."""
+        agents: list[Agent] = self._request("GET", AGENTS)["agents"]
+        return agents
+
+    def create_agent(
+        self,
+        name: str,
+        provider: str = "simulated",
+        provider_config: Mapping[str, Any] | None = None,
+        from_numbers: list[str] | None = None,
+    ) -> Agent:
+        """Create an agent (extension); its `id` is what `start_batch` takes."""
+        body = {
+            "name": name,
+            "provider": provider,
+            "providerConfig": dict(provider_config or {}),
+            "fromNumbers": list(from_numbers or []),
+        }
+        agent: Agent = self._request("POST", AGENTS, json=body)
+        return agent
+
+    def wait(
+        self,
+        batch_id: str,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+    ) -> BatchProgress:
+        """Poll the batch's progress until it is complete, and return the last progress.
+
+        `on_progress` is called with every progress read, the last one included. After
+        `timeout` seconds, `TimeoutError` is raised; the batch keeps running either way.
+        """
+        deadline = _shared.deadline_after(timeout)
+        while True:
+            progress = self.get_progress(batch_id)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress["isComplete"]:
+                return progress
+            time.sleep(_shared.next_pause(batch_id, deadline, poll_interval))

@@ -1,0 +1,183 @@
+"""The shapes of the API's responses, as `TypedDict`s: plain dicts at run time, checked
+by type checkers. Timestamps are milliseconds since the epoch; durations are seconds.
+
+Fields marked `NotRequired` may be absent: the contract omits unknown values from call
+objects, and dialbatch's extensions are absent from other servers of the same API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class StartBatchResult(TypedDict):
+    """`POST /v1/api/batch-calls`."""
+
+    batchId: str
+    totalCalls: int
+    status: str
+    message: str
+    skipped: NotRequired[int]
+    duplicatesRemoved: NotRequired[int]
+    skippedRows: NotRequired[list[dict[str, Any]]]
+
+
+class RecentCall(TypedDict):
+    """An item of `recent_calls`: a call that finished lately."""
+
+    jobId: str
+    status: str
+    phone_number: str
+    completedAt: NotRequired[int]
+    failedAt: NotRequired[int]
+    error: NotRequired[str]
+    duration: NotRequired[float]
+
+
+class Progress(TypedDict):
+    """Counts and timings of a batch's calls."""
+
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    total: int
+    cancelled: NotRequired[int]
+    startTime: int | None
+    lastCompletedTime: int | None
+    completedTime: int | None
+    averageCallDuration: float
+    recent_calls: list[RecentCall]
+
+
+class BatchProgress(Progress):
+    """`GET /v1/api/batch-calls/{batchId}/status`: the progress, flat, with the status."""
+
+    status: str
+    isComplete: bool
+
+
+class Batch(TypedDict):
+    """`GET /v1/api/batch-calls/{batchId}`."""
+
+    id: str
+    status: str
+    isComplete: bool
+    totalCalls: int
+    progress: Progress
+    timestamp: int
+    agentId: NotRequired[str]
+    createdAt: NotRequired[int]
+    scheduledAt: NotRequired[int | None]
+    cancelledAt: NotRequired[int | None]
+
+
+class Call(TypedDict):
+    """An item of a calls listing; `metadata` holds the CSV row's other columns."""
+
+    jobId: str
+    status: str
+    phone_number: str
+    startTime: NotRequired[int]
+    endTime: NotRequired[int]
+    duration: NotRequired[float]
+    error: NotRequired[str]
+    metadata: dict[str, Any]
+
+
+class Pagination(TypedDict):
+    page: int
+    limit: int
+    total: int
+    totalPages: int
+    hasNext: bool
+    hasPrev: bool
+
+
+class Summary(TypedDict):
+    """Counts over the whole batch, whatever the listing's filter."""
+
+    total: int
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    cancelled: NotRequired[int]
+
+
+class CallPage(TypedDict):
+    """`GET /v1/api/batch-calls/{batchId}/calls`."""
+
+    calls: list[Call]
+    pagination: Pagination
+    summary: Summary
+
+
+class CallResult(TypedDict, total=False):
+    """What the agent reported for a completed call."""
+
+    callId: str
+    transcript: str
+    outcome: str
+    metadata: dict[str, Any]
+
+
+class CallDetail(TypedDict):
+    """`GET /v1/api/batch-calls/{batchId}/calls/{jobId}`."""
+
+    jobId: str
+    status: str
+    phone_number: str
+    startTime: NotRequired[int]
+    endTime: NotRequired[int]
+    duration: NotRequired[float]
+    error: NotRequired[str]
+    result: NotRequired[CallResult]
+    attempts: NotRequired[int]
+
+
+class CancelDetails(TypedDict):
+    completedCalls: int
+    failedCalls: int
+    cancelledCalls: int
+    totalCalls: int
+
+
+class CancelResult(TypedDict):
+    """`DELETE /v1/api/batch-calls/{batchId}`."""
+
+    batchId: str
+    status: str
+    message: str
+    details: CancelDetails
+
+
+class BatchSummary(TypedDict):
+    """An item of the batches listing (extension)."""
+
+    id: str
+    status: str
+    agentId: str
+    totalCalls: int
+    createdAt: int
+    scheduledAt: int | None
+    startTime: int | None
+    completedTime: int | None
+
+
+class BatchPage(TypedDict):
+    """`GET /v1/api/batch-calls` (extension), newest first."""
+
+    batches: list[BatchSummary]
+    pagination: Pagination
+
+
+class Agent(TypedDict):
+    """An agent (extension): who makes the calls, through which provider."""
+
+    id: str
+    name: str
+    provider: str
+    providerConfig: dict[str, Any]
+    fromNumbers: list[str]
+    createdAt: int

@@ -1,0 +1,1 @@
+"""The dispatcher: claims due calls within limits, dials them, recovers the abandoned."""

@@ -1,0 +1,1 @@
+"""Pure rules of the call lifecycle: no I/O, nothing of ours imported."""

@@ -1,0 +1,120 @@
+"""Pass 1's verdict on each data record: the E.164 number it will call, or the problem.
+
+This loop runs once per row of uploads of up to a million rows, so the common case (a record
+of the header's width with a valid, new number) takes the fewest steps; anything unusual goes
+through the slower checks that word the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from dialbatch.domain.phone import InvalidPhoneNumber
+from dialbatch.ingest.header import Header
+from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem, truncated
+from dialbatch.ingest.records import Records
+
+MAX_FIELD_CHARS = 10_000
+
+
+class RowValidator:
+    """Checks the records in file order; ``phones`` gets one entry per record (None: skipped).
+
+    With ``skip_invalid`` invalid records are skipped and logged in ``skipped``, otherwise
+    logged in ``problems``. With ``dedupe`` (or ``skip_invalid``) a repeated number is skipped,
+    logged in ``skipped`` and counted in ``duplicates``; otherwise it is a problem.
+    """
+
+    def __init__(
+        self,
+        header: Header,
+        records: Records,
+        normalize: Callable[[str], str],
+        *,
+        skip_invalid: bool,
+        dedupe: bool,
+        max_rows: int,
+    ) -> None:
+        self.phones: list[str | None] = []
+        self.problems = ProblemLog()
+        self.skipped = ProblemLog()
+        self.duplicates = 0
+        self._header = header
+        self._records = records
+        self._normalize = normalize
+        self._skip_invalid = skip_invalid
+        self._skip_duplicates = dedupe or skip_invalid
+        self._max_rows = max_rows
+        self._seen: dict[str, int] = {}
+
+    def run(self, rows: Iterable[list[str]]) -> None:
+        """Check every record of ``rows`` (an iterator over ``records``, header consumed)."""
+        phones, records, normalize, seen = self.phones, self._records, self._normalize, self._seen
+        append = phones.append
+        phone_at, phone_column = self._header.phone_index, self._header.phone_column
+        named, max_rows = len(self._header.names), self._max_rows
+        careful = bool(self._header.unnamed())
+        for fields in rows:
+            if len(phones) >= max_rows:
+                raise CsvRejected(f"the file has more than {max_rows:,} data rows")
+            if careful or len(fields) > named or max(map(len, fields)) > MAX_FIELD_CHARS:
+                problem = self._structure(fields)
+                if problem is not None:
+                    self.reject(problem)
+                    continue
+            raw = fields[phone_at] if phone_at < len(fields) else ""
+            try:
+                e164 = normalize(raw)
+            except InvalidPhoneNumber as exc:
+                self.reject(RowProblem(records.row, phone_column, exc.reason, truncated(raw)))
+                continue
+            first = seen.setdefault(e164, records.row)
+            if first == records.row:
+                append(e164)
+            else:
+                self._duplicate(first, raw)
+
+    def reject(self, problem: RowProblem) -> None:
+        """Record ``problem`` for the current record, which will not become a call."""
+        (self.skipped if self._skip_invalid else self.problems).add(problem)
+        self.phones.append(None)
+
+    def _duplicate(self, first: int, raw: str) -> None:
+        problem = RowProblem(
+            self._records.row,
+            self._header.phone_column,
+            f"duplicate of row {first}",
+            truncated(raw),
+        )
+        if not self._skip_duplicates:
+            self.reject(problem)
+            return
+        self.duplicates += 1
+        self.skipped.add(problem)
+        self.phones.append(None)
+
+    def _structure(self, fields: list[str]) -> RowProblem | None:
+        """Values beyond the header, in unnamed columns, or too long."""
+        header, row, named = self._header, self._records.row, len(self._header.names)
+        filled = [i for i in range(named, len(fields)) if fields[i].strip()]
+        if filled and filled[0] < header.width:
+            raise _unnamed_column(filled[0], row)
+        if filled:
+            reason = f"{filled[-1] + 1} values but the header has {header.width} columns"
+            return RowProblem(row, None, reason)
+        for i in header.unnamed():
+            if i < len(fields) and fields[i].strip():
+                raise _unnamed_column(i, row)
+        longest = max(range(len(fields)), key=lambda i: len(fields[i]))
+        if len(fields[longest]) > MAX_FIELD_CHARS:
+            column = header.names[longest] if longest < named else None
+            reason = f"value longer than {MAX_FIELD_CHARS:,} characters"
+            return RowProblem(row, column, reason, truncated(fields[longest]))
+        return None
+
+
+def _unnamed_column(index: int, row: int) -> CsvRejected:
+    return CsvRejected(
+        f"column {index + 1} has no name in the header but has values (row {row});"
+        " name the column or delete it"
+    )

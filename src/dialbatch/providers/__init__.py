@@ -1,0 +1,1 @@
+"""Telephony providers behind one small protocol (DESIGN.md §6)."""

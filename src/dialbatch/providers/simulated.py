@@ -1,0 +1,230 @@
+"""A simulated carrier for demos, tests and load: realistic outcomes and durations drawn
+from a distribution set on the agent, reproducible per dial from a seed, delivered later
+through the same sink real adapters use.
+
+Agent `provider_config` keys (all optional):
+  outcomes: {"completed": .6, "busy": .1, "no-answer": .15, "voicemail": .1, "failed": .05}
+  seed: int; meanTalkSeconds: float (45); ringSeconds: [min, max] ([2, 12]);
+  ringTimeoutSeconds: float (30); startErrorRate: float (0): share of dials refused outright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from dialbatch.domain.ids import now_ms
+from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.providers.base import (
+    DialRequest,
+    EventSink,
+    Live,
+    OutcomeUnknowable,
+    ProviderError,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTCOMES: dict[str, float] = {
+    "completed": 0.6,
+    "busy": 0.1,
+    "no-answer": 0.15,
+    "voicemail": 0.1,
+    "failed": 0.05,
+}
+
+
+MAX_SECONDS = 7 * 24 * 3600  # simulated seconds; tests use long rings to hold calls active
+
+
+class SimulatedConfigError(ValueError):
+    pass
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Check an agent's simulated-provider settings when the agent is created, so that
+    every dial it makes can be drawn."""
+    outcomes = config.get("outcomes", DEFAULT_OUTCOMES)
+    if not isinstance(outcomes, dict) or not outcomes:
+        raise SimulatedConfigError("outcomes must be an object of outcome -> weight")
+    for key, weight in outcomes.items():
+        if key not in {o.value for o in Outcome} - {"canceled"}:
+            raise SimulatedConfigError(f"unknown outcome {key!r}")
+        if not _is_number(weight) or weight < 0:
+            raise SimulatedConfigError(f"weight of {key!r} must be a non-negative number")
+    if not 0 < sum(outcomes.values()) < float("inf"):
+        raise SimulatedConfigError("outcome weights must add up to a positive, finite number")
+    for key, high in (("meanTalkSeconds", MAX_SECONDS), ("ringTimeoutSeconds", MAX_SECONDS)):
+        value = config.get(key)
+        if value is not None and (not _is_number(value) or not 0 <= value <= high):
+            raise SimulatedConfigError(f"{key} must be a number from 0 to {high}")
+    rate = config.get("startErrorRate")
+    if rate is not None and (not _is_number(rate) or not 0 <= rate <= 1):
+        raise SimulatedConfigError("startErrorRate must be a number from 0 to 1")
+    seed = config.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SimulatedConfigError("seed must be a whole number")
+    ring = config.get("ringSeconds")
+    if ring is not None and not (
+        isinstance(ring, list)
+        and len(ring) == 2
+        and all(_is_number(v) and 0 <= v <= MAX_SECONDS for v in ring)
+        and ring[0] <= ring[1]
+    ):
+        raise SimulatedConfigError(
+            f"ringSeconds must be [min, max] seconds, 0 <= min <= max <= {MAX_SECONDS}"
+        )
+    return config
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass
+class _SimCall:
+    provider_call_id: str
+    request: DialRequest
+    event: CallEvent
+    ends_at_ms: int
+    handle: asyncio.TimerHandle | None = None
+    ended: bool = False
+
+
+class SimulatedProvider:
+    name = "simulated"
+
+    def __init__(self, sink: EventSink, *, time_scale: float = 1.0, seed: int = 7) -> None:
+        self._sink = sink
+        self._scale = time_scale
+        self._seed = seed
+        self._calls: dict[str, _SimCall] = {}  # by dial_key
+        self._by_id: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dials = 0  # every start_call that rang a (simulated) phone
+
+    async def start_call(self, request: DialRequest) -> str:
+        existing = self._calls.get(request.dial_key)
+        if existing is not None:
+            return existing.provider_call_id
+        cfg = request.agent_config
+        rng = random.Random(f"{cfg.get('seed', self._seed)}:{request.dial_key}")
+        if rng.random() < float(cfg.get("startErrorRate", 0.0)):
+            raise ProviderError("simulated carrier refused the request (503)")
+        outcome, ring_s, talk_s = _draw(rng, cfg)
+        pcid = f"sim_{rng.getrandbits(64):016x}"
+        delay_s = (ring_s + talk_s) * self._scale
+        event = CallEvent(
+            outcome=outcome,
+            dial_key=request.dial_key,
+            provider_call_id=pcid,
+            duration_s=round(talk_s, 1) if talk_s else None,
+            provider_code=_CODES[outcome],
+            result=_result(request, pcid, outcome) if outcome is Outcome.COMPLETED else None,
+        )
+        call = _SimCall(pcid, request, event, ends_at_ms=now_ms() + int(delay_s * 1000))
+        self._calls[request.dial_key] = call
+        self._by_id[pcid] = request.dial_key
+        self.dials += 1
+        call.handle = asyncio.get_running_loop().call_later(delay_s, self._finish, call, None)
+        return pcid
+
+    def _finish(self, call: _SimCall, override: CallEvent | None) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        if override is not None:
+            call.event = override
+        event = CallEvent(**{**call.event.__dict__, "ended_at": now_ms()})
+        call.event = event
+        task = asyncio.get_running_loop().create_task(self._deliver(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, event: CallEvent) -> None:
+        try:
+            await self._sink(event)
+        except Exception:  # the sweeper reconciles through fetch_status later
+            log.exception("simulated provider: delivering %s failed", event.dial_key)
+
+    async def hangup(self, provider_call_id: str) -> None:
+        key = self._by_id.get(provider_call_id)
+        call = self._calls.get(key) if key else None
+        if call is None or call.ended:
+            return
+        if call.handle is not None:
+            call.handle.cancel()
+        self._finish(
+            call,
+            CallEvent(
+                outcome=Outcome.CANCELED,
+                dial_key=call.request.dial_key,
+                provider_call_id=provider_call_id,
+                provider_code="487",
+            ),
+        )
+
+    async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
+        call = self._calls.get(dial_key)
+        if call is None:
+            # This carrier lives in our process: after a restart it remembers nothing, so it
+            # cannot prove the dial never happened.
+            raise OutcomeUnknowable("the simulated carrier has no record (process restarted?)")
+        if not call.ended:
+            return Live(call.provider_call_id)
+        return call.event
+
+    async def aclose(self) -> None:
+        for call in self._calls.values():
+            if call.handle is not None:
+                call.handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        self._calls.clear()
+        self._by_id.clear()
+
+
+_CODES = {
+    Outcome.COMPLETED: "200",
+    Outcome.BUSY: "486",
+    Outcome.NO_ANSWER: "480",
+    Outcome.VOICEMAIL: "200",
+    Outcome.FAILED: "503",
+    Outcome.CANCELED: "487",
+}
+
+
+def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, float]:
+    """(outcome, ringing seconds, talk seconds)."""
+    weights = cfg.get("outcomes") or DEFAULT_OUTCOMES
+    names = list(weights)
+    outcome = Outcome(rng.choices(names, weights=[float(weights[n]) for n in names])[0])
+    ring_lo, ring_hi = cfg.get("ringSeconds", [2.0, 12.0])
+    ring = rng.uniform(float(ring_lo), float(ring_hi))
+    mean_talk = float(cfg.get("meanTalkSeconds", 45.0))
+    if outcome is Outcome.COMPLETED:
+        return outcome, ring, max(3.0, rng.gauss(mean_talk, mean_talk / 3))
+    if outcome is Outcome.VOICEMAIL:
+        return outcome, ring, rng.uniform(8.0, 30.0)
+    if outcome is Outcome.NO_ANSWER:
+        return outcome, float(cfg.get("ringTimeoutSeconds", 30.0)), 0.0
+    if outcome is Outcome.BUSY:
+        return outcome, rng.uniform(0.5, 4.0), 0.0
+    return outcome, rng.uniform(0.2, 3.0), 0.0
+
+
+def _result(request: DialRequest, pcid: str, outcome: Outcome) -> dict[str, Any]:
+    meta = request.metadata
+    name = str(meta.get("first_name") or meta.get("name") or "there").strip() or "there"
+    transcript = (
+        f"Agent: Hello {name}, this is an automated call from dialbatch.\n"
+        f"Customer: Hi, yes, this is {name}.\n"
+        "Agent: Thanks for taking the call. I'm confirming your details on file.\n"
+        "Customer: Sounds good, thank you.\n"
+        "Agent: All set. Have a great day!"
+    )
+    return {"callId": pcid, "transcript": transcript, "outcome": "successful"}

@@ -1,0 +1,88 @@
+"""Wiring: one process's database, providers, dispatcher and API, started and stopped
+together. `serve` runs API + dispatcher (the embedded default); `serve --no-dispatch` and
+`worker` split them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from dialbatch.api.app import create_app
+from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
+from dialbatch.domain.outcomes import CallEvent
+from dialbatch.providers.base import Provider
+from dialbatch.providers.registry import build_providers
+from dialbatch.settings import Settings
+from dialbatch.store.engine import Database
+from dialbatch.store.queue import RetryConfig
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        poll_interval_s=settings.poll_interval_s,
+        claim_lease_ms=int(settings.claim_lease_s * 1000),
+        dial_lease_ms=int(settings.dial_lease_s * 1000),
+        retry=RetryConfig(
+            connection_attempts=settings.connection_attempts,
+            backoff_base_ms=settings.retry_backoff_ms,
+        ),
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything one process runs; start() and stop() bracket its life."""
+
+    settings: Settings
+    db: Database
+    dispatcher: Dispatcher
+    providers: dict[str, Provider]
+    dispatch: bool = True
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, *, dispatch: bool = True) -> Runtime:
+        db = Database(settings.effective_database_url)
+        holder: list[Dispatcher] = []
+
+        async def sink(event: CallEvent) -> None:
+            await holder[0].on_event(event)
+
+        providers = build_providers(settings, sink)
+        dispatcher = Dispatcher(db, providers, dispatch_config(settings))
+        holder.append(dispatcher)
+        return cls(
+            settings=settings, db=db, dispatcher=dispatcher, providers=providers, dispatch=dispatch
+        )
+
+    async def start(self) -> None:
+        if self.dispatch:
+            self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.db.dispose()
+
+    def app(self) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        return create_app(self.db, self.settings, wake=self.dispatcher.wake, lifespan=lifespan)

@@ -1,0 +1,58 @@
+"""Configuration, read once from `DIALBATCH_*` environment variables.
+
+Every field here is documented in the table in docs/configuration.md; keep them in step.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALBATCH_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+
+    demo_workspace_id: str | None = None
+    demo_api_key: str | None = None
+    demo_max_concurrent_calls: int = Field(10, ge=1, le=100_000)
+    demo_calls_per_second: float = Field(5.0, gt=0, le=10_000)
+    demo_seed: int = 7
+
+    simulated_time_scale: float = Field(1.0, gt=0, le=1000)
+
+    max_upload_mb: float = Field(20.0, gt=0)
+    dispatch: bool = True
+    poll_interval_s: float = Field(0.25, gt=0, le=60)
+    claim_lease_s: float = Field(30.0, gt=0)
+    dial_lease_s: float = Field(60.0, gt=0)
+    connection_attempts: int = Field(3, ge=1, le=10)
+    retry_backoff_ms: int = Field(1000, ge=0)
+    log_level: str = "info"
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The URL the engine uses: async drivers, SQLite file under data_dir by default."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'dialbatch.db'}"
+        return to_async_url(url)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def to_async_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs; pick the async driver ourselves."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,128 @@
+"""Reading calls: pages, one call, the recently finished ones.
+
+An unfiltered page is a `seq` range (seq is dense 0..n-1 in CSV order), so page 50,000
+costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialbatch.domain.states import CallState
+from dialbatch.store.tables import calls
+
+_COLUMNS = (
+    calls.c.id,
+    calls.c.batch_id,
+    calls.c.seq,
+    calls.c.phone_number,
+    calls.c.metadata,
+    calls.c.status,
+    calls.c.attempt,
+    calls.c.started_at,
+    calls.c.ended_at,
+    calls.c.duration_s,
+    calls.c.error,
+    calls.c.result,
+    calls.c.provider_call_id,
+)
+
+
+@dataclass(frozen=True)
+class CallRow:
+    id: int
+    batch_id: str
+    seq: int
+    phone_number: str
+    metadata: str
+    status: str
+    attempt: int
+    started_at: int | None
+    ended_at: int | None
+    duration_s: float | None
+    error: str | None
+    result: dict[str, Any] | None
+    provider_call_id: str | None
+
+
+async def page(
+    conn: AsyncConnection,
+    batch_id: str,
+    *,
+    states: tuple[CallState, ...] | None,
+    offset: int,
+    limit: int,
+) -> list[CallRow]:
+    """A page of the batch's calls; `states` None means all, in CSV order.
+
+    Calls that left `waiting` are listed in CSV order through the partial index
+    ix_calls_batch_status_seq. Waiting calls are not in that index (an upload would have
+    to write it for every row); they are listed in the order they will be dialed, through
+    the claim index. A filter that spans both lists the indexed states first.
+    """
+    c = calls.c
+    base = sa.select(*_COLUMNS).where(c.batch_id == batch_id)
+    if states is None:
+        rows = await conn.execute(
+            base.where(c.seq >= offset, c.seq < offset + limit).order_by(c.seq)
+        )
+        return [CallRow(**r._mapping) for r in rows]
+    indexed = [s.value for s in states if s is not CallState.WAITING]
+    out: list[CallRow] = []
+    if indexed:
+        rows = await conn.execute(
+            base.where(sa.text("calls.status <> 'waiting'"), c.status.in_(indexed))
+            .order_by(c.seq)
+            .offset(offset)
+            .limit(limit)
+        )
+        out = [CallRow(**r._mapping) for r in rows]
+        if CallState.WAITING in states:
+            before = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(calls)
+                .where(c.batch_id == batch_id, sa.text("calls.status <> 'waiting'"))
+                .where(c.status.in_(indexed))
+            )
+            offset = max(0, offset - int(before or 0))
+    if CallState.WAITING in states and len(out) < limit:
+        rows = await conn.execute(
+            base.where(c.status == CallState.WAITING.value)
+            .order_by(c.next_attempt_at, c.id)
+            .offset(offset)
+            .limit(limit - len(out))
+        )
+        out.extend(CallRow(**r._mapping) for r in rows)
+    return out
+
+
+async def get(conn: AsyncConnection, batch_id: str, seq: int) -> CallRow | None:
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS).where(calls.c.batch_id == batch_id, calls.c.seq == seq)
+        )
+    ).first()
+    return CallRow(**row._mapping) if row else None
+
+
+async def recent_finished(conn: AsyncConnection, batch_id: str, limit: int = 10) -> list[CallRow]:
+    """The last `limit` calls to finish (completed or failed), newest first.
+
+    The predicate matches the partial index ix_calls_recent exactly, so this is an index
+    range scan from the end whatever the batch size.
+    """
+    c = calls.c
+    rows = await conn.execute(
+        sa.select(*_COLUMNS)
+        .where(
+            c.batch_id == batch_id,
+            sa.text("calls.status IN ('completed', 'failed')"),
+        )
+        .order_by(c.ended_at.desc())
+        .limit(limit)
+    )
+    return [CallRow(**r._mapping) for r in rows]

@@ -1,0 +1,120 @@
+"""Sharded per-batch counters, changed only by increments inside the transaction of the
+state change they count (never read-modify-write from a stale copy)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialbatch.domain.states import CallState, wire_status
+from dialbatch.store._dialect import greatest, is_sqlite, upsert
+from dialbatch.store.tables import batch_counters
+
+PG_SHARDS = 8
+
+
+def _shard(conn: AsyncConnection) -> int:
+    return 0 if is_sqlite(conn) else random.randrange(PG_SHARDS)
+
+
+async def move(
+    conn: AsyncConnection,
+    batch_id: str,
+    moves: dict[CallState, int],
+    *,
+    duration_s: float = 0.0,
+    last_at: int | None = None,
+) -> None:
+    """Add each delta to its state's counter; completions also carry duration and time."""
+    shard = _shard(conn)
+    rows = []
+    for state, delta in moves.items():
+        if not delta:
+            continue
+        is_done = state is CallState.COMPLETED and delta > 0
+        rows.append(
+            {
+                "batch_id": batch_id,
+                "status": state.value,
+                "shard": shard,
+                "n": delta,
+                "duration_sum": duration_s if is_done else 0.0,
+                "last_at": last_at if state in (CallState.COMPLETED, CallState.FAILED) else None,
+            }
+        )
+    if not rows:
+        return
+    stmt = upsert(conn, batch_counters)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["batch_id", "status", "shard"],
+        set_={
+            "n": batch_counters.c.n + stmt.excluded.n,
+            "duration_sum": batch_counters.c.duration_sum + stmt.excluded.duration_sum,
+            "last_at": greatest(conn, batch_counters.c.last_at, stmt.excluded.last_at),
+        },
+    )
+    await conn.execute(stmt, rows)
+
+
+@dataclass
+class Tally:
+    """A batch's counts in internal states, with the wire's view derived from them."""
+
+    by_state: dict[str, int] = field(default_factory=dict)
+    completed_duration_s: float = 0.0
+    last_completed_at: int | None = None
+
+    def wire(self, status: str) -> int:
+        return sum(n for s, n in self.by_state.items() if wire_status(s) == status)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+    @property
+    def open(self) -> int:
+        return sum(n for s, n in self.by_state.items() if s in _OPEN)
+
+    @property
+    def average_duration_s(self) -> float:
+        done = self.by_state.get(CallState.COMPLETED.value, 0)
+        return round(self.completed_duration_s / done, 2) if done else 0.0
+
+
+_OPEN = {
+    s.value for s in (CallState.WAITING, CallState.CLAIMED, CallState.DIALING, CallState.UNKNOWN)
+}
+
+
+async def tally(conn: AsyncConnection, batch_id: str) -> Tally:
+    c = batch_counters.c
+    rows = await conn.execute(
+        sa.select(
+            c.status,
+            sa.func.sum(c.n),
+            sa.func.sum(c.duration_sum),
+            sa.func.max(c.last_at).filter(c.status == CallState.COMPLETED.value),
+        )
+        .where(c.batch_id == batch_id)
+        .group_by(c.status)
+    )
+    t = Tally()
+    for status, n, dur, last in rows:
+        t.by_state[status] = int(n or 0)
+        if status == CallState.COMPLETED.value:
+            t.completed_duration_s = float(dur or 0.0)
+            t.last_completed_at = int(last) if last is not None else None
+    return t
+
+
+async def open_calls(conn: AsyncConnection, batch_id: str) -> int:
+    c = batch_counters.c
+    value = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(c.n), 0)).where(
+            c.batch_id == batch_id, c.status.in_(_OPEN)
+        )
+    )
+    return int(value or 0)

@@ -1,0 +1,225 @@
+"""Table definitions (SQLAlchemy Core). Migrations under `migrations/` must match these;
+tests/store/test_migrations.py compares them.
+
+Times are integer milliseconds since the epoch everywhere: the contract's unit, and the
+same on both engines.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+# The limiter row *is* the distributed token bucket and concurrency semaphore: it is locked
+# inside the claim transaction, so every worker shares one exact budget.
+workspace_limiter = sa.Table(
+    "workspace_limiter",
+    metadata,
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("calls_per_second", sa.Float, nullable=False),
+    sa.Column("burst", sa.Float, nullable=False),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("refilled_at", sa.BigInteger, nullable=False),
+    sa.Column("max_active", sa.Integer, nullable=False),
+    sa.Column("active", sa.Integer, nullable=False, server_default="0"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_api_keys_prefix", "prefix"),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_config", sa.JSON, nullable=False),
+    sa.Column("from_numbers", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("agent_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total_calls", sa.Integer, nullable=False),
+    sa.Column("scheduled_at", sa.BigInteger, nullable=False),
+    sa.Column("callback_policy", sa.JSON, nullable=False),
+    sa.Column("source_name", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    sa.Column("cancelled_at", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    # Round-robin fairness between batches of one workspace.
+    sa.Column("last_claimed_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
+    sa.Index("ix_batches_runnable", "status", "scheduled_at"),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    # No foreign key: calls are only ever inserted with their batch, in its transaction,
+    # and batches are never deleted; the per-row check cost ~0.6 s per 300k-row upload.
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("phone_number", sa.String(32), nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),  # JSON text, written once at ingest
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("connection_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unreached", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_token", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_expires", sa.BigInteger, nullable=True),
+    sa.Column("provider_call_id", sa.String(128), nullable=True),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("ended_at", sa.BigInteger, nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.UniqueConstraint("batch_id", "seq", name="uq_calls_batch_seq"),
+    # Partial: a plain UNIQUE index would hold one NULL entry per never-dialed call, and
+    # cost every upload of 300k rows about a second.
+    sa.Index(
+        "uq_calls_provider_call_id",
+        "provider_call_id",
+        unique=True,
+        sqlite_where=sa.text("provider_call_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_call_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_calls_due",
+        "batch_id",
+        "next_attempt_at",
+        "id",
+        sqlite_where=sa.text("status = 'waiting'"),
+        postgresql_where=sa.text("status = 'waiting'"),
+    ),
+    # Filtered listings of calls that have left `waiting`. Fresh rows skip it, which halves
+    # the index work of an upload; waiting calls are listed through ix_calls_due instead.
+    sa.Index(
+        "ix_calls_batch_status_seq",
+        "batch_id",
+        "status",
+        "seq",
+        sqlite_where=sa.text("status <> 'waiting'"),
+        postgresql_where=sa.text("status <> 'waiting'"),
+    ),
+    sa.Index(
+        "ix_calls_recent",
+        "batch_id",
+        "ended_at",
+        sqlite_where=sa.text("status IN ('completed', 'failed')"),
+        postgresql_where=sa.text("status IN ('completed', 'failed')"),
+    ),
+    sa.Index(
+        "ix_calls_leases",
+        "lease_expires",
+        sqlite_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
+        postgresql_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
+    ),
+)
+
+# Append-only ledger: one row per dial, written *before* the provider is asked.
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "call_id", sa.BigInteger, sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("dial_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_call_id", sa.String(128), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("ended_at", sa.BigInteger, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("provider_code", sa.String(64), nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Index("ix_attempts_call", "call_id", "n"),
+)
+
+# Sharded counters: progress is a SUM over a few rows, O(1) at any batch size.
+batch_counters = sa.Table(
+    "batch_counters",
+    metadata,
+    sa.Column(
+        "batch_id", sa.String(64), sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("shard", sa.Integer, primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("duration_sum", sa.Float, nullable=False, server_default="0"),
+    sa.Column("last_at", sa.BigInteger, nullable=True),
+)
+
+# Written in the same transaction as the change it reports; delivered by events/.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(
+        "ix_outbox_pending",
+        "id",
+        sqlite_where=sa.text("delivered_at IS NULL"),
+        postgresql_where=sa.text("delivered_at IS NULL"),
+    ),
+)

@@ -1,0 +1,68 @@
+"""Helpers for store-level tests: a batch made directly in the store, and the invariants
+every such test ends with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from dialbatch.domain.ids import new_batch_id
+from dialbatch.store import batches, counters
+from dialbatch.store.engine import Database
+from dialbatch.store.tables import calls, workspace_limiter
+from tests.conftest import numbers
+
+WS = "ws_t"
+AGENT = "agent_t"
+
+
+async def _chunks(n: int) -> AsyncIterator[list[tuple[int, str, str]]]:
+    yield [(i, p, json.dumps({"i": i})) for i, p in enumerate(numbers(n))]
+
+
+async def make_batch(
+    db: Database, n: int, *, policy: dict[str, Any] | None = None, scheduled_at: int | None = None
+) -> str:
+    batch_id = new_batch_id()
+    async with db.write() as conn:
+        await batches.insert_batch(
+            conn,
+            batch_id=batch_id,
+            workspace_id=WS,
+            agent_id=AGENT,
+            scheduled_at=scheduled_at,
+            callback_policy=policy or {"enabled": False, "maxAttempts": 1, "gaps": []},
+            source_name=None,
+            rows=_chunks(n),
+        )
+    return batch_id
+
+
+async def assert_consistent(db: Database, batch_id: str) -> dict[str, int]:
+    """Counters equal COUNT(*) by status; the limiter's `active` equals the calls holding
+    a slot. Returns the counts."""
+    async with db.read() as conn:
+        real = dict(
+            (
+                await conn.execute(
+                    sa.select(calls.c.status, sa.func.count())
+                    .where(calls.c.batch_id == batch_id)
+                    .group_by(calls.c.status)
+                )
+            ).all()
+        )
+        tally = await counters.tally(conn, batch_id)
+        holding = await conn.scalar(
+            sa.select(sa.func.count()).where(
+                calls.c.workspace_id == WS, calls.c.status.in_(["claimed", "dialing", "unknown"])
+            )
+        )
+        active = await conn.scalar(
+            sa.select(workspace_limiter.c.active).where(workspace_limiter.c.workspace_id == WS)
+        )
+    assert {k: v for k, v in tally.by_state.items() if v} == real
+    assert active == holding
+    return real

@@ -1,0 +1,179 @@
+"""The queue protocol's invariants (DESIGN.md §4), exercised directly on the store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+
+from dialbatch.domain.ids import now_ms
+from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.store import batches, queue, workspaces
+from dialbatch.store.engine import Database
+from dialbatch.store.queue import RetryConfig
+from dialbatch.store.tables import attempts, calls, workspace_limiter
+from tests.helpers import WS, assert_consistent, make_batch
+
+LEASE = 30_000
+RETRY = RetryConfig(connection_attempts=3, backoff_base_ms=1000)
+
+
+async def claim(db: Database, n: int = 100, owner: str = "w1") -> list[queue.Claimed]:
+    async with db.write() as conn:
+        got, _ = await queue.claim(conn, WS, owner, n, LEASE)
+    return got
+
+
+async def dial(db: Database, c: queue.Claimed, owner: str = "w1") -> queue.Intent | None:
+    async with db.write() as conn:
+        return await queue.begin_dial(conn, c, owner, "simulated", LEASE)
+
+
+async def outcome(db: Database, key: str, o: Outcome, **kw: object) -> queue.Applied:
+    async with db.write() as conn:
+        return await queue.apply_outcome(conn, CallEvent(outcome=o, dial_key=key, **kw), RETRY)  # type: ignore[arg-type]
+
+
+async def test_claims_never_exceed_the_concurrency_cap(db: Database) -> None:
+    batch = await make_batch(db, 20)
+    first = await claim(db)
+    assert len(first) == 5  # max_concurrent_calls
+    assert await claim(db) == []
+    intent = await dial(db, first[0])
+    assert intent is not None
+    await outcome(db, intent.dial_key, Outcome.COMPLETED, duration_s=12.5)
+    assert len(await claim(db)) == 1  # exactly the slot that was freed
+    await assert_consistent(db, batch)
+
+
+async def test_claims_spend_rate_tokens(db: Database) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=100, calls_per_second=3)
+        await conn.execute(workspace_limiter.update().values(tokens=3, refilled_at=now_ms()))
+    await make_batch(db, 50)
+    assert len(await claim(db)) == 3
+    assert len(await claim(db)) == 0  # the bucket is empty until the clock refills it
+    await asyncio.sleep(0.7)
+    assert 1 <= len(await claim(db)) <= 3
+
+
+async def test_a_claim_racing_a_cancel_never_dials(db: Database) -> None:
+    batch = await make_batch(db, 10)
+    claimed = await claim(db)
+    cancelled = await batches.cancel_batch(db, WS, batch)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    for c in claimed:
+        assert await dial(db, c) is None
+    async with db.read() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(attempts)) == 0
+    real = await assert_consistent(db, batch)
+    assert real == {"cancelled": 10}
+    async with db.read() as conn:
+        b = await batches.get_batch(conn, WS, batch)
+    assert b is not None and b.completed_at is not None  # nothing can run any more
+
+
+async def test_cancel_leaves_active_calls_to_finish(db: Database) -> None:
+    batch = await make_batch(db, 10)
+    claimed = await claim(db)
+    intent = await dial(db, claimed[0])
+    assert intent is not None
+    await batches.cancel_batch(db, WS, batch)
+    assert await assert_consistent(db, batch) == {"dialing": 1, "cancelled": 9}
+    await outcome(db, intent.dial_key, Outcome.COMPLETED, duration_s=3)
+    assert await assert_consistent(db, batch) == {"completed": 1, "cancelled": 9}
+    assert await claim(db) == []
+
+
+async def test_a_stale_lease_token_cannot_dial(db: Database) -> None:
+    batch = await make_batch(db, 1)
+    [mine] = await claim(db, owner="w1")
+    async with db.write() as conn:  # w1 stalls past its lease; the sweeper frees the call
+        await conn.execute(calls.update().values(lease_expires=0))
+        assert await queue.expire_claims(conn) == 1
+    [theirs] = await claim(db, owner="w2")
+    assert theirs.lease_token == mine.lease_token + 1
+    assert await dial(db, mine, owner="w1") is None
+    assert await dial(db, theirs, owner="w2") is not None
+    await assert_consistent(db, batch)
+
+
+async def test_duplicate_and_late_events_change_nothing(db: Database) -> None:
+    batch = await make_batch(
+        db, 1, policy={"enabled": True, "maxAttempts": 2, "gaps": [{"hours": 0}]}
+    )
+    [c] = await claim(db)
+    first = await dial(db, c)
+    assert first is not None
+    assert (await outcome(db, first.dial_key, Outcome.BUSY)).status == "waiting"
+    assert not (await outcome(db, first.dial_key, Outcome.BUSY)).changed  # duplicate
+    [c2] = await claim(db)
+    second = await dial(db, c2)
+    assert second is not None and second.attempt == 2
+    # a late, different event for attempt 1 must not touch attempt 2
+    assert not (await outcome(db, first.dial_key, Outcome.COMPLETED)).changed
+    done = await outcome(db, second.dial_key, Outcome.COMPLETED, duration_s=30)
+    assert done.status == "completed"
+    assert await assert_consistent(db, batch) == {"completed": 1}
+
+
+async def test_smart_callback_schedules_the_next_attempt_after_the_gap(db: Database) -> None:
+    await make_batch(db, 1, policy={"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 2}]})
+    [c] = await claim(db)
+    intent = await dial(db, c)
+    assert intent is not None
+    before = now_ms()
+    await outcome(db, intent.dial_key, Outcome.NO_ANSWER)
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(calls.c.status, calls.c.next_attempt_at))).one()
+    assert row.status == "waiting"
+    assert abs(row.next_attempt_at - (before + 2 * 3600 * 1000)) < 5_000
+    assert await claim(db) == []  # not due yet
+
+
+async def test_connection_failures_retry_then_fail_with_the_attempt_count(db: Database) -> None:
+    batch = await make_batch(db, 1)
+    for n in (1, 2, 3):
+        async with db.write() as conn:
+            await conn.execute(calls.update().values(next_attempt_at=0))
+        [c] = await claim(db)
+        intent = await dial(db, c)
+        assert intent is not None and intent.attempt == n
+        await outcome(db, intent.dial_key, Outcome.FAILED)
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(calls.c.status, calls.c.error))).one()
+    assert row.status == "failed"
+    assert row.error == "Call failed - unable to connect after 3 attempts"
+    await assert_consistent(db, batch)
+
+
+async def test_expired_dials_become_unknown_and_are_never_reclaimed(db: Database) -> None:
+    batch = await make_batch(db, 2)
+    claimed = await claim(db)
+    intent = await dial(db, claimed[0])
+    assert intent is not None
+    async with db.write() as conn:
+        await conn.execute(
+            calls.update().where(calls.c.status == "dialing").values(lease_expires=0)
+        )
+        uncertain = await queue.expire_dials(conn, "sweeper", LEASE)
+    assert [u.dial_key for u in uncertain] == [intent.dial_key]
+    assert await claim(db) == []  # an unknown call is not waiting: it is never re-dialed blindly
+    await assert_consistent(db, batch)
+
+
+async def test_scheduled_batches_wait_for_their_time(db: Database) -> None:
+    await make_batch(db, 3, scheduled_at=now_ms() + 3_600_000)
+    assert await claim(db) == []
+    async with db.read() as conn:
+        assert await queue.runnable_workspaces(conn) == []
+
+
+async def test_claims_are_shared_fairly_between_batches(db: Database) -> None:
+    a = await make_batch(db, 50)
+    b = await make_batch(db, 50)
+    got = await claim(db, n=4)
+    per = {x.batch_id: 0 for x in got}
+    for x in got:
+        per[x.batch_id] += 1
+    assert per == {a: 2, b: 2} or per == {b: 2, a: 2}
