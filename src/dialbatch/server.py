@@ -23,6 +23,8 @@ from dialbatch.store.queue import RetryConfig
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 30.0
+
 
 def dispatch_config(settings: Settings) -> DispatchConfig:
     return DispatchConfig(
@@ -67,11 +69,20 @@ class Runtime:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
 
     async def stop(self) -> None:
+        """Stop claiming, let the loop finish its round, then close what it used.
+
+        The loop is awaited, not cancelled: a task cancelled inside a transaction would try
+        to roll back over a connection that dispose() is closing, and hang.
+        """
         await self.dispatcher.stop()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+            except TimeoutError:
+                log.warning("dispatcher did not stop in %.0f s; cancelling it", STOP_TIMEOUT_S)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         for provider in self.providers.values():
             await provider.aclose()
         await self.db.dispose()

@@ -72,7 +72,7 @@ async def running(db: Database) -> AsyncIterator[tuple[Dispatcher, Recorder]]:
     task = asyncio.create_task(dispatcher.run())
     yield dispatcher, rec
     await dispatcher.stop()
-    task.cancel()
+    await asyncio.wait_for(task, 10)  # the loop ends its round by itself; never cancel mid-txn
     await rec.aclose()
 
 
@@ -203,6 +203,7 @@ async def _abandon_one_dial(db: Database, provider: ScriptedProvider) -> tuple[D
     await asyncio.sleep(0.05)
     async with db.write() as conn:
         await conn.execute(calls.update().values(lease_expires=0))
+    await worker.stop()
     sweeper = Dispatcher(db, {"simulated": provider}, FAST, owner="sweeper")  # type: ignore[dict-item]
     await sweeper.sweep()
     return sweeper, batch
@@ -245,6 +246,23 @@ async def test_reconcile_fails_an_unknowable_dial_without_redialing(db: Database
     row = await _call(db)
     assert (row.status, row.error) == ("failed", UNKNOWABLE_ERROR)
     await sweeper.tick()
-    await asyncio.sleep(0.05)
+    await sweeper.stop()
     assert len(provider.started) == 1
     await assert_consistent(db, batch)
+
+
+async def test_stop_hands_undialed_claims_back_at_once(db: Database) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=5, calls_per_second=2)
+    batch = await make_batch(db, 5)
+    provider = ScriptedProvider(Live("p"))
+    worker = Dispatcher(db, {"simulated": provider}, FAST, owner="leaving")  # type: ignore[dict-item]
+    task = asyncio.create_task(worker.run())
+    while not provider.started:
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    await asyncio.wait_for(task, 5)
+    real = await assert_consistent(db, batch)
+    # paced at 2/s, only the first dial had started; the rest were never dialed
+    assert real.get("claimed", 0) == 0
+    assert real["waiting"] == 5 - len(provider.started)

@@ -63,16 +63,26 @@ class Dispatcher:
         self.owner = owner or f"w-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()  # paced dials stop waiting at once
         self._dials: set[asyncio.Task[None]] = set()
         self._next_slot: dict[str, float] = {}
         self._agents: dict[tuple[str, str], Agent | None] = {}
         self._last_sweep = 0.0
+        self._loop_done = asyncio.Event()
+        self._loop_done.set()  # not running until run() starts
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         """Run until `stop()`; errors in one round are logged and the loop goes on."""
+        self._loop_done.clear()
+        try:
+            await self._loop()
+        finally:
+            self._loop_done.set()
+
+    async def _loop(self) -> None:
         while not self._stopping:
             try:
                 await self.tick()
@@ -87,11 +97,14 @@ class Dispatcher:
             self._wake.clear()
 
     async def stop(self) -> None:
-        """Stop claiming; in-flight dial starts finish (their outcomes still arrive)."""
+        """Stop claiming and drain: dials already started finish starting (their outcomes
+        still arrive); claimed calls not yet dialed go back to waiting for another worker."""
         self._stopping = True
+        self._stop_requested.set()
         self.wake()
-        if self._dials:
-            await asyncio.gather(*self._dials, return_exceptions=True)
+        await self._loop_done.wait()
+        while self._dials:
+            await asyncio.gather(*list(self._dials), return_exceptions=True)
 
     async def tick(self) -> int:
         """One claiming round over every workspace with runnable batches."""
@@ -120,9 +133,14 @@ class Dispatcher:
         self._next_slot[ws] = slot
 
     async def _dial(self, call: Claimed, delay_s: float) -> None:
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
+        if delay_s > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), delay_s)
         try:
+            if self._stopping:
+                async with self.db.write() as conn:
+                    await queue.release_claim(conn, call, self.owner)
+                return
             await self._dial_now(call)
         except Exception:
             # The lease expires and the sweeper takes over: nothing is lost.

@@ -245,6 +245,26 @@ async def begin_dial(
     return Intent(call=call, attempt=row.attempt, dial_key=key)
 
 
+async def release_claim(conn: AsyncConnection, call: Claimed, owner: str) -> bool:
+    """Give back a claim we will not dial (shutting down): claimed -> waiting, at once."""
+    c = calls.c
+    result = await conn.execute(
+        calls.update()
+        .where(
+            c.id == call.call_id,
+            c.status == CallState.CLAIMED.value,
+            c.lease_token == call.lease_token,
+            c.lease_owner == owner,
+        )
+        .values(status=CallState.WAITING.value, lease_owner=None, lease_expires=None)
+    )
+    if not result.rowcount:
+        return False
+    await counters.move(conn, call.batch_id, {CallState.CLAIMED: -1, CallState.WAITING: 1})
+    await release_slots(conn, call.workspace_id, 1)
+    return True
+
+
 async def record_placed(conn: AsyncConnection, key: str, provider_call_id: str) -> None:
     """Remember the provider's id for a dial (used for reconciliation and callbacks)."""
     att = (
