@@ -81,3 +81,13 @@ def test_no_secret_is_stored_in_the_clear(env: Path) -> None:
     assert key is not None
     raw = b"".join(p.read_bytes() for p in env.glob("dialbatch.db*"))
     assert key.group(1).encode() not in raw
+
+
+def test_migrate_creates_a_missing_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "not" / "yet" / "there"
+    monkeypatch.setenv("DIALBATCH_DATA_DIR", str(data))
+    monkeypatch.delenv("DIALBATCH_DATABASE_URL", raising=False)
+    assert "database at head" in invoke("migrate")
+    assert (data / "dialbatch.db").exists()

@@ -28,12 +28,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
-            database = parsed.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            prepare_sqlite_dir(url)
             self.writer = _sqlite_engine(url, immediate=True, pool_size=1)
             self.reader = _sqlite_engine(url, immediate=False, pool_size=4)
         else:
@@ -56,6 +53,13 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+def prepare_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file, so a fresh checkout starts without set-up."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:

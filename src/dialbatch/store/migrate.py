@@ -8,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from dialbatch.store.engine import prepare_sqlite_dir
+
 _HERE = Path(__file__).parent / "migrations"
 
 
@@ -24,6 +26,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     Runs in its own thread because env.py starts its own event loop, and callers may
     already be inside one.
     """
+    prepare_sqlite_dir(url)
     error: list[BaseException] = []
 
     def _target() -> None:

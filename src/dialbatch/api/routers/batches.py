@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, TypeVar
@@ -172,13 +174,24 @@ def _region(raw: str | None) -> str | None:
 
 
 async def _in_thread(it: Iterator[T]) -> AsyncIterator[T]:
-    """Drive a CPU-bound iterator in a worker thread, one item at a time."""
+    """Drive a CPU-bound iterator in a worker thread, one item ahead of the consumer.
+
+    While the consumer inserts item k (SQLite releases the GIL while it writes), the
+    thread already builds item k+1.
+    """
     done = object()
-    while True:
-        item = await anyio.to_thread.run_sync(next, it, done)
-        if item is done:
-            return
-        yield item  # type: ignore[misc]
+    pending = asyncio.ensure_future(asyncio.to_thread(next, it, done))
+    try:
+        while True:
+            item = await pending
+            if item is done:
+                return
+            pending = asyncio.ensure_future(asyncio.to_thread(next, it, done))
+            yield item  # type: ignore[misc]
+    finally:
+        if not pending.done():  # the consumer stopped early: let the thread finish first
+            with contextlib.suppress(Exception):
+                await pending
 
 
 @router.get("", summary="List batches (extension)", responses=_ERRORS)
