@@ -177,3 +177,20 @@ async def test_claims_are_shared_fairly_between_batches(db: Database) -> None:
     for x in got:
         per[x.batch_id] += 1
     assert per == {a: 2, b: 2} or per == {b: 2, a: 2}
+
+
+async def test_a_retryable_outcome_after_cancel_ends_the_call(db: Database) -> None:
+    policy = {"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 0}]}
+    batch = await make_batch(db, 3, policy=policy)
+    [c, *_] = await claim(db)
+    intent = await dial(db, c)
+    assert intent is not None
+    await batches.cancel_batch(db, WS, batch)
+    applied = await outcome(db, intent.dial_key, Outcome.NO_ANSWER)
+    assert applied.status == "failed"  # not back to waiting: nothing would ever claim it
+    assert await assert_consistent(db, batch) == {"failed": 1, "cancelled": 2}
+    async with db.read() as conn:
+        b = await batches.get_batch(conn, WS, batch)
+        error = await conn.scalar(sa.select(calls.c.error).where(calls.c.status == "failed"))
+    assert b is not None and b.completed_at is not None
+    assert error == "No answer - not retried: batch cancelled"

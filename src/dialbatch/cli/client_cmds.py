@@ -175,12 +175,12 @@ def status(
         ("Failed", p["failed"]),
         ("Cancelled", p.get("cancelled")),
         ("Average call", f"{p['averageCallDuration']:.1f} s"),
-        ("Created", iso_time(batch.get("createdAt"))),
-        ("Scheduled for", iso_time(_scheduled(batch.get("scheduledAt"), batch.get("createdAt")))),
-        ("Started", iso_time(p["startTime"])),
-        ("Last completed", iso_time(p["lastCompletedTime"])),
-        ("Finished", iso_time(p["completedTime"])),
-        ("Cancelled at", iso_time(batch.get("cancelledAt"))),
+        ("Created", _iso_time(batch.get("createdAt"))),
+        ("Scheduled for", _iso_time(_scheduled(batch.get("scheduledAt"), batch.get("createdAt")))),
+        ("Started", _iso_time(p["startTime"])),
+        ("Last completed", _iso_time(p["lastCompletedTime"])),
+        ("Finished", _iso_time(p["completedTime"])),
+        ("Cancelled at", _iso_time(batch.get("cancelledAt"))),
     ]
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -241,6 +241,7 @@ def export(
             TimeElapsedColumn(),
             console=err,
             transient=True,
+            disable=not err.is_terminal,
             redirect_stdout=False,
             redirect_stderr=False,
         )
@@ -318,8 +319,8 @@ class CallWriter:
                     call["jobId"],
                     call["status"],
                     call["phone_number"],
-                    iso_time(call.get("startTime"), "milliseconds"),
-                    iso_time(call.get("endTime"), "milliseconds"),
+                    _iso_time(call.get("startTime"), "milliseconds"),
+                    _iso_time(call.get("endTime"), "milliseconds"),
                     _cell(call.get("duration")),
                     call.get("error", ""),
                     *(_cell(metadata.get(k)) for k in self._keys),
@@ -446,7 +447,7 @@ def _minutes(ms: int | None) -> str:
     return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def iso_time(ms: int | None, timespec: str = "seconds") -> str:
+def _iso_time(ms: int | None, timespec: str = "seconds") -> str:
     """Epoch milliseconds as ISO 8601 UTC (`2025-01-31T09:00:00Z`); "" for None."""
     if ms is None:
         return ""
@@ -461,7 +462,7 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
     batch = client.get_batch(batch_id)
     scheduled = batch.get("scheduledAt")
     if not batch["isComplete"] and scheduled and scheduled > batch["timestamp"]:
-        console.print(f"{batch_id} is scheduled for {iso_time(scheduled)}")
+        console.print(f"{batch_id} is scheduled for {_iso_time(scheduled)}")
     bar = Progress(
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -477,7 +478,9 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
         counts.plain = _counts(p)
 
     try:
-        with Live(Group(bar, counts), console=console, refresh_per_second=4):
+        # Transient: the summary line below replaces the display (and off a terminal, it is
+        # all that is printed).
+        with Live(Group(bar, counts), console=console, refresh_per_second=4, transient=True):
             final = client.wait(batch_id, poll_interval=interval, on_progress=show)
     except KeyboardInterrupt:
         err.print(f"stopped watching; {batch_id} keeps running (`dialbatch cancel {batch_id}`)")

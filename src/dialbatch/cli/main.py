@@ -27,7 +27,7 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agents_app, name="agents")
 
-console = Console()
+console = Console(soft_wrap=True)  # never break a key or a URL across lines
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -56,8 +56,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (DIALBATCH_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (DIALBATCH_PORT)")] = None,
     dispatch: Annotated[
-        bool, typer.Option("--dispatch/--no-dispatch", help="Also run a dispatcher")
-    ] = True,
+        bool | None,
+        typer.Option("--dispatch/--no-dispatch", help="Also run a dispatcher (DIALBATCH_DISPATCH)"),
+    ] = None,
 ) -> None:
     """Apply migrations, bootstrap the demo workspace, and serve the API (and dispatcher)."""
     import uvicorn
@@ -68,6 +69,7 @@ def serve(
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
+    dispatch = settings.dispatch if dispatch is None else dispatch
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )

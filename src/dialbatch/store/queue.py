@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import dial_key, job_id
-from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
 from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
 from dialbatch.domain.states import BatchState, CallState
 from dialbatch.store import counters, outbox
@@ -351,6 +351,7 @@ async def apply_outcome(
                     c.phone_number,
                     c.metadata,
                     b.callback_policy,
+                    b.status.label("batch_status"),
                 )
                 .join(batches, b.id == c.batch_id)
                 .where(c.id == att.call_id),
@@ -387,9 +388,15 @@ async def apply_outcome(
     if final_error is not None:
         new = CallState.FAILED
         values.update(error=final_error)
-    elif not decision.final:
+    elif not decision.final and call.batch_status in RUNNING:
         new = CallState.WAITING
         values.update(next_attempt_at=now + decision.retry_after_ms, error=None)
+    elif not decision.final:
+        # The batch was cancelled while this call was live: it ran to its end, and it is
+        # not tried again (a waiting call in a cancelled batch would never finish).
+        new = CallState.FAILED
+        reason = event.detail or OUTCOME_RULES[event.outcome].message
+        values.update(error=f"{reason} - not retried: batch {call.batch_status}")
     elif event.outcome is Outcome.COMPLETED:
         new = CallState.COMPLETED
         duration = float(event.duration_s or 0.0)

@@ -1,0 +1,3 @@
+from tests.client._server import server
+
+__all__ = ["server"]
