@@ -42,8 +42,18 @@ def upsert(conn: AsyncConnection, table: sa.Table) -> Any:
     return postgresql.insert(table)
 
 
-def for_update(conn: AsyncConnection, stmt: sa.Select[Any], *, skip_locked: bool = False) -> Any:
-    """Row locks on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers."""
+def for_update(
+    conn: AsyncConnection,
+    stmt: sa.Select[Any],
+    *,
+    skip_locked: bool = False,
+    of: sa.Table | None = None,
+) -> Any:
+    """Row locks on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+
+    With a join, name the table to lock (`of`): locking every joined row (a batch row
+    FOR UPDATE) conflicts with the key-share locks of foreign-key checks, and deadlocks.
+    """
     if is_sqlite(conn):
         return stmt
-    return stmt.with_for_update(skip_locked=skip_locked)
+    return stmt.with_for_update(skip_locked=skip_locked, of=of)

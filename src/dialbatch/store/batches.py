@@ -211,9 +211,9 @@ async def _cancel_chunk(
     )
     moved = int(result.rowcount or 0)
     if moved:
-        await counters.move(conn, batch_id, {state: -moved, CallState.CANCELLED: moved})
         if state is CallState.CLAIMED:
             await release_slots(conn, workspace_id, moved)
+        await counters.move(conn, batch_id, {state: -moved, CallState.CANCELLED: moved})
     return moved
 
 

@@ -47,6 +47,9 @@ async def move(
         )
     if not rows:
         return
+    # One global order of row locks (by status) so that concurrent transitions
+    # (waiting->claimed, claimed->dialing, dialing->waiting) cannot deadlock on PostgreSQL.
+    rows.sort(key=lambda r: str(r["status"]))
     stmt = upsert(conn, batch_counters)
     stmt = stmt.on_conflict_do_update(
         index_elements=["batch_id", "status", "shard"],
