@@ -1,11 +1,13 @@
-"""Shared fixtures: a migrated database per test (copied from a template migrated once),
-a runtime (API + dispatcher + simulated provider), an HTTP client bound to the app, and
-the demo workspace's credentials."""
+"""Shared fixtures: a migrated database per test on each backend (SQLite: a copy of a
+template migrated once; PostgreSQL: the run's database, truncated), a runtime (API +
+dispatcher + simulated provider), an HTTP client bound to the app, and the demo
+workspace's credentials. Backends: tests/_backends.py."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ from dialbatch.server import Runtime
 from dialbatch.settings import Settings, to_async_url
 from dialbatch.store import migrate, workspaces
 from dialbatch.store.engine import Database
+from tests import _backends
+
+BACKENDS = _backends.selected_backends()
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +32,35 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """This run's own PostgreSQL database, migrated once and dropped at the end."""
+    url = _backends.create_run_database()
+    try:
+        migrate.upgrade(to_async_url(url))
+        yield url
+    finally:
+        _backends.drop_run_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> str:
+    """A migrated, empty database for this test, on each backend in turn."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        asyncio.run(_backends.truncate(url))
+        return url
+    path = tmp_path / "dialbatch.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
-async def db(tmp_path: Path, template_db: Path) -> AsyncIterator[Database]:
+async def db(database_url: str) -> AsyncIterator[Database]:
     """A bare migrated database with workspace WS (cap 5, 1000 calls/s) and agent AGENT."""
     from tests.helpers import AGENT, WS
 
-    path = tmp_path / "store.db"
-    path.write_bytes(template_db.read_bytes())
-    database = Database(to_async_url(f"sqlite:///{path}"))
+    database = Database(to_async_url(database_url))
     async with database.write() as conn:
         await workspaces.create_workspace(
             conn, workspace_id=WS, max_concurrent_calls=5, calls_per_second=1000
@@ -45,13 +71,10 @@ async def db(tmp_path: Path, template_db: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, template_db: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        db = tmp_path / "dialbatch.db"
-        if not db.exists():
-            shutil.copy(template_db, db)
         values: dict[str, Any] = {
-            "database_url": f"sqlite:///{db}",
+            "database_url": database_url,
             "data_dir": tmp_path,
             "simulated_time_scale": 0.002,
             "demo_max_concurrent_calls": 20,
