@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from dialbatch.store.queue import RetryConfig
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0
+SWITCH_INTERVAL_S = 0.0005
 
 
 def dispatch_config(settings: Settings) -> DispatchConfig:
@@ -65,6 +67,11 @@ class Runtime:
         )
 
     async def start(self) -> None:
+        # Ingest validates in a worker thread while SQLite (on aiosqlite's thread) inserts;
+        # every hand-off between them and the event loop waits for the GIL holder's switch
+        # interval. 0.5 ms instead of 5 ms took a 300k-row upload from 3.7 s to 2.9 s in
+        # process (measured), and keeps the API responsive during an upload.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
 

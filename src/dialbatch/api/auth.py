@@ -19,7 +19,8 @@ _workspace_header = APIKeyHeader(
 )
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
+    """Async on purpose: a plain def dependency costs a threadpool hop per request."""
     db: Database = request.app.state.db
     return db
 

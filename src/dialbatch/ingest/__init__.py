@@ -1,10 +1,12 @@
 """Streaming CSV ingest: uploads become validated calls, with row-numbered problems.
 
-``scan`` reads an upload once and validates every record without writing anything;
-``iter_calls`` reads it again and yields the calls to insert. See :mod:`.csv_reader`.
+``stream`` reads an upload once, validating every record and handing over the calls to
+insert as it goes (the server writes them into a transaction it rolls back if the file is
+rejected). ``scan`` validates without producing calls; ``iter_calls`` then yields them
+from a second read. See :mod:`.csv_reader`.
 """
 
-from dialbatch.ingest.csv_reader import IngestOptions, ScanResult, iter_calls, scan
+from dialbatch.ingest.csv_reader import IngestOptions, ScanResult, iter_calls, scan, stream
 from dialbatch.ingest.header import PHONE_COLUMN, PHONE_COLUMN_ALIASES
 from dialbatch.ingest.problems import CsvRejected, RowProblem
 from dialbatch.ingest.validation import MAX_FIELD_CHARS
@@ -19,4 +21,5 @@ __all__ = [
     "ScanResult",
     "iter_calls",
     "scan",
+    "stream",
 ]

@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import BinaryIO
 
 from dialbatch.domain.phone import PhoneNormalizer
-from dialbatch.ingest.header import parse_header
+from dialbatch.ingest.header import Header, parse_header
 from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem
 from dialbatch.ingest.records import Records, UnclosedQuote
 from dialbatch.ingest.text import NotText, not_text, text_lines
@@ -121,10 +121,73 @@ def iter_calls(
         raise changed
 
 
-def _scan_records(
-    records: Records, options: IngestOptions, normalize: Callable[[str], str]
+Chunk = list[tuple[int, str, str]]
+
+
+def stream(
+    f: BinaryIO, options: IngestOptions, emit: Callable[[Chunk], None], chunk_size: int = 5000
 ) -> ScanResult:
-    rows = iter(records)
+    """One pass instead of two: validate like :func:`scan`, and hand each chunk of kept rows,
+    as :func:`iter_calls` would yield them, to ``emit`` as soon as it is complete.
+
+    Made for writing while reading: the caller inserts the chunks into an open transaction
+    and rolls it back if this raises :class:`CsvRejected` (which it does at the same points
+    as :func:`scan`, possibly after chunks were emitted). Once a row problem makes the file's
+    rejection certain, nothing more is emitted.
+    """
+    normalize = PhoneNormalizer(options.default_region).normalize
+    row = 1
+    try:
+        with text_lines(f) as (encoding, lines):
+            records = Records(lines)
+            try:
+                result = _scan_records(records, options, normalize, emit, chunk_size)
+            finally:
+                row = records.row + 1
+    except (UnicodeDecodeError, NotText) as exc:
+        raise not_text(f, exc, row) from None
+    result.encoding, result.delimiter = encoding, records.delimiter
+    return result
+
+
+def _tap(
+    rows: Iterator[list[str]],
+    check: RowValidator,
+    header: Header,
+    emit: Callable[[Chunk], None],
+    chunk_size: int,
+) -> Iterator[list[str]]:
+    """Pass records to the validator and, once it has decided each (it appends exactly one
+    entry to ``phones`` per record), collect the kept ones into emitted chunks."""
+    phones, problems = check.phones, check.problems
+    metadata_json = _metadata_encoder(header.names, header.phone_column)
+    width = len(header.names)
+    chunk: Chunk = []
+    seq = 0
+    for fields in rows:
+        yield fields
+        e164 = phones[-1]
+        if e164 is None or problems.count:
+            continue
+        if len(fields) < width:
+            fields += [""] * (width - len(fields))
+        chunk.append((seq, e164, metadata_json(fields)))
+        seq += 1
+        if len(chunk) >= chunk_size:
+            emit(chunk)
+            chunk = []
+    if chunk and not problems.count:
+        emit(chunk)
+
+
+def _scan_records(
+    records: Records,
+    options: IngestOptions,
+    normalize: Callable[[str], str],
+    emit: Callable[[Chunk], None] | None = None,
+    chunk_size: int = 5000,
+) -> ScanResult:
+    rows: Iterator[list[str]] = iter(records)
     try:
         header = parse_header(next(rows), options.max_columns)
     except StopIteration:
@@ -139,6 +202,8 @@ def _scan_records(
         dedupe=options.dedupe,
         max_rows=options.max_rows,
     )
+    if emit is not None:
+        rows = _tap(rows, check, header, emit, chunk_size)
     try:
         check.run(rows)
     except UnclosedQuote:

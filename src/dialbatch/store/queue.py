@@ -559,7 +559,11 @@ async def renew_dial_leases(conn: AsyncConnection, owner: str, lease_ms: int) ->
     c = calls.c
     result = await conn.execute(
         calls.update()
-        .where(c.lease_owner == owner, c.status == CallState.DIALING.value)
+        .where(
+            c.lease_expires.is_not(None),  # through ix_calls_leases, not a table scan
+            c.lease_owner == owner,
+            c.status == CallState.DIALING.value,
+        )
         .values(lease_expires=now + lease_ms)
     )
     return int(result.rowcount or 0)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, Query, Request
 
 from dialbatch import ingest
@@ -22,6 +18,7 @@ from dialbatch.api.errors import (
     Conflict,
     ValidationFailed,
 )
+from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload, read_upload
 from dialbatch.domain.ids import new_batch_id, now_ms, parse_job_id
 from dialbatch.domain.phone import is_known_region
@@ -40,6 +37,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.ErrorBody},
 }
 T = TypeVar("T")
+# Rows per insert statement: large enough that thread hand-offs are rare, small enough
+# that the chunks in flight stay a few MB.
+INGEST_CHUNK_ROWS = 10_000
 
 
 def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
@@ -111,27 +111,32 @@ async def _start(request: Request, workspace: str, db: Db, upload: Upload) -> di
         if await workspaces.get_agent(conn, workspace, agent_id) is None:
             raise AgentNotFound(agent_id)
     file = upload.file
+    producer: ThreadProducer[ingest.csv_reader.Chunk, ingest.ScanResult] = ThreadProducer(
+        lambda emit: ingest.stream(file, options, emit, chunk_size=INGEST_CHUNK_ROWS)
+    )
+    batch_id = new_batch_id()
     try:
-        scan = await anyio.to_thread.run_sync(ingest.scan, file, options)
+        # One pass: rows are validated in a thread and inserted as they come; a rejection
+        # raises here and the transaction rolls back, so nothing is half-written.
+        async with db.write() as conn:
+            total = await batches.insert_batch(
+                conn,
+                batch_id=batch_id,
+                workspace_id=workspace,
+                agent_id=agent_id,
+                scheduled_at=scheduled_at,
+                callback_policy=policy_to_json(policy),
+                source_name=(upload.filename or "")[:255] or None,
+                rows=producer,
+            )
     except ingest.CsvRejected as exc:
         raise ValidationFailed(
             exc.message,
             problems=[p.as_dict() for p in exc.problems],
             problemCount=exc.problem_count,
         ) from exc
-    file.seek(0)
-    batch_id = new_batch_id()
-    async with db.write() as conn:
-        total = await batches.insert_batch(
-            conn,
-            batch_id=batch_id,
-            workspace_id=workspace,
-            agent_id=agent_id,
-            scheduled_at=scheduled_at,
-            callback_policy=policy_to_json(policy),
-            source_name=(upload.filename or "")[:255] or None,
-            rows=_in_thread(ingest.iter_calls(file, scan)),
-        )
+    scan = producer.result
+    assert scan is not None
     request.app.state.wake()
     when = "at the scheduled time" if scheduled_at and scheduled_at > now else "now"
     return {
@@ -171,27 +176,6 @@ def _region(raw: str | None) -> str | None:
     if not is_known_region(code):
         raise BadRequest(f"defaultCountry {raw!r} is not a known ISO 3166 country code")
     return code
-
-
-async def _in_thread(it: Iterator[T]) -> AsyncIterator[T]:
-    """Drive a CPU-bound iterator in a worker thread, one item ahead of the consumer.
-
-    While the consumer inserts item k (SQLite releases the GIL while it writes), the
-    thread already builds item k+1.
-    """
-    done = object()
-    pending = asyncio.ensure_future(asyncio.to_thread(next, it, done))
-    try:
-        while True:
-            item = await pending
-            if item is done:
-                return
-            pending = asyncio.ensure_future(asyncio.to_thread(next, it, done))
-            yield item  # type: ignore[misc]
-    finally:
-        if not pending.done():  # the consumer stopped early: let the thread finish first
-            with contextlib.suppress(Exception):
-                await pending
 
 
 @router.get("", summary="List batches (extension)", responses=_ERRORS)

@@ -67,8 +67,8 @@ def upgrade() -> None:
             "ix_calls_leases",
             ["lease_expires"],
             unique=False,
-            sqlite_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
-            postgresql_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
+            sqlite_where=sa.text("lease_expires IS NOT NULL"),
+            postgresql_where=sa.text("lease_expires IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_calls_recent",
@@ -261,8 +261,8 @@ def downgrade() -> None:
         )
         batch_op.drop_index(
             "ix_calls_leases",
-            sqlite_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
-            postgresql_where=sa.text("status IN ('claimed', 'dialing', 'unknown')"),
+            sqlite_where=sa.text("lease_expires IS NOT NULL"),
+            postgresql_where=sa.text("lease_expires IS NOT NULL"),
         )
         batch_op.drop_index(
             "ix_calls_due",
