@@ -25,7 +25,7 @@ from dialbatch.providers.base import (
     Provider,
     ProviderError,
 )
-from dialbatch.store import queue, workspaces
+from dialbatch.store import notify, queue, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Claimed, RetryConfig, Uncertain
 from dialbatch.store.workspaces import Agent
@@ -77,9 +77,12 @@ class Dispatcher:
     async def run(self) -> None:
         """Run until `stop()`; errors in one round are logged and the loop goes on."""
         self._loop_done.clear()
+        listener = asyncio.create_task(notify.listen(self.db.url, self.wake, self._stop_requested))
         try:
             await self._loop()
         finally:
+            self._stop_requested.set()
+            await listener
             self._loop_done.set()
 
     async def _loop(self) -> None:

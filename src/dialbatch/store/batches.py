@@ -14,6 +14,7 @@ from dialbatch.domain.states import BatchState, CallState
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import is_sqlite, now_ms_sql
 from dialbatch.store.engine import Database
+from dialbatch.store.notify import notify
 from dialbatch.store.tables import batches, calls, workspace_limiter
 
 CANCEL_CHUNK = 5000
@@ -78,6 +79,7 @@ async def insert_batch(
     await outbox.emit(
         conn, workspace_id, "batch.created", {"batchId": batch_id, "totalCalls": total}
     )
+    await notify(conn, batch_id)
     return total
 
 
@@ -103,21 +105,38 @@ async def _bulk_insert_calls(
             (batch_id, workspace_id, due, f"[{rows}]"),
         )
         return
-    await conn.execute(
-        calls.insert(),
-        [
-            {
-                "batch_id": batch_id,
-                "workspace_id": workspace_id,
-                "seq": seq,
-                "phone_number": phone,
-                "metadata": meta,
-                "status": CallState.WAITING.value,
-                "next_attempt_at": due,
-            }
+    # COPY (binary, through asyncpg) instead of an executemany of INSERTs: one round trip
+    # per chunk and no per-row statement, ~10x faster for 300k rows. It runs on the asyncpg
+    # connection under `conn`, inside the transaction SQLAlchemy began there (the batch row
+    # was inserted first), so a rejected upload still rolls back every call.
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("COPY of calls needs the open transaction of a write connection")
+    waiting = CallState.WAITING.value
+    await driver.copy_records_to_table(
+        calls.name,
+        columns=_COPY_COLUMNS,
+        records=[
+            (batch_id, workspace_id, seq, phone, meta, waiting, 0, 0, 0, due, 0)
             for seq, phone, meta in chunk
         ],
     )
+
+
+_COPY_COLUMNS = [
+    "batch_id",
+    "workspace_id",
+    "seq",
+    "phone_number",
+    "metadata",
+    "status",
+    "attempt",
+    "connection_failures",
+    "unreached",
+    "next_attempt_at",
+    "lease_token",
+]
 
 
 async def get_batch(conn: AsyncConnection, workspace_id: str, batch_id: str) -> Batch | None:
@@ -181,6 +200,7 @@ async def cancel_batch(db: Database, workspace_id: str, batch_id: str) -> Batch 
                 .values(status=BatchState.CANCELLED.value, cancelled_at=now_ms_sql(conn))
             )
             await outbox.emit(conn, workspace_id, "batch.cancelled", {"batchId": batch_id})
+            await notify(conn, batch_id)
     for state in (CallState.CLAIMED, CallState.WAITING):
         while True:
             async with db.write() as conn:
