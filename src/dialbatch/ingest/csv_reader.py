@@ -59,6 +59,9 @@ class ScanResult:
     delimiter: str = ","
 
 
+Chunk = list[tuple[int, str, str]]  # (seq, e164, metadata_json) rows, in file order
+
+
 def scan(f: BinaryIO, options: IngestOptions) -> ScanResult:
     """Pass 1: parse and validate the whole file, writing nothing.
 
@@ -66,19 +69,7 @@ def scan(f: BinaryIO, options: IngestOptions) -> ScanResult:
     ``options.skip_invalid``) when any row is invalid. Raises ``ValueError`` for an unknown
     ``options.default_region``.
     """
-    normalize = PhoneNormalizer(options.default_region).normalize
-    row = 1  # the row being read when the text turns out not to be text
-    try:
-        with text_lines(f) as (encoding, lines):
-            records = Records(lines)
-            try:
-                result = _scan_records(records, options, normalize)
-            finally:
-                row = records.row + 1
-    except (UnicodeDecodeError, NotText) as exc:
-        raise not_text(f, exc, row) from None
-    result.encoding, result.delimiter = encoding, records.delimiter
-    return result
+    return _read(f, options, None, 0)
 
 
 def iter_calls(
@@ -121,9 +112,6 @@ def iter_calls(
         raise changed
 
 
-Chunk = list[tuple[int, str, str]]
-
-
 def stream(
     f: BinaryIO, options: IngestOptions, emit: Callable[[Chunk], None], chunk_size: int = 5000
 ) -> ScanResult:
@@ -135,8 +123,14 @@ def stream(
     as :func:`scan`, possibly after chunks were emitted). Once a row problem makes the file's
     rejection certain, nothing more is emitted.
     """
+    return _read(f, options, emit, chunk_size)
+
+
+def _read(
+    f: BinaryIO, options: IngestOptions, emit: Callable[[Chunk], None] | None, chunk_size: int
+) -> ScanResult:
     normalize = PhoneNormalizer(options.default_region).normalize
-    row = 1
+    row = 1  # the row being read when the text turns out not to be text
     try:
         with text_lines(f) as (encoding, lines):
             records = Records(lines)

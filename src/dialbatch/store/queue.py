@@ -199,6 +199,17 @@ async def _claim_from_batch(
     ]
 
 
+def _holds_claim(call: Claimed, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The call is still claimed by `owner` under the same fencing token."""
+    c = calls.c
+    return (
+        c.id == call.call_id,
+        c.status == CallState.CLAIMED.value,
+        c.lease_token == call.lease_token,
+        c.lease_owner == owner,
+    )
+
+
 async def begin_dial(
     conn: AsyncConnection, call: Claimed, owner: str, provider: str, lease_ms: int
 ) -> Intent | None:
@@ -215,13 +226,7 @@ async def begin_dial(
     row = (
         await conn.execute(
             calls.update()
-            .where(
-                c.id == call.call_id,
-                c.status == CallState.CLAIMED.value,
-                c.lease_token == call.lease_token,
-                c.lease_owner == owner,
-                sa.exists(running),
-            )
+            .where(*_holds_claim(call, owner), sa.exists(running))
             .values(
                 status=CallState.DIALING.value,
                 attempt=c.attempt + 1,
@@ -252,15 +257,9 @@ async def begin_dial(
 
 async def release_claim(conn: AsyncConnection, call: Claimed, owner: str) -> bool:
     """Give back a claim we will not dial (shutting down): claimed -> waiting, at once."""
-    c = calls.c
     result = await conn.execute(
         calls.update()
-        .where(
-            c.id == call.call_id,
-            c.status == CallState.CLAIMED.value,
-            c.lease_token == call.lease_token,
-            c.lease_owner == owner,
-        )
+        .where(*_holds_claim(call, owner))
         .values(status=CallState.WAITING.value, lease_owner=None, lease_expires=None)
     )
     if not result.rowcount:
