@@ -165,8 +165,10 @@ def counts(t: Tally) -> dict[str, int]:
 
 
 def is_complete(batch: Batch, t: Tally) -> bool:
-    """No call of the batch can run any more."""
-    return batch.status == "failed" or (batch.status != "queued" and t.open == 0)
+    """No call of the batch can run any more. Follows the batch's status, so that the two
+    never disagree (a processing batch whose last calls just ended reads as not complete
+    until its status flips, a moment later)."""
+    return batch.status in ("completed", "failed") or (batch.status == "cancelled" and t.open == 0)
 
 
 def recent_call(row: CallRow) -> dict[str, Any]:

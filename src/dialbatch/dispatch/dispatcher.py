@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.states import FINAL_CALL_STATES
 from dialbatch.providers.base import (
     DialNotFound,
     DialRequest,
@@ -26,6 +27,7 @@ from dialbatch.providers.base import (
     ProviderError,
 )
 from dialbatch.store import notify, queue, workspaces
+from dialbatch.store.batches import mark_done_if_drained
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Claimed, RetryConfig, Uncertain
 from dialbatch.store.workspaces import Agent
@@ -196,8 +198,14 @@ class Dispatcher:
         """The sink every provider reports outcomes to."""
         async with self.db.write() as conn:
             applied = await queue.apply_outcome(conn, event, self.config.retry)
-        if applied.changed:
-            self.wake()
+        if not applied.changed:
+            return
+        if applied.batch_id and applied.status in FINAL_CALL_STATES and not self.db.is_sqlite:
+            # Under READ COMMITTED the last two outcomes of a batch, committing together,
+            # can each miss the other's counters; checking again after our commit cannot.
+            async with self.db.write() as conn:
+                await mark_done_if_drained(conn, applied.batch_id)
+        self.wake()
 
     async def sweep(self) -> None:
         """Recovery: expired claims back to waiting, abandoned dials reconciled, leases kept."""
