@@ -69,8 +69,9 @@ class Runtime:
     async def start(self) -> None:
         # Ingest validates in a worker thread while SQLite (on aiosqlite's thread) inserts;
         # every hand-off between them and the event loop waits for the GIL holder's switch
-        # interval. 0.5 ms instead of 5 ms took a 300k-row upload from 3.7 s to 2.9 s in
-        # process (measured), and keeps the API responsive during an upload.
+        # interval. bench/ingest_phases.py prints a 300k-row upload pipelined at 0.5 ms and
+        # at 5 ms (3.7 s -> 2.9 s on a quiet 2-core machine); it also keeps the API
+        # responsive during an upload.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")

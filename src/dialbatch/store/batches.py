@@ -93,9 +93,10 @@ async def _bulk_insert_calls(
     if is_sqlite(conn):
         # One statement per chunk: SQLite expands a JSON array in C (json_each), so there
         # is no per-row Python binding, and the GIL is free while it runs; ingest validates
-        # the next chunk in another thread meanwhile. 1.8 s -> 1.1 s per 300k rows, and
-        # the two overlap (measured, bench/ingest.py). Phones are E.164 and metadata is
-        # JSON text built by ingest, so both embed as they are.
+        # the next chunk in another thread meanwhile (300k rows: ~1.1 s instead of
+        # executemany's ~1.8 s, a one-off measurement; end to end, bench/ingest.py and
+        # bench/ingest_phases.py). Phones are E.164 and metadata is JSON text built by
+        # ingest, so both embed as they are.
         rows = ",".join(f'[{seq},"{phone}",{meta}]' for seq, phone, meta in chunk)
         await conn.exec_driver_sql(
             "INSERT INTO calls (batch_id, workspace_id, seq, phone_number, metadata, status,"
