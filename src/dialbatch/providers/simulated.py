@@ -179,11 +179,16 @@ class SimulatedProvider:
         return call.event
 
     async def aclose(self) -> None:
+        """Stop scheduling outcomes, and let deliveries already under way finish.
+
+        They are not cancelled: a delivery cancelled inside its write transaction would roll
+        back over a connection the caller is about to close, and never finish.
+        """
         for call in self._calls.values():
             if call.handle is not None:
                 call.handle.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._calls.clear()
         self._by_id.clear()
 
