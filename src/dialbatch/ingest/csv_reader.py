@@ -81,8 +81,7 @@ def iter_calls(
     column (header name as written) to the row's value as written, "" where the row is short.
     """
     phones, total = scan.phones, len(scan.phones)
-    metadata_json = _metadata_encoder(scan.header, scan.phone_column)
-    width = len(scan.header)
+    call_row = _call_row(scan.header, scan.phone_column)
     changed = RuntimeError("the file changed between scan() and iter_calls()")
     seq, seen, chunk = 0, 0, []
     with text_lines(f, check=False) as (encoding, lines):  # scan() checked the text
@@ -97,9 +96,7 @@ def iter_calls(
                 seen += 1
                 if e164 is None:
                     continue
-                if len(fields) < width:
-                    fields += [""] * (width - len(fields))
-                chunk.append((seq, e164, metadata_json(fields)))
+                chunk.append(call_row(seq, e164, fields))
                 seq += 1
                 if len(chunk) >= chunk_size:
                     yield chunk
@@ -154,8 +151,7 @@ def _tap(
     """Pass records to the validator and, once it has decided each (it appends exactly one
     entry to ``phones`` per record), collect the kept ones into emitted chunks."""
     phones, problems = check.phones, check.problems
-    metadata_json = _metadata_encoder(header.names, header.phone_column)
-    width = len(header.names)
+    call_row = _call_row(header.names, header.phone_column)
     chunk: Chunk = []
     seq = 0
     for fields in rows:
@@ -163,9 +159,7 @@ def _tap(
         e164 = phones[-1]
         if e164 is None or problems.count:
             continue
-        if len(fields) < width:
-            fields += [""] * (width - len(fields))
-        chunk.append((seq, e164, metadata_json(fields)))
+        chunk.append(call_row(seq, e164, fields))
         seq += 1
         if len(chunk) >= chunk_size:
             emit(chunk)
@@ -233,6 +227,22 @@ def _rejected(problems: ProblemLog) -> CsvRejected:
     rows = "1 row is" if count == 1 else f"{count:,} rows are"
     where = f"row {first.row}" + (f", column {first.column}" if first.column else "")
     return CsvRejected(f"{rows} invalid; the first: {where}: {first.reason}", problems.first, count)
+
+
+def _call_row(
+    header: list[str], phone_column: str
+) -> Callable[[int, str, list[str]], tuple[int, str, str]]:
+    """``(seq, e164, metadata_json)`` for a kept record; a short record reads "" where it
+    has no value."""
+    metadata_json = _metadata_encoder(header, phone_column)
+    width = len(header)
+
+    def row(seq: int, e164: str, fields: list[str]) -> tuple[int, str, str]:
+        if len(fields) < width:
+            fields += [""] * (width - len(fields))
+        return seq, e164, metadata_json(fields)
+
+    return row
 
 
 def _metadata_encoder(header: list[str], phone_column: str) -> Callable[[list[str]], str]:
