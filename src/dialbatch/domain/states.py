@@ -61,6 +61,5 @@ def states_for_wire(status: str) -> tuple[CallState, ...]:
     return tuple(s for s, w in _WIRE.items() if w == status)
 
 
-def batch_accepts_dials(state: BatchState | str) -> bool:
-    """Only a queued or processing batch may start a dial; cancel and failure stop it."""
-    return BatchState(state) in (BatchState.QUEUED, BatchState.PROCESSING)
+# Batches that may still start a dial; cancel and failure stop a batch for good.
+RUNNING_BATCH_STATES: tuple[str, ...] = (BatchState.QUEUED.value, BatchState.PROCESSING.value)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import now_ms
-from dialbatch.domain.states import BatchState, CallState
+from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import is_sqlite, now_ms_sql
 from dialbatch.store.engine import Database
@@ -36,10 +36,6 @@ class Batch:
     cancelled_at: int | None
     error: str | None
     last_claimed_at: int
-
-    @property
-    def is_running(self) -> bool:
-        return self.status in (BatchState.QUEUED, BatchState.PROCESSING)
 
 
 async def insert_batch(
@@ -265,7 +261,7 @@ async def mark_done_if_drained(conn: AsyncConnection, batch_id: str) -> bool:
             .values(
                 status=sa.case(
                     (
-                        b.status.in_([BatchState.QUEUED.value, BatchState.PROCESSING.value]),
+                        b.status.in_(RUNNING_BATCH_STATES),
                         BatchState.COMPLETED.value,
                     ),
                     else_=b.status,

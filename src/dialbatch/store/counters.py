@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.domain.states import CallState, wire_status
+from dialbatch.domain.states import OPEN_CALL_STATES, CallState, wire_status
 from dialbatch.store._dialect import greatest, is_sqlite, upsert
 from dialbatch.store.tables import batch_counters
 
@@ -87,9 +87,7 @@ class Tally:
         return round(self.completed_duration_s / done, 2) if done else 0.0
 
 
-_OPEN = {
-    s.value for s in (CallState.WAITING, CallState.CLAIMED, CallState.DIALING, CallState.UNKNOWN)
-}
+_OPEN = {s.value for s in OPEN_CALL_STATES}
 
 
 async def tally(conn: AsyncConnection, batch_id: str) -> Tally:

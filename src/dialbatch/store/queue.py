@@ -19,13 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
 from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
-from dialbatch.domain.states import BatchState, CallState
+from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
-
-RUNNING = (BatchState.QUEUED.value, BatchState.PROCESSING.value)
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
     now = await db_now_ms(conn)
     rows = await conn.execute(
         sa.select(batches.c.workspace_id)
-        .where(batches.c.status.in_(RUNNING), batches.c.scheduled_at <= now)
+        .where(batches.c.status.in_(RUNNING_BATCH_STATES), batches.c.scheduled_at <= now)
         .distinct()
     )
     return [r[0] for r in rows]
@@ -113,7 +111,11 @@ async def _claim_fairly(
     runnable = (
         await conn.execute(
             sa.select(b.id, b.agent_id)
-            .where(b.workspace_id == workspace_id, b.status.in_(RUNNING), b.scheduled_at <= now)
+            .where(
+                b.workspace_id == workspace_id,
+                b.status.in_(RUNNING_BATCH_STATES),
+                b.scheduled_at <= now,
+            )
             .order_by(b.last_claimed_at, b.created_at)
         )
     ).all()
@@ -221,7 +223,7 @@ async def begin_dial(
     now = await db_now_ms(conn)
     c = calls.c
     running = sa.select(batches.c.id).where(
-        batches.c.id == call.batch_id, batches.c.status.in_(RUNNING)
+        batches.c.id == call.batch_id, batches.c.status.in_(RUNNING_BATCH_STATES)
     )
     row = (
         await conn.execute(
@@ -393,7 +395,7 @@ async def apply_outcome(
     if final_error is not None:
         new = CallState.FAILED
         values.update(error=final_error)
-    elif not decision.final and call.batch_status in RUNNING:
+    elif not decision.final and call.batch_status in RUNNING_BATCH_STATES:
         new = CallState.WAITING
         values.update(next_attempt_at=now + decision.retry_after_ms, error=None)
     elif not decision.final:
@@ -573,7 +575,7 @@ async def close_drained_batches(conn: AsyncConnection) -> int:
     rows = await conn.execute(
         sa.select(batches.c.id).where(
             batches.c.completed_at.is_(None),
-            batches.c.status.in_([*RUNNING, BatchState.CANCELLED.value]),
+            batches.c.status.in_([*RUNNING_BATCH_STATES, BatchState.CANCELLED.value]),
             batches.c.started_at.is_not(None) | (batches.c.status == BatchState.CANCELLED.value),
         )
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -36,7 +36,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorBody},
     404: {"model": schemas.ErrorBody},
 }
-T = TypeVar("T")
 # Rows per insert statement: large enough that thread hand-offs are rare, small enough
 # that the chunks in flight stay a few MB.
 INGEST_CHUNK_ROWS = 10_000
