@@ -8,6 +8,7 @@ pinned demo key, so the scripts know the credentials. Its resident set size is s
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -344,6 +345,17 @@ def print_load(when: str) -> None:
     """The 1/5/15-minute load averages: other work on a shared machine skews latencies."""
     one, five, fifteen = os.getloadavg()
     print(f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}", flush=True)
+
+
+def add_wait_quiet(parser: argparse.ArgumentParser) -> None:
+    """The `--wait-quiet S` option both benchmarks take (see wait_until_quiet)."""
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for the 1-min load average to drop below 0.5",
+    )
 
 
 def wait_until_quiet(max_wait_s: float, threshold: float = 0.5) -> None:

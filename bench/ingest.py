@@ -33,7 +33,16 @@ import httpx
 import phonenumbers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import AGENT, MB, Server, print_load, print_machine, run_server, wait_until_quiet
+from _server import (
+    AGENT,
+    MB,
+    Server,
+    add_wait_quiet,
+    print_load,
+    print_machine,
+    run_server,
+    wait_until_quiet,
+)
 
 TARGET_SECONDS = 4.0
 TARGET_RSS_MB = 250.0
@@ -273,13 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="OUT",
         help="run the server under py-spy: OUT.svg flamegraph, OUT.txt collapsed, else speedscope",
     )
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0,
-        metavar="S",
-        help="first wait up to S seconds for the 1-min load average to drop below 0.5",
-    )
+    add_wait_quiet(p)
     args = p.parse_args(argv)
     if args.wait_quiet:
         wait_until_quiet(args.wait_quiet)

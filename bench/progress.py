@@ -61,6 +61,7 @@ from _server import (
     MB,
     WORKSPACE,
     Server,
+    add_wait_quiet,
     print_load,
     print_machine,
     run_server,
@@ -480,13 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows-from", choices=("auto", "ingest", "synthetic"), default="auto")
     p.add_argument("--no-dispatch", action="store_true", help="serve --no-dispatch")
     p.add_argument("--workdir", type=Path, help="keep databases here and reuse them")
-    p.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0,
-        metavar="S",
-        help="first wait up to S seconds for the 1-min load average to drop below 0.5",
-    )
+    add_wait_quiet(p)
     args = p.parse_args(argv)
     if args.wait_quiet:
         wait_until_quiet(args.wait_quiet)
