@@ -15,8 +15,7 @@ from fastapi import FastAPI
 
 from dialbatch.api.app import create_app
 from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
-from dialbatch.domain.outcomes import CallEvent
-from dialbatch.providers.base import Provider
+from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
@@ -33,10 +32,8 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         poll_interval_s=settings.poll_interval_s,
         claim_lease_ms=int(settings.claim_lease_s * 1000),
         dial_lease_ms=int(settings.dial_lease_s * 1000),
-        retry=RetryConfig(
-            connection_attempts=settings.connection_attempts,
-            backoff_base_ms=settings.retry_backoff_ms,
-        ),
+        reconcile_quiet_ms=int(settings.reconcile_quiet_s * 1000),
+        retry=RetryConfig.from_settings(settings),
     )
 
 
@@ -56,7 +53,7 @@ class Runtime:
         db = Database(settings.effective_database_url)
         holder: list[Dispatcher] = []
 
-        async def sink(event: CallEvent) -> None:
+        async def sink(event: ProviderEvent) -> None:
             await holder[0].on_event(event)
 
         providers = build_providers(settings, sink)
@@ -104,4 +101,10 @@ class Runtime:
             finally:
                 await self.stop()
 
-        return create_app(self.db, self.settings, wake=self.dispatcher.wake, lifespan=lifespan)
+        return create_app(
+            self.db,
+            self.settings,
+            wake=self.dispatcher.wake,
+            lifespan=lifespan,
+            providers=self.providers,
+        )

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
     retry_backoff_ms: int = Field(1000, ge=0)
     log_level: str = "info"
 
+    # The address providers reach this service at (callbacks, TwiML); signatures that cover
+    # the URL (Twilio's) are checked against it. Default: http://<host>:<port>.
+    public_url: str | None = None
+    # Derives every agent's signing secret (agent results); unset: a random key kept in
+    # <data_dir>/secret.key. Several hosts must share one value.
+    secret_key: str | None = None
+    # A dial heard nothing from its provider for this long: ask the provider (fetch_status)
+    # instead of waiting for a callback that may have been lost.
+    reconcile_quiet_s: float = Field(120.0, gt=0)
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
     @cached_property
     def effective_database_url(self) -> str:
         """The URL the engine uses: async drivers, SQLite file under data_dir by default."""

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.providers.base import DialNotFound, DialRequest, Live, OutcomeUnknowable
+from dialbatch.providers.base import (
+    DialNotFound,
+    DialRequest,
+    Live,
+    OutcomeUnknowable,
+    ProviderError,
+)
 from dialbatch.providers.simulated import SimulatedProvider
 from dialbatch.store import batches, workspaces
 from dialbatch.store.engine import Database
@@ -266,3 +272,53 @@ async def test_stop_hands_undialed_claims_back_at_once(db: Database) -> None:
     # paced at 2/s, only the first dial had started; the rest were never dialed
     assert real.get("claimed", 0) == 0
     assert real["waiting"] == 5 - len(provider.started)
+
+
+async def test_reconcile_leaves_a_dial_unknown_while_the_provider_is_unreachable(
+    db: Database,
+) -> None:
+    provider = ScriptedProvider(ProviderError("connection refused"))
+    sweeper, batch = await _abandon_one_dial(db, provider)
+    row = await _call(db)
+    # asked again when this lease runs out; never failed or re-dialed for a network blip
+    assert (row.status, row.lease_owner) == ("unknown", "sweeper")
+    await sweeper.tick()
+    assert len(provider.started) == 1
+    await assert_consistent(db, batch)
+
+
+async def _quiet_dial(db: Database, provider: ScriptedProvider) -> Dispatcher:
+    """One dial placed by a live worker that then hears nothing about it."""
+    await make_batch(db, 1)
+    quiet = DispatchConfig(**{**FAST.__dict__, "reconcile_quiet_ms": 0})
+    worker = Dispatcher(db, {"simulated": provider}, quiet, owner="follower")  # type: ignore[dict-item]
+    await worker.tick()
+    while not provider.started:
+        await asyncio.sleep(0.01)
+    while (await _call(db)).provider_call_id is None:
+        await asyncio.sleep(0.01)
+    return worker
+
+
+async def test_a_quiet_dial_gets_its_outcome_from_the_provider(db: Database) -> None:
+    provider = ScriptedProvider(CallEvent(outcome=Outcome.COMPLETED, duration_s=12.0))
+    worker = await _quiet_dial(db, provider)
+    await asyncio.sleep(0.01)
+    await worker.sweep()  # the final callback never came: the provider is asked
+    await worker.stop()
+    row = await _call(db)
+    assert (row.status, row.duration_s) == ("completed", 12.0)
+    assert len(provider.started) == 1
+
+
+async def test_a_quiet_live_dial_stays_followed_and_is_asked_again_later(db: Database) -> None:
+    provider = ScriptedProvider(Live("p"))
+    worker = await _quiet_dial(db, provider)
+    await asyncio.sleep(0.01)
+    await worker.sweep()
+    await worker.stop()
+    row = await _call(db)
+    assert (row.status, row.lease_owner) == ("dialing", "follower")
+    async with db.read() as conn:
+        heard = (await conn.execute(sa.select(attempts.c.heard_at))).scalar_one()
+    assert heard is not None  # quiet again only from now on

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
 import dialbatch
 from dialbatch.api import errors
-from dialbatch.api.routers import agents, batches, health
+from dialbatch.api.routers import agents, batches, callbacks, health
+from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
+from dialbatch.store.queue import RetryConfig
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -23,6 +25,7 @@ def create_app(
     *,
     wake: Callable[[], None] = lambda: None,
     lifespan: Lifespan | None = None,
+    providers: Mapping[str, Provider] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="dialbatch",
@@ -36,9 +39,13 @@ def create_app(
     app.state.db = db
     app.state.settings = settings
     app.state.wake = wake
+    # Callbacks arrive here and cancel may hang up live calls: this process's adapters.
+    app.state.providers = dict(providers or {})
+    app.state.retry = RetryConfig.from_settings(settings)
     errors.install(app)
     app.include_router(batches.router)
     app.include_router(batches.legacy_router)
     app.include_router(agents.router)
+    app.include_router(callbacks.router)
     app.include_router(health.router)
     return app

@@ -45,6 +45,11 @@ class Unauthorized(ApiError):
     error = "Unauthorized"
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    error = "Forbidden"
+
+
 class NotFound(ApiError):
     status_code = 404
     error = "Not found"

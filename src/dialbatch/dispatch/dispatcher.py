@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.domain.states import FINAL_CALL_STATES
+from dialbatch.events.apply import apply_event
 from dialbatch.providers.base import (
     DialNotFound,
     DialRequest,
@@ -25,9 +25,9 @@ from dialbatch.providers.base import (
     OutcomeUnknowable,
     Provider,
     ProviderError,
+    ProviderEvent,
 )
-from dialbatch.store import notify, queue, workspaces
-from dialbatch.store.batches import mark_done_if_drained
+from dialbatch.store import following, notify, queue, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Claimed, RetryConfig, Uncertain
 from dialbatch.store.workspaces import Agent
@@ -47,6 +47,8 @@ class DispatchConfig:
     dial_lease_ms: int = 60_000
     max_group: int = 100
     sweep_interval_s: float = 1.0
+    # A followed dial the provider has said nothing about for this long is looked up.
+    reconcile_quiet_ms: int = 120_000
     retry: RetryConfig = field(default_factory=RetryConfig)
 
 
@@ -171,6 +173,7 @@ class Dispatcher:
             metadata=json.loads(call.metadata),
             agent_id=agent.id,
             agent_config=agent.provider_config,
+            workspace_id=call.workspace_id,
         )
         try:
             provider_call_id = await provider.start_call(request)
@@ -194,18 +197,11 @@ class Dispatcher:
                 self._agents[key] = await workspaces.get_agent(conn, workspace_id, agent_id)
         return self._agents[key]
 
-    async def on_event(self, event: CallEvent) -> None:
-        """The sink every provider reports outcomes to."""
-        async with self.db.write() as conn:
-            applied = await queue.apply_outcome(conn, event, self.config.retry)
-        if not applied.changed:
-            return
-        if applied.batch_id and applied.status in FINAL_CALL_STATES and not self.db.is_sqlite:
-            # Under READ COMMITTED the last two outcomes of a batch, committing together,
-            # can each miss the other's counters; checking again after our commit cannot.
-            async with self.db.write() as conn:
-                await mark_done_if_drained(conn, applied.batch_id)
-        self.wake()
+    async def on_event(self, event: ProviderEvent) -> None:
+        """The sink every in-process provider reports to."""
+        applied = await apply_event(self.db, event, self.config.retry)
+        if applied.changed and applied.status is not None:
+            self.wake()  # a slot was freed, or a retry is due
 
     async def sweep(self) -> None:
         """Recovery: expired claims back to waiting, abandoned dials reconciled, leases kept."""
@@ -214,39 +210,69 @@ class Dispatcher:
             released = await queue.expire_claims(conn)
             uncertain = await queue.expire_dials(conn, self.owner, self.config.dial_lease_ms)
             await queue.close_drained_batches(conn)
+            quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
         if released:
             log.info("released %d expired claims", released)
         for item in uncertain:
+            log.warning("dial %s lost its worker; reconciling with the provider", item.dial_key)
             await self._reconcile(item)
+        for dial in quiet:
+            await self._check_quiet(dial)
 
-    async def _reconcile(self, item: Uncertain) -> None:
-        agent = await self._agent(item.workspace_id, item.agent_id)
+    async def _ask(
+        self, workspace_id: str, agent_id: str, key: str, provider_call_id: str | None
+    ) -> CallEvent | Live | None:
+        """The provider's word on a dial; None when it cannot be asked right now."""
+        agent = await self._agent(workspace_id, agent_id)
         provider = self.providers.get(agent.provider) if agent else None
-        outcome_event: CallEvent | None = None
-        final_error: str | None = None
+        if provider is None:
+            raise OutcomeUnknowable("provider not configured in this process")
         try:
-            if provider is None:
-                raise OutcomeUnknowable("provider not configured in this process")
-            status = await provider.fetch_status(item.dial_key, item.provider_call_id)
+            return await provider.fetch_status(key, provider_call_id)
         except DialNotFound:
-            outcome_event = CallEvent(
+            return CallEvent(
                 outcome=Outcome.FAILED,
-                dial_key=item.dial_key,
+                dial_key=key,
                 detail="Call failed - the provider never received the dial",
             )
-        except (OutcomeUnknowable, ProviderError) as exc:
-            log.warning("outcome of %s cannot be learned: %s", item.dial_key, exc)
-            outcome_event = CallEvent(outcome=Outcome.FAILED, dial_key=item.dial_key)
-            final_error = UNKNOWABLE_ERROR
-        else:
-            if isinstance(status, Live):
-                async with self.db.write() as conn:
-                    await queue.resume_following(
-                        conn, item.call_id, self.owner, self.config.dial_lease_ms
-                    )
-                return
-            outcome_event = status
-        async with self.db.write() as conn:
-            await queue.apply_outcome(
-                conn, outcome_event, self.config.retry, final_error=final_error
+
+    async def _check_quiet(self, dial: following.QuietDial) -> None:
+        """A dial we follow went quiet (a lost callback?): the provider says how it ended."""
+        try:
+            status = await self._ask(
+                dial.workspace_id, dial.agent_id, dial.dial_key, dial.provider_call_id
             )
+        except (OutcomeUnknowable, ProviderError) as exc:
+            # We still hold the lease; ask again after another quiet period.
+            log.warning("dial %s is quiet and the provider cannot say: %s", dial.dial_key, exc)
+            status = None
+        if isinstance(status, CallEvent):
+            log.info("dial %s ended while quiet: %s", dial.dial_key, status.outcome.value)
+            await self.on_event(status)
+            return
+        async with self.db.write() as conn:
+            await following.mark_heard(conn, dial.dial_key)
+
+    async def _reconcile(self, item: Uncertain) -> None:
+        final_error: str | None = None
+        try:
+            status = await self._ask(
+                item.workspace_id, item.agent_id, item.dial_key, item.provider_call_id
+            )
+        except ProviderError as exc:
+            # The provider cannot be reached right now: the call stays `unknown` and is
+            # asked about again when this lease runs out. Never re-dialed meanwhile.
+            log.warning("cannot reach the provider about %s yet: %s", item.dial_key, exc)
+            return
+        except OutcomeUnknowable as exc:
+            log.warning("outcome of %s cannot be learned: %s", item.dial_key, exc)
+            status = CallEvent(outcome=Outcome.FAILED, dial_key=item.dial_key)
+            final_error = UNKNOWABLE_ERROR
+        if isinstance(status, Live) or status is None:
+            async with self.db.write() as conn:
+                await queue.resume_following(
+                    conn, item.call_id, self.owner, self.config.dial_lease_ms
+                )
+            return
+        async with self.db.write() as conn:
+            await queue.apply_outcome(conn, status, self.config.retry, final_error=final_error)

@@ -6,13 +6,39 @@ the sink given at construction. The dispatcher never holds a task per live call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
 
 from dialbatch.domain.outcomes import CallEvent
 
-EventSink = Callable[[CallEvent], Awaitable[None]]
+
+class Stage(IntEnum):
+    """How far a live dial has got. Ordered: a stage never moves backwards, so a late
+    `ringing` after `answered` changes nothing."""
+
+    DIALING = 0
+    RINGING = 1
+    ANSWERED = 2
+
+
+@dataclass(frozen=True)
+class CallProgress:
+    """A live dial moved forward (provider callbacks: initiated, ringing, answered).
+
+    Matched like CallEvent: by dial_key, else by provider_call_id. Hearing one also tells
+    the engine the provider is still following the call.
+    """
+
+    stage: Stage
+    dial_key: str | None = None
+    provider_call_id: str | None = None
+    at_ms: int | None = None
+
+
+ProviderEvent = CallEvent | CallProgress
+EventSink = Callable[[ProviderEvent], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -24,6 +50,7 @@ class DialRequest:
     metadata: dict[str, Any]
     agent_id: str
     agent_config: dict[str, Any] = field(default_factory=dict)
+    workspace_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,51 @@ class DialNotFound(Exception):
 
 class OutcomeUnknowable(Exception):
     """The provider cannot say what became of this dial."""
+
+
+class InvalidSignature(Exception):
+    """A callback's signature is missing, wrong or stale: it must change nothing (403)."""
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """An inbound provider callback, as received: what signatures are computed over.
+
+    `url` is the public URL the provider called (DIALBATCH_PUBLIC_URL + path + query), not
+    the one this process saw behind a proxy. Header names are lower-case.
+    """
+
+    method: str
+    url: str
+    path: str  # below /v1/providers/<name>/callbacks, e.g. "status"; "" for the root
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class CallbackReply:
+    """What a callback handler decided: the events to apply, and what to answer the
+    provider (most want an empty 200; Twilio may fetch TwiML from a callback URL)."""
+
+    events: list[ProviderEvent] = field(default_factory=list)
+    body: bytes = b""
+    media_type: str = "text/plain"
+    status_code: int = 200
+
+
+@runtime_checkable
+class CallbackProvider(Protocol):
+    """A provider that reports over HTTP callbacks to POST /v1/providers/<name>/callbacks."""
+
+    name: str
+
+    async def parse_callback(self, request: CallbackRequest) -> CallbackReply:
+        """Verify the signature first (raise InvalidSignature), then translate."""
+        ...
 
 
 class Provider(Protocol):

@@ -26,6 +26,7 @@ from dialbatch.providers.base import (
     OutcomeUnknowable,
     ProviderError,
 )
+from dialbatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ MAX_SECONDS = 7 * 24 * 3600  # simulated seconds; tests use long rings to hold c
 
 class SimulatedConfigError(ValueError):
     pass
+
+
+def build(settings: Settings, sink: EventSink) -> SimulatedProvider:
+    """Always available: the demo and the tests dial through it."""
+    return SimulatedProvider(
+        sink, time_scale=settings.simulated_time_scale, seed=settings.demo_seed
+    )
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:

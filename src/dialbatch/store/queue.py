@@ -20,6 +20,7 @@ from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
 from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
+from dialbatch.settings import Settings
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
@@ -300,6 +301,13 @@ class RetryConfig:
     connection_attempts: int = 3
     backoff_base_ms: int = 1000
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryConfig:
+        return cls(
+            connection_attempts=settings.connection_attempts,
+            backoff_base_ms=settings.retry_backoff_ms,
+        )
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -549,7 +557,7 @@ async def resume_following(conn: AsyncConnection, call_id: int, owner: str, leas
         await conn.execute(
             attempts.update()
             .where(attempts.c.call_id == call_id, attempts.c.n == row.attempt)
-            .values(state="dialing")
+            .values(heard_at=now)  # its stage (ringing, answered) stays as it was
         )
         await counters.move(conn, row.batch_id, {CallState.UNKNOWN: -1, CallState.DIALING: 1})
 

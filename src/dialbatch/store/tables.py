@@ -73,6 +73,9 @@ agents = sa.Table(
     sa.Column("provider_config", sa.JSON, nullable=False),
     sa.Column("from_numbers", sa.JSON, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # The agent's signing secret is derived from the server's key and this version, never
+    # stored; rotating it bumps the version (migration 0002).
+    sa.Column("secret_version", sa.Integer, nullable=False, server_default="1"),
 )
 
 batches = sa.Table(
@@ -186,8 +189,12 @@ attempts = sa.Table(
     sa.Column("dial_key", sa.String(64), nullable=False, unique=True),
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("provider_call_id", sa.String(128), nullable=True),
+    # dialing -> ringing -> answered -> ended, forward only (store/following.py).
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("started_at", sa.BigInteger, nullable=False),
+    # When the provider last said anything about this dial: a dial quiet for too long is
+    # looked up with the provider (a lost callback), not waited on forever.
+    sa.Column("heard_at", sa.BigInteger, nullable=True),
     sa.Column("ended_at", sa.BigInteger, nullable=True),
     sa.Column("outcome", sa.String(16), nullable=True),
     sa.Column("provider_code", sa.String(64), nullable=True),

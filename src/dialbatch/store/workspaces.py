@@ -144,6 +144,7 @@ class Agent:
     provider_config: dict[str, Any]
     from_numbers: list[str]
     created_at: int
+    secret_version: int = 1  # the agent's signing secret is derived from it
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest
 from dialbatch.domain.phone import InvalidPhoneNumber, PhoneNormalizer
-from dialbatch.providers.registry import KNOWN_PROVIDERS
-from dialbatch.providers.simulated import SimulatedConfigError, validate_config
+from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
 from dialbatch.store import workspaces
 
 router = APIRouter(prefix="/v1/api/agents", tags=["agents"])
@@ -49,11 +48,10 @@ async def create_agent(body: AgentIn, workspace: Workspace, db: Db) -> AgentOut:
         raise BadRequest(f"Unknown provider {body.provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
     if len(str(body.providerConfig)) > 16_384:
         raise BadRequest("providerConfig is too large (16 KB at most)")
-    if body.provider == "simulated":
-        try:
-            validate_config(body.providerConfig)
-        except SimulatedConfigError as exc:
-            raise BadRequest(f"providerConfig: {exc}") from exc
+    try:
+        validate_agent_config(body.provider, body.providerConfig)
+    except ValueError as exc:
+        raise BadRequest(f"providerConfig: {exc}") from exc
     normalizer = PhoneNormalizer()
     try:
         numbers = [normalizer.normalize(n) for n in body.fromNumbers]

@@ -1,0 +1,33 @@
+"""Apply one provider event. Dispatchers (in-process providers) and the callback route
+(HTTP providers) both come here, so an outcome means the same whichever process hears it."""
+
+from __future__ import annotations
+
+from dialbatch.domain.outcomes import CallEvent
+from dialbatch.domain.states import FINAL_CALL_STATES
+from dialbatch.providers.base import CallProgress, ProviderEvent
+from dialbatch.store import following, queue
+from dialbatch.store.batches import mark_done_if_drained
+from dialbatch.store.engine import Database
+from dialbatch.store.queue import Applied, RetryConfig
+
+
+async def apply_event(db: Database, event: ProviderEvent, retry: RetryConfig) -> Applied:
+    """Forward-only: a duplicate, late or unknown event returns `changed=False`."""
+    if isinstance(event, CallProgress):
+        async with db.write() as conn:
+            moved = await following.apply_progress(conn, event)
+        return Applied(changed=moved)
+    return await apply_outcome(db, event, retry)
+
+
+async def apply_outcome(db: Database, event: CallEvent, retry: RetryConfig) -> Applied:
+    async with db.write() as conn:
+        applied = await queue.apply_outcome(conn, event, retry)
+    final = applied.changed and applied.status in FINAL_CALL_STATES
+    if final and applied.batch_id and not db.is_sqlite:
+        # Under READ COMMITTED the last two outcomes of a batch, committing together,
+        # can each miss the other's counters; checking again after our commit cannot.
+        async with db.write() as conn:
+            await mark_done_if_drained(conn, applied.batch_id)
+    return applied
