@@ -39,6 +39,7 @@ ROUTES: list[tuple[str, str]] = [
     ("DELETE", LEGACY_BASE + "/{batchId}"),
     ("GET", AGENTS),
     ("POST", AGENTS),
+    ("POST", AGENTS + "/{agentId}/secret"),
 ]
 BATCH_ROUTES = [(m, p) for m, p in ROUTES if "{batchId}" in p]
 OPEN_PATHS = {
@@ -47,6 +48,8 @@ OPEN_PATHS = {
     # authenticated by the provider's signature instead (tests/api/test_callbacks.py)
     "/v1/providers/{provider}/callbacks",
     "/v1/providers/{provider}/callbacks/{path}",
+    # signed with the agent's secret (tests/api/test_results.py)
+    "/v1/api/calls/{jobId}/result",
 }
 
 
@@ -59,7 +62,7 @@ async def send(
 ) -> httpx.Response:
     """A well-formed request to `route`: only the credentials vary between cases."""
     method, template = route
-    url = template.format(batchId=batch_id, jobId=job)
+    url = template.format(batchId=batch_id, jobId=job, agentId=h.demo.agent_id)
     if (method, template) == ("POST", BASE):
         return await h.client.post(
             url,

@@ -222,6 +222,8 @@ async def test_agents_and_batches_listings(client: AsyncClient) -> None:
         "Always answers", provider_config={"outcomes": {"completed": 1}}
     )
     assert agent["provider"] == "simulated"
+    secret = agent.pop("signingSecret")  # shown once, at creation
+    assert secret.startswith("whsec_")
     assert agent in await client.list_agents()
 
     first = (await client.start_batch(contacts(3), agent["id"]))["batchId"]

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 import dialbatch
 from dialbatch.api import errors
-from dialbatch.api.routers import agents, batches, callbacks, health
+from dialbatch.api.agent_auth import AgentSecrets
+from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
@@ -42,10 +43,13 @@ def create_app(
     # Callbacks arrive here and cancel may hang up live calls: this process's adapters.
     app.state.providers = dict(providers or {})
     app.state.retry = RetryConfig.from_settings(settings)
+    # A short key or an unwritable data dir fails the start, not the first agent report.
+    app.state.agent_secrets = AgentSecrets.from_settings(settings)
     errors.install(app)
     app.include_router(batches.router)
     app.include_router(batches.legacy_router)
     app.include_router(agents.router)
     app.include_router(callbacks.router)
+    app.include_router(results.router)
     app.include_router(health.router)
     return app

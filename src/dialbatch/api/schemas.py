@@ -55,6 +55,9 @@ class CancelResponse(_Model):
     status: str = "cancelled"
     message: str
     details: CancelDetails
+    hungUpCalls: int | None = Field(
+        None, description="extension: hang-ups requested (hangupActive=true)"
+    )
 
 
 class RecentCall(_Model):

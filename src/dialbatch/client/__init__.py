@@ -17,6 +17,7 @@ from dialbatch.client.errors import (
     ServerError,
     Unauthorized,
 )
+from dialbatch.client.signing import sign_result
 
 __all__ = [
     "AsyncClient",
@@ -30,4 +31,5 @@ __all__ = [
     "ScheduledAt",
     "ServerError",
     "Unauthorized",
+    "sign_result",
 ]

@@ -181,3 +181,5 @@ class Agent(TypedDict):
     providerConfig: dict[str, Any]
     fromNumbers: list[str]
     createdAt: int
+    # only in create_agent's answer: signs the agent's result reports (dialbatch.client.sign_result)
+    signingSecret: NotRequired[str]

@@ -126,3 +126,24 @@ async def recent_finished(conn: AsyncConnection, batch_id: str, limit: int = 10)
         .limit(limit)
     )
     return [CallRow(**r._mapping) for r in rows]
+
+
+async def live_provider_call_ids(
+    conn: AsyncConnection, workspace_id: str, batch_id: str
+) -> list[str]:
+    """The provider's ids of the batch's calls that are up or ringing (dialing, or being
+    reconciled), for a cancel that hangs them up. A dial whose provider id is not known
+    yet is not among them."""
+    c = calls.c
+    rows = await conn.execute(
+        sa.select(c.provider_call_id)
+        .where(
+            c.batch_id == batch_id,
+            c.workspace_id == workspace_id,
+            sa.text("calls.status <> 'waiting'"),  # lets SQLite use the partial index
+            c.status.in_([CallState.DIALING.value, CallState.UNKNOWN.value]),
+            c.provider_call_id.is_not(None),
+        )
+        .order_by(c.seq)
+    )
+    return [r[0] for r in rows]

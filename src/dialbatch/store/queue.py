@@ -24,6 +24,7 @@ from dialbatch.settings import Settings
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
+from dialbatch.store.results import agent_fields
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
 
 
@@ -364,6 +365,7 @@ async def apply_outcome(
                     c.unreached,
                     c.phone_number,
                     c.metadata,
+                    c.result,
                     b.callback_policy,
                     b.status.label("batch_status"),
                 )
@@ -449,6 +451,8 @@ def _result(call: Any, event: CallEvent) -> dict[str, Any]:
     }
     if event.result:
         result.update(event.result)
+    # The agent may have reported first (store/results.py): its fields stay.
+    result.update(agent_fields(call.result))
     return result
 
 

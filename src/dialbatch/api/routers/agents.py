@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from dialbatch.api import schemas
+from dialbatch.api.agent_auth import agent_secrets
 from dialbatch.api.auth import Db, Workspace
-from dialbatch.api.errors import BadRequest
+from dialbatch.api.errors import AgentNotFound, BadRequest
 from dialbatch.domain.phone import InvalidPhoneNumber, PhoneNormalizer
 from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
+from dialbatch.store import agent_secrets as secret_versions
 from dialbatch.store import workspaces
 
 router = APIRouter(prefix="/v1/api/agents", tags=["agents"])
@@ -35,6 +38,17 @@ class AgentOut(BaseModel):
     createdAt: int
 
 
+class CreatedAgentOut(AgentOut):
+    signingSecret: str = Field(
+        description="extension: signs the agent's result reports; shown only here and on rotation"
+    )
+
+
+class SigningSecretOut(BaseModel):
+    agentId: str
+    signingSecret: str = Field(description="The new secret; the previous one stops working now")
+
+
 @router.get("", summary="List agents")
 async def list_agents(workspace: Workspace, db: Db) -> dict[str, list[AgentOut]]:
     async with db.read() as conn:
@@ -43,7 +57,9 @@ async def list_agents(workspace: Workspace, db: Db) -> dict[str, list[AgentOut]]
 
 
 @router.post("", summary="Create an agent", status_code=201)
-async def create_agent(body: AgentIn, workspace: Workspace, db: Db) -> AgentOut:
+async def create_agent(
+    body: AgentIn, request: Request, workspace: Workspace, db: Db
+) -> CreatedAgentOut:
     if body.provider not in KNOWN_PROVIDERS:
         raise BadRequest(f"Unknown provider {body.provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
     if len(str(body.providerConfig)) > 16_384:
@@ -66,4 +82,22 @@ async def create_agent(body: AgentIn, workspace: Workspace, db: Db) -> AgentOut:
             provider_config=body.providerConfig,
             from_numbers=numbers,
         )
-    return AgentOut(**agent.as_json())
+        version = await secret_versions.secret_version(conn, workspace, agent.id)
+    secret = agent_secrets(request).secret_for(workspace, agent.id, version or 1)
+    return CreatedAgentOut(**agent.as_json(), signingSecret=secret)
+
+
+@router.post(
+    "/{agentId}/secret",
+    summary="Rotate the agent's signing secret (extension)",
+    responses={404: {"model": schemas.ErrorBody}},
+)
+async def rotate_secret(
+    agentId: str, request: Request, workspace: Workspace, db: Db
+) -> SigningSecretOut:
+    async with db.write() as conn:
+        version = await secret_versions.rotate(conn, workspace, agentId)
+    if version is None:
+        raise AgentNotFound(agentId)
+    secret = agent_secrets(request).secret_for(workspace, agentId, version)
+    return SigningSecretOut(agentId=agentId, signingSecret=secret)

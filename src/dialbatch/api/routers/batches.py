@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -26,7 +28,9 @@ from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy,
 from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
 from dialbatch.domain.states import WIRE_CALL_STATUSES, states_for_wire
 from dialbatch.store import batches, calls, counters, workspaces
-from dialbatch.store.batches import BatchAlreadyFinished
+from dialbatch.store.batches import Batch, BatchAlreadyFinished
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/api/batch-calls", tags=["batch calls"])
 legacy_router = APIRouter(prefix="/v1/batch-calls", tags=["batch calls"])
@@ -278,7 +282,25 @@ async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> di
     return schemas.call_detail(row)
 
 
-async def _cancel(request: Request, batch_id: str, workspace: str, db: Db) -> dict[str, Any]:
+# Hang-ups asked of a provider at once, and how long one may take, so that cancelling a
+# batch with thousands of live calls neither floods the provider nor hangs the request.
+HANGUP_CONCURRENCY = 20
+HANGUP_TIMEOUT_S = 10.0
+
+HangupActive = Annotated[
+    bool,
+    Query(
+        description=(
+            "extension: also hang up the batch's calls that are live now; they end failed "
+            "with `Call canceled` and are not retried. Default: they run to their end."
+        )
+    ),
+]
+
+
+async def _cancel(
+    request: Request, batch_id: str, workspace: str, db: Db, hangup_active: bool
+) -> dict[str, Any]:
     try:
         batch = await batches.cancel_batch(db, workspace, batch_id)
     except BatchAlreadyFinished as exc:
@@ -286,14 +308,21 @@ async def _cancel(request: Request, batch_id: str, workspace: str, db: Db) -> di
     if batch is None:
         raise BatchNotFound(batch_id)
     request.app.state.wake()
+    # After the cancel committed: no call of the batch can be dialed any more, so the
+    # live ones listed now are all there is to hang up (bar a dial whose provider id is
+    # not recorded yet, which runs to its end).
+    hung_up = await _hang_up_live(request, db, workspace, batch) if hangup_active else None
     async with db.read() as conn:
         tally = await counters.tally(conn, batch_id)
-    return {
+    active = (
+        f"{hung_up} active call(s) are being hung up"
+        if hung_up is not None
+        else "active calls run to their end"
+    )
+    body: dict[str, Any] = {
         "batchId": batch_id,
         "status": "cancelled",
-        "message": (
-            "Batch cancelled: waiting calls will not be dialed; active calls run to their end"
-        ),
+        "message": f"Batch cancelled: waiting calls will not be dialed; {active}",
         "details": {
             "completedCalls": tally.wire("completed"),
             "failedCalls": tally.wire("failed"),
@@ -301,6 +330,42 @@ async def _cancel(request: Request, batch_id: str, workspace: str, db: Db) -> di
             "totalCalls": batch.total_calls,
         },
     }
+    if hung_up is not None:
+        body["hungUpCalls"] = hung_up
+    return body
+
+
+async def _hang_up_live(request: Request, db: Db, workspace: str, batch: Batch) -> int:
+    """Ask the provider to hang up each live call; how many it accepted. The provider's
+    `canceled` outcome then ends each call as usual. One failure stops no other."""
+    async with db.read() as conn:
+        agent = await workspaces.get_agent(conn, workspace, batch.agent_id)
+        live = await calls.live_provider_call_ids(conn, workspace, batch.id)
+    if not live or agent is None:
+        return 0
+    provider = request.app.state.providers.get(agent.provider)
+    if provider is None:
+        log.warning(
+            "cannot hang up %d call(s) of %s: provider %r is not loaded in this process",
+            len(live),
+            batch.id,
+            agent.provider,
+        )
+        return 0
+    gate = asyncio.Semaphore(HANGUP_CONCURRENCY)
+
+    async def hang_up(provider_call_id: str) -> bool:
+        async with gate:
+            try:
+                await asyncio.wait_for(provider.hangup(provider_call_id), HANGUP_TIMEOUT_S)
+            except Exception:
+                log.warning(
+                    "hanging up %s (batch %s) failed", provider_call_id, batch.id, exc_info=True
+                )
+                return False
+            return True
+
+    return sum(await asyncio.gather(*(hang_up(p) for p in live)))
 
 
 _CANCEL_DOC: dict[str, Any] = {
@@ -312,13 +377,21 @@ _CANCEL_DOC: dict[str, Any] = {
 
 @router.delete("/{batchId}", **_CANCEL_DOC)
 async def cancel_batch(
-    request: Request, batchId: str, workspace: Workspace, db: Db
+    request: Request,
+    batchId: str,
+    workspace: Workspace,
+    db: Db,
+    hangupActive: HangupActive = False,
 ) -> dict[str, Any]:
-    return await _cancel(request, batchId, workspace, db)
+    return await _cancel(request, batchId, workspace, db, hangupActive)
 
 
 @legacy_router.delete("/{batchId}", **_CANCEL_DOC)
 async def cancel_batch_legacy(
-    request: Request, batchId: str, workspace: Workspace, db: Db
+    request: Request,
+    batchId: str,
+    workspace: Workspace,
+    db: Db,
+    hangupActive: HangupActive = False,
 ) -> dict[str, Any]:
-    return await _cancel(request, batchId, workspace, db)
+    return await _cancel(request, batchId, workspace, db, hangupActive)

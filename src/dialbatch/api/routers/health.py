@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from dialbatch.api.auth import Db
@@ -17,10 +19,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The process can reach its database", response_model=None)
-async def readyz(db: Db) -> JSONResponse | dict[str, str]:
+async def readyz(request: Request, db: Db) -> JSONResponse | dict[str, Any]:
     try:
         async with db.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except Exception:
         return JSONResponse({"status": "unavailable", "error": "database unreachable"}, 503)
-    return {"status": "ready"}
+    # which providers this process loaded (the others' settings are missing here)
+    return {"status": "ready", "providers": sorted(request.app.state.providers)}
