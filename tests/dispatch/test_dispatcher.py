@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
+    DialMaybePlaced,
     DialNotFound,
     DialRequest,
     Live,
@@ -322,3 +323,42 @@ async def test_a_quiet_live_dial_stays_followed_and_is_asked_again_later(db: Dat
     async with db.read() as conn:
         heard = (await conn.execute(sa.select(attempts.c.heard_at))).scalar_one()
     assert heard is not None  # quiet again only from now on
+
+
+async def test_a_quiet_dial_the_provider_forgot_fails_without_redialing(db: Database) -> None:
+    provider = ScriptedProvider(OutcomeUnknowable("call records expired"))
+    worker = await _quiet_dial(db, provider)
+    await asyncio.sleep(0.01)
+    await worker.sweep()
+    await worker.tick()
+    await worker.stop()
+    row = await _call(db)
+    assert (row.status, row.error) == ("failed", UNKNOWABLE_ERROR)
+    assert len(provider.started) == 1
+
+
+class TimesOutOnDial(ScriptedProvider):
+    """The request left, the answer never came: the person may be ringing."""
+
+    async def start_call(self, request: DialRequest) -> str:
+        self.started.append(request.dial_key)
+        raise DialMaybePlaced("read timeout")
+
+
+async def test_a_dial_that_may_have_been_placed_is_looked_up_not_retried(db: Database) -> None:
+    provider = TimesOutOnDial(CallEvent(outcome=Outcome.BUSY, provider_code="486"))
+    batch = await make_batch(db, 1)
+    quiet = DispatchConfig(**{**FAST.__dict__, "reconcile_quiet_ms": 0})
+    worker = Dispatcher(db, {"simulated": provider}, quiet, owner="w")  # type: ignore[dict-item]
+    await worker.tick()
+    while not provider.started:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert (await _call(db)).status == "dialing"  # not failed, not back to waiting
+    await worker.sweep()  # the provider says how it went
+    await worker.tick()
+    await worker.stop()
+    row = await _call(db)
+    assert (row.status, row.error) == ("failed", "Number busy")
+    assert len(provider.started) == 1
+    await assert_consistent(db, batch)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.events.apply import apply_event
 from dialbatch.providers.base import (
+    DialMaybePlaced,
     DialNotFound,
     DialRequest,
     Live,
@@ -177,6 +178,10 @@ class Dispatcher:
         )
         try:
             provider_call_id = await provider.start_call(request)
+        except DialMaybePlaced as exc:
+            # Left `dialing`: once quiet for reconcile_quiet_ms it is looked up by dial key.
+            log.warning("dial %s may have been placed: %s", intent.dial_key, exc)
+            return
         except ProviderError as exc:
             await self.on_event(
                 CallEvent(outcome=Outcome.FAILED, dial_key=intent.dial_key, detail=str(exc))
@@ -242,10 +247,21 @@ class Dispatcher:
             status = await self._ask(
                 dial.workspace_id, dial.agent_id, dial.dial_key, dial.provider_call_id
             )
-        except (OutcomeUnknowable, ProviderError) as exc:
+        except ProviderError as exc:
             # We still hold the lease; ask again after another quiet period.
-            log.warning("dial %s is quiet and the provider cannot say: %s", dial.dial_key, exc)
+            log.warning("dial %s is quiet and the provider is unreachable: %s", dial.dial_key, exc)
             status = None
+        except OutcomeUnknowable as exc:
+            # The provider has forgotten it (or never knew): it will never say more.
+            log.warning("outcome of quiet dial %s cannot be learned: %s", dial.dial_key, exc)
+            async with self.db.write() as conn:
+                await queue.apply_outcome(
+                    conn,
+                    CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key),
+                    self.config.retry,
+                    final_error=UNKNOWABLE_ERROR,
+                )
+            return
         if isinstance(status, CallEvent):
             log.info("dial %s ended while quiet: %s", dial.dial_key, status.outcome.value)
             await self.on_event(status)

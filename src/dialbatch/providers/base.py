@@ -61,7 +61,14 @@ class Live:
 
 
 class ProviderError(Exception):
-    """The provider could not be asked (network, 5xx): a connection-level failure."""
+    """The provider could not be asked (connection refused, 5xx, a refusal): the dial
+    certainly did not ring anyone, so it may be retried under the attempt policy."""
+
+
+class DialMaybePlaced(Exception):
+    """The request may have reached the provider (a timeout, a connection lost after
+    sending): retrying could ring the person twice, so the dial stays open and is settled
+    by asking the provider (fetch_status), like a dial whose worker died."""
 
 
 class DialNotFound(Exception):
