@@ -23,7 +23,8 @@ class CallSettings(BaseModel):
     ring_timeout_s: float = Field(30.0, alias="ringTimeoutSeconds", gt=0, le=600)
     max_duration_s: float = Field(3600.0, alias="maxDurationSeconds", gt=0, le=4 * 3600)
     machine_detection: bool = Field(False, alias="machineDetection")
-    # The voice agent's media-stream WebSocket (Twilio Media Streams message format).
+    # The voice agent's media-stream WebSocket. Twilio and SIP speak the Twilio Media
+    # Streams messages to it; Telnyx streams in its own, similar format.
     agent_url: str | None = Field(None, alias="agentUrl", max_length=2048)
 
     @field_validator("agent_url")

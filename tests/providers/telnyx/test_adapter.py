@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.providers.base import Live, OutcomeUnknowable, ProviderError
+from dialbatch.providers.base import DialMaybePlaced, Live, OutcomeUnknowable, ProviderError
 from dialbatch.providers.telnyx import TelnyxProvider, validate_config
 from tests.providers.telnyx.conftest import (
     CONNECTION_ID,
@@ -169,5 +169,16 @@ async def test_an_unreachable_telnyx_is_a_provider_error(standin: TelnyxStandIn)
             await provider.start_call(dial_request("b:0:1"))
         with pytest.raises(ProviderError):
             await provider.fetch_status("b:0:1", "v3:x")
+    finally:
+        await provider.aclose()
+
+
+async def test_a_dial_without_an_answer_may_have_been_placed(standin: TelnyxStandIn) -> None:
+    """A timed-out dial may be ringing someone: the engine looks it up, never re-dials."""
+    settings = telnyx_settings(standin, request_timeout_s=1e-6, max_retries=0)
+    provider = TelnyxProvider(settings, Collected())
+    try:
+        with pytest.raises(DialMaybePlaced):
+            await provider.start_call(dial_request("b:0:1"))
     finally:
         await provider.aclose()

@@ -25,6 +25,7 @@ from dialbatch.providers.base import (
     CallbackReply,
     CallbackRequest,
     CallProgress,
+    DialMaybePlaced,
     DialRequest,
     EventSink,
     Live,
@@ -124,7 +125,11 @@ class TelnyxProvider:
                 **options,
             )
         except telnyx.APIStatusError as exc:
+            if exc.status_code >= 500:  # it may have been placed before the error
+                raise DialMaybePlaced(f"Telnyx answered the dial {exc.status_code}") from exc
             raise ProviderError(f"Telnyx refused the dial ({exc.status_code})") from exc
+        except telnyx.APITimeoutError as exc:  # sent, no answer: the person may be ringing
+            raise DialMaybePlaced(f"no answer from Telnyx to the dial: {exc}") from exc
         except telnyx.APIError as exc:
             raise ProviderError(f"could not reach Telnyx: {exc}") from exc
         if response.data is None or not response.data.call_control_id:

@@ -1,0 +1,306 @@
+"""Dialing through Twilio's REST API (or a Twilio-compatible one: SignalWire, ...).
+
+Calls are placed with the SDK's Calls resource and followed by status callbacks to
+`/v1/providers/twilio/callbacks/status?dk=<dial_key>`: the dial key rides in the callback
+URL, which Twilio signs, so a callback names its attempt and cannot be redirected to
+another. The SDK runs on its aiohttp client (`AsyncTwilioHttpClient`): a batch places
+hundreds of calls at once, and a thread per request (the requests-based client behind
+`asyncio.to_thread`) would cap that at the default pool's few workers.
+
+Twilio has no idempotency key, so `start_call` is idempotent within this process (a dial
+key seen before returns its CallSid, a concurrent twin waits for the first). A dial whose
+CallSid was never recorded (the worker died between Twilio's answer and our write) cannot
+be found again: Twilio's call records do not keep our callback URL, so no search can tell
+our call from another to the same number. `fetch_status` answers OutcomeUnknowable for it
+and the engine fails it without dialing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
+from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
+
+from dialbatch.domain.outcomes import CallEvent
+from dialbatch.providers.base import (
+    CallbackReply,
+    CallbackRequest,
+    DialMaybePlaced,
+    DialRequest,
+    EventSink,
+    Live,
+    OutcomeUnknowable,
+    ProviderError,
+)
+from dialbatch.providers.twilio import statuses
+from dialbatch.providers.twilio.config import (
+    MAX_RING_S,
+    MAX_TIME_LIMIT_S,
+    MIN_RING_S,
+    TwilioSettings,
+    agent_settings,
+)
+from dialbatch.providers.twilio.signature import verified_form
+from dialbatch.providers.twilio.twiml import stream_twiml
+
+log = logging.getLogger(__name__)
+
+NAME = "twilio"
+CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
+MAX_REMEMBERED = 100_000  # dial key -> CallSid; the engine records the sid right after
+MAX_IN_FLIGHT = 64  # REST requests at once
+CALL_NOT_LIVE = 21220  # Twilio: "Call is not in-progress", i.e. it has already ended
+
+T = TypeVar("T")
+
+
+class TwilioProvider:
+    name = NAME
+
+    def __init__(self, settings: TwilioSettings, public_url: str, sink: EventSink) -> None:
+        self._settings = settings
+        self._public_url = public_url.rstrip("/")
+        self._sink = sink  # unused: Twilio reports through callbacks, applied by the route
+        self._validator = RequestValidator(settings.callback_key())
+        self._client: Any = None
+        self._http: Any = None
+        self._limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._placed: OrderedDict[str, str] = OrderedDict()
+        self._placing: dict[str, asyncio.Future[str]] = {}
+
+    # --- placing and ending calls ---------------------------------------------------------
+
+    async def start_call(self, request: DialRequest) -> str:
+        known = self._placed.get(request.dial_key)
+        if known is not None:
+            return known
+        pending = self._placing.get(request.dial_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._placing[request.dial_key] = future
+        try:
+            sid = await self._create(request)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a twin that never came must not warn
+            raise
+        else:
+            future.set_result(sid)
+            self._remember(request.dial_key, sid)
+            return sid
+        finally:
+            del self._placing[request.dial_key]
+
+    async def _create(self, request: DialRequest) -> str:
+        settings, twiml_url = agent_settings(request.agent_config)
+        caller = request.from_ or self._settings.from_number
+        if not caller:
+            raise ProviderError(
+                "no caller ID: set the agent's fromNumbers or DIALBATCH_TWILIO_FROM_NUMBER"
+            )
+        query = {"dk": request.dial_key}
+        if settings.machine_detection:
+            query["amd"] = "1"
+        options: dict[str, Any] = {
+            "to": request.to,
+            "from_": caller,
+            "status_callback": f"{self.callback_url('status')}?{urlencode(query)}",
+            "status_callback_event": CALLBACK_EVENTS,
+            "status_callback_method": "POST",
+            "timeout": min(MAX_RING_S, max(MIN_RING_S, math.ceil(settings.ring_timeout_s))),
+            "time_limit": min(MAX_TIME_LIMIT_S, math.ceil(settings.max_duration_s)),
+        }
+        if settings.machine_detection:
+            options["machine_detection"] = self._settings.machine_detection_mode
+        if twiml_url is not None:
+            options.update(url=twiml_url, method="POST")
+        elif settings.agent_url is not None:
+            options["twiml"] = stream_twiml(settings.agent_url, request.job_id, request.metadata)
+        else:
+            raise ProviderError("the agent has neither agentUrl nor twimlUrl")
+        call = await self._rest(
+            lambda c: c.calls.create_async(**options), "create a call", placing=True
+        )
+        sid: str = call.sid
+        return sid
+
+    async def hangup(self, provider_call_id: str) -> None:
+        """Cancel a call still queued or ringing; hang up one that was answered.
+
+        Twilio ignores `canceled` for an answered call (the reply still reads in-progress),
+        so that reply is what tells us to send `completed` instead.
+        """
+        try:
+            call = await self._rest(
+                lambda c: c.calls(provider_call_id).update_async(status="canceled"), "cancel"
+            )
+            if call.status == "in-progress":
+                await self._rest(
+                    lambda c: c.calls(provider_call_id).update_async(status="completed"),
+                    "hang up",
+                )
+        except _Gone:
+            return  # already over, or unknown to Twilio: nothing to end
+
+    async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
+        sid = provider_call_id or self._placed.get(dial_key)
+        if sid is None:
+            raise OutcomeUnknowable(
+                "no CallSid was recorded for this dial and Twilio cannot be searched by dial key"
+            )
+        try:
+            call = await self._rest(lambda c: c.calls(sid).fetch_async(), "fetch a call")
+        except _Gone as exc:
+            raise OutcomeUnknowable(f"Twilio has no call {sid}") from exc
+        event = statuses.translate(
+            str(call.status or ""),
+            dial_key=dial_key,
+            call_sid=sid,
+            answered_by=call.answered_by,
+            duration=call.duration,
+            at_ms=_epoch_ms(call.end_time),
+        )
+        if isinstance(event, CallEvent):
+            return event
+        return Live(sid)
+
+    # --- callbacks ------------------------------------------------------------------------
+
+    def callback_url(self, path: str) -> str:
+        return f"{self._public_url}/v1/providers/{NAME}/callbacks/{path}"
+
+    async def parse_callback(self, request: CallbackRequest) -> CallbackReply:
+        """Signature first; then the status callback as an event (a progress step or the
+        end of the dial). Anything else that is validly signed is acknowledged and ignored."""
+        form = verified_form(request, self._validator)
+        if request.path not in ("status", ""):
+            return CallbackReply()
+        dial_key = request.query.get("dk") or None
+        event = statuses.from_callback(form, dial_key)
+        if event is None:
+            return CallbackReply()
+        if (
+            isinstance(event, CallEvent)
+            and form.get("CallStatus") == "completed"
+            and request.query.get("amd") == "1"
+            and not form.get("AnsweredBy")
+        ):
+            # Placed with machine detection but the callback does not say who answered:
+            # ask the call resource rather than guess a person.
+            return CallbackReply(events=[await self._resolve_answered_by(dial_key, event)])
+        return CallbackReply(events=[event])
+
+    async def _resolve_answered_by(self, dial_key: str | None, event: CallEvent) -> CallEvent:
+        """The call resource's word on who answered; the callback's own reading (a person)
+        when Twilio cannot be asked."""
+        try:
+            fetched = await self.fetch_status(dial_key or "", event.provider_call_id)
+        except (ProviderError, OutcomeUnknowable) as exc:
+            log.warning("cannot learn who answered %s: %s", event.provider_call_id, exc)
+            return event
+        return fetched if isinstance(fetched, CallEvent) else event
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _remember(self, dial_key: str, sid: str) -> None:
+        self._placed[dial_key] = sid
+        while len(self._placed) > MAX_REMEMBERED:
+            self._placed.popitem(last=False)
+
+    def _sdk(self) -> Any:
+        """The SDK client, made on first use: its aiohttp session belongs to this loop."""
+        if self._client is None:
+            self._http = _HttpClient()
+            client = Client(
+                username=self._settings.account_sid,
+                password=self._settings.token(),
+                account_sid=self._settings.account_sid,
+                http_client=self._http,
+            )
+            # Only what we were told: never TWILIO_EDGE / TWILIO_REGION from the environment.
+            client.edge = self._settings.edge
+            client.region = self._settings.region
+            client.api.base_url = self._settings.base_url
+            self._client = client
+        return self._client
+
+    async def _rest(
+        self, action: Callable[[Any], Awaitable[T]], what: str, *, placing: bool = False
+    ) -> T:
+        """One REST request, bounded in time and in concurrency; errors in our terms.
+
+        Twilio's create has no idempotency key: when `placing` and the request may have
+        reached Twilio (a timeout, a dropped connection, a 5xx), the call may exist, so we
+        raise DialMaybePlaced and the engine looks it up instead of dialing again.
+        """
+        async with self._limit:
+            try:
+                async with asyncio.timeout(self._settings.request_timeout_s):
+                    return await action(self._sdk())
+            except TwilioRestException as exc:
+                if exc.status == 404 or exc.code == CALL_NOT_LIVE:
+                    raise _Gone(str(exc)) from exc
+                message = (
+                    f"Twilio refused to {what}: HTTP {exc.status}, error {exc.code}: {exc.msg}"
+                )
+                if placing and exc.status >= 500:
+                    raise DialMaybePlaced(message) from exc
+                raise ProviderError(message) from exc
+            except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+                raise ProviderError(f"could not reach Twilio to {what}: {exc!r}") from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                if placing:
+                    raise DialMaybePlaced(f"no answer from Twilio to {what}: {exc!r}") from exc
+                raise ProviderError(f"could not reach Twilio to {what}: {exc!r}") from exc
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = self._http = None
+
+
+class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """The SDK's aiohttp client, sending Basic credentials as a header: aiohttp 3.14
+    deprecates the `auth=` argument the SDK would otherwise pass on every request."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (the SDK's signature)
+        allow_redirects: bool = False,
+    ) -> Any:
+        if auth is not None:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers = {**(headers or {}), "Authorization": f"Basic {token}"}
+        return await super().request(
+            method, url, params, data, headers, None, timeout, allow_redirects
+        )
+
+
+class _Gone(ProviderError):
+    """Twilio has no such call, or it has already ended."""
+
+
+def _epoch_ms(value: Any) -> int | None:
+    timestamp = getattr(value, "timestamp", None)
+    return int(timestamp() * 1000) if callable(timestamp) else None
