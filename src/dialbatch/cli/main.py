@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from dialbatch import logs
 from dialbatch.settings import Settings
 from dialbatch.store import migrate as migrations
 from dialbatch.store import workspaces
@@ -30,6 +31,11 @@ app.add_typer(agents_app, name="agents")
 console = Console(soft_wrap=True)  # never break a key or a URL across lines
 err = Console(stderr=True)
 T = TypeVar("T")
+log = logging.getLogger("dialbatch.worker")
+LogFormatOption = Annotated[
+    logs.LogFormat | None,
+    typer.Option(help="Log lines as text or JSON objects (DIALBATCH_LOG_FORMAT)"),
+]
 
 
 def _with_db(fn: Callable[[Database], Awaitable[T]]) -> T:
@@ -59,6 +65,7 @@ def serve(
         bool | None,
         typer.Option("--dispatch/--no-dispatch", help="Also run a dispatcher (DIALBATCH_DISPATCH)"),
     ] = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Apply migrations, bootstrap the demo workspace, and serve the API (and dispatcher)."""
     import uvicorn
@@ -70,9 +77,7 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     dispatch = settings.dispatch if dispatch is None else dispatch
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    fmt = _setup_logging(settings, log_format)
     migrations.upgrade(settings.effective_database_url)
 
     async def bootstrap() -> Any:
@@ -95,7 +100,19 @@ def serve(
         )
     console.print(curl_lines(demo, base), highlight=False, soft_wrap=True)
     runtime = Runtime.build(settings, dispatch=dispatch)
-    uvicorn.run(runtime.app(), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        runtime.app(),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=logs.uvicorn_log_config(settings.log_level, fmt),
+    )
+
+
+def _setup_logging(settings: Settings, option: logs.LogFormat | None) -> logs.LogFormat:
+    fmt: logs.LogFormat = option or settings.log_format
+    logs.setup(settings.log_level, fmt)
+    return fmt
 
 
 def _safe_url(settings: Settings) -> str:
@@ -105,14 +122,12 @@ def _safe_url(settings: Settings) -> str:
 
 
 @app.command()
-def worker() -> None:
+def worker(log_format: LogFormatOption = None) -> None:
     """Run a dispatcher only (no HTTP), against DIALBATCH_DATABASE_URL."""
     from dialbatch.server import Runtime
 
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    _setup_logging(settings, log_format)
     migrations.upgrade(settings.effective_database_url)
 
     async def main() -> None:
@@ -122,9 +137,12 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
-        console.print(f"worker {runtime.dispatcher.owner} running; SIGTERM drains and exits")
+        owner = runtime.dispatcher.owner
+        log.info("worker started; SIGTERM drains and exits", extra={"worker": owner})
         await stop.wait()
+        log.info("worker draining", extra={"worker": owner})
         await runtime.stop()
+        log.info("worker stopped", extra={"worker": owner})
 
     asyncio.run(main())
 
@@ -219,20 +237,19 @@ def agents_create(
     config: Annotated[str, typer.Option(help="providerConfig as JSON")] = "{}",
     agent_id: Annotated[str | None, typer.Option("--id")] = None,
 ) -> None:
-    """Create an agent."""
-    from dialbatch.providers.registry import KNOWN_PROVIDERS
-    from dialbatch.providers.simulated import SimulatedConfigError, validate_config
+    """Create an agent; prints its id and its signing secret (for its result reports)."""
+    from dialbatch.api.agent_auth import AgentSecrets
+    from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
 
     if provider not in KNOWN_PROVIDERS:
         _fail(f"unknown provider {provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
     try:
         provider_config = json.loads(config)
-        if provider == "simulated":
-            validate_config(provider_config)
-    except (json.JSONDecodeError, SimulatedConfigError) as exc:
+        validate_agent_config(provider, provider_config)
+    except ValueError as exc:  # JSONDecodeError is one
         _fail(f"--config: {exc}")
 
-    async def run(db: Database) -> str:
+    async def run(db: Database) -> Any:
         async with db.write() as conn:
             _require_workspace(await workspaces.workspace_exists(conn, workspace), workspace)
             if agent_id and await workspaces.get_agent(conn, workspace, agent_id):
@@ -245,9 +262,14 @@ def agents_create(
                 provider_config=provider_config,
                 agent_id=agent_id,
             )
-            return agent.id
+            return agent
 
-    console.print(f"agent: {_with_db(run)}")
+    agent = _with_db(run)
+    secret = AgentSecrets.from_settings(Settings()).secret_for(
+        workspace, agent.id, agent.secret_version
+    )
+    console.print(f"agent: {agent.id}")
+    console.print(f"signing secret: {secret}  (shown once; rotate with the API)")
 
 
 @agents_app.command("list")
@@ -262,6 +284,7 @@ def agents_list(workspace: Annotated[str, typer.Option("--workspace", "-w")]) ->
         console.print(f"{agent.id}  {agent.provider:10}  {agent.name}")
 
 
-from dialbatch.cli import client_cmds  # noqa: E402
+from dialbatch.cli import carrier_cmd, client_cmds  # noqa: E402
 
+carrier_cmd.register(app)
 client_cmds.register(app)

@@ -82,6 +82,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Run until `stop()`; errors in one round are logged and the loop goes on."""
         self._loop_done.clear()
+        log.info("dispatcher started", extra={"worker": self.owner})
         listener = asyncio.create_task(notify.listen(self.db.url, self.wake, self._stop_requested))
         try:
             await self._loop()
@@ -89,6 +90,7 @@ class Dispatcher:
             self._stop_requested.set()
             await listener
             self._loop_done.set()
+            log.info("dispatcher stopped", extra={"worker": self.owner})
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -109,6 +111,7 @@ class Dispatcher:
         still arrive); claimed calls not yet dialed go back to waiting for another worker."""
         self._stopping = True
         self._stop_requested.set()
+        log.info("dispatcher draining", extra={"worker": self.owner, "in_flight": len(self._dials)})
         self.wake()
         await self._loop_done.wait()
         while self._dials:
@@ -217,9 +220,13 @@ class Dispatcher:
             await queue.close_drained_batches(conn)
             quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
         if released:
-            log.info("released %d expired claims", released)
+            log.info("released %d expired claims", released, extra={"released": released})
         for item in uncertain:
-            log.warning("dial %s lost its worker; reconciling with the provider", item.dial_key)
+            log.warning(
+                "dial %s lost its worker; reconciling with the provider",
+                item.dial_key,
+                extra={"dial_key": item.dial_key, "worker": self.owner},
+            )
             await self._reconcile(item)
         for dial in quiet:
             await self._check_quiet(dial)
@@ -267,6 +274,8 @@ class Dispatcher:
             await self.on_event(status)
             return
         async with self.db.write() as conn:
+            if isinstance(status, Live):  # its id may never have been recorded
+                await queue.record_placed(conn, dial.dial_key, status.provider_call_id)
             await following.mark_heard(conn, dial.dial_key)
 
     async def _reconcile(self, item: Uncertain) -> None:
@@ -286,9 +295,25 @@ class Dispatcher:
             final_error = UNKNOWABLE_ERROR
         if isinstance(status, Live) or status is None:
             async with self.db.write() as conn:
+                if isinstance(status, Live):
+                    # The worker that placed it may have died before recording the id;
+                    # callbacks matched by it and cancel-with-hangup need it.
+                    await queue.record_placed(conn, item.dial_key, status.provider_call_id)
                 await queue.resume_following(
                     conn, item.call_id, self.owner, self.config.dial_lease_ms
                 )
+            log.info("dial %s is live: followed on", item.dial_key, extra=_fields(item.dial_key))
             return
         async with self.db.write() as conn:
             await queue.apply_outcome(conn, status, self.config.retry, final_error=final_error)
+        log.info(
+            "dial %s reconciled: %s",
+            item.dial_key,
+            "unknowable" if final_error else status.outcome.value,
+            extra=_fields(item.dial_key),
+        )
+
+
+def _fields(dial_key: str) -> dict[str, str]:
+    """Structured fields of a log line about one dial (keys of the JSON log object)."""
+    return {"dial_key": dial_key, "job_id": dial_key.rsplit(":", 1)[0]}
