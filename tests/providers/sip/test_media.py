@@ -96,7 +96,11 @@ async def test_the_greeting_reaches_the_agent_websocket(
     assert kinds[:2] == ["connected", "start"] and kinds[-1] == "stop"
     start = agent.of("start")[0]["start"]
     assert start["callSid"] == call_id
-    assert start["customParameters"] == {"first_name": "Ada", "account": 42}
+    assert start["customParameters"] == {
+        "jobId": req.job_id,  # for the agent's result report
+        "first_name": "Ada",
+        "account": 42,
+    }
     assert start["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
     media = agent.of("media")
     assert abs(len(media) - sent) <= 0.05 * sent, (len(media), sent)

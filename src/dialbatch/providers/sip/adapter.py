@@ -201,7 +201,9 @@ class SipProvider:
             call.bridge = MediaBridge(
                 url,
                 call_sid=call.call_id,
-                metadata=call.request.metadata,
+                # jobId first, as the Twilio adapter sends it: the agent reports its result
+                # to POST /v1/api/calls/{jobId}/result with it.
+                metadata={"jobId": call.request.job_id, **call.request.metadata},
                 rtp=call.rtp,
                 on_agent_gone=lambda error: self._agent_gone(call, error),
             )

@@ -2,9 +2,9 @@
 one agent bot that serves Twilio calls serves SIP calls unchanged.
 
 We dial the agent's WebSocket (`agentUrl`) when the call is answered and send, as Twilio
-does: `connected`, `start` (callSid = the SIP Call-ID, customParameters = the row's
-metadata, µ-law 8 kHz mono), one `media` message per RTP packet heard, and `stop` when the
-call ends. From the agent we take `media` (played to the callee), `mark` (echoed once the
+does: `connected`, `start` (callSid = the SIP Call-ID, customParameters = `jobId` and the
+row's metadata, µ-law 8 kHz mono), one `media` message per RTP packet heard, and `stop` when
+the call ends. From the agent we take `media` (played to the callee), `mark` (echoed once the
 audio before it has been played) and `clear` (drop queued audio). The agent closing the
 socket ends the call, as hanging up a Twilio stream does.
 """
