@@ -24,6 +24,7 @@ ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "stand-in-auth-token-0123456789ab"
 AGENT_URL = "wss://agent.example.test/media"
 CALLER_ID = "+12025559999"
+TEXML_APPLICATION_SID = "1293384261075731499"
 
 
 @dataclass
@@ -49,6 +50,7 @@ def open_rig(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyP
         signature_header: str = "X-Twilio-Signature",
         signing_key: str | None = None,
         account_sid: str = ACCOUNT_SID,
+        dialect: str = "twilio",
         **overrides: Any,
     ) -> AsyncIterator[Rig]:
         standin = TwilioStandIn(
@@ -59,6 +61,7 @@ def open_rig(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyP
             prefix=prefix,
             signature_header=signature_header,
             signing_key=signing_key,
+            dialect=dialect,
         )
         async with standin.running():
             sock = bound_socket()
@@ -68,6 +71,10 @@ def open_rig(make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyP
             monkeypatch.setenv("DIALBATCH_TWILIO_BASE_URL", standin.base_url)
             if signing_key:
                 monkeypatch.setenv("DIALBATCH_TWILIO_SIGNING_KEY", signing_key)
+            if dialect != "twilio":
+                monkeypatch.setenv("DIALBATCH_TWILIO_DIALECT", dialect)
+                monkeypatch.setenv("DIALBATCH_TWILIO_APPLICATION_SID", TEXML_APPLICATION_SID)
+                monkeypatch.setenv("DIALBATCH_TWILIO_TELNYX_PUBLIC_KEY", standin.public_key)
             values: dict[str, Any] = {
                 "public_url": public_url,
                 "reconcile_quiet_s": 0.5,

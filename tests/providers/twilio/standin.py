@@ -13,7 +13,13 @@ duplicated, delivered after their successor, dropped (dialbatch must then ask, t
 fetch), and forged ones sent beside the real ones, which must be refused.
 
 The same server with `prefix="/api/laml"` and `signature_header="X-SignalWire-Signature"`
-stands in for SignalWire's Compatibility API.
+stands in for SignalWire's Compatibility API. With `dialect="telnyx-texml"` it speaks Telnyx
+TeXML as documented instead: `<prefix>/Accounts/<sid>/Calls[/<sid>]` without `2010-04-01`
+and `.json`, Bearer auth with the API key, a JSON create body (`StatusCallbackEvent`
+space-separated, `ApplicationSid` required, Timeout 5..120, TimeLimit 30..14400) answered
+`{"call_sid", "from", "to", "status"}`, form-encoded updates, Telnyx's error envelope, ISO
+8601 callback timestamps, `AnsweredBy` `machine`/`human`, and callbacks signed with Ed25519
+over `timestamp|body` in `telnyx-signature-ed25519` / `telnyx-timestamp`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import random
 import secrets
 import socket
@@ -31,10 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import uvicorn
+from nacl.signing import SigningKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +62,7 @@ EXPECTED_OUTCOME = {
 SIP_CODES = {"busy": "486", "no-answer": "487", "failed": "404", "canceled": "487"}
 LIVE = ("queued", "initiated", "ringing", "in-progress")
 SENDERS = 16  # callbacks in flight at once, as from a few of Twilio's webhook senders
+TEXML = "telnyx-texml"
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,12 @@ class TwilioStandIn:
         prefix: str = "",
         signature_header: str = "X-Twilio-Signature",
         signing_key: str | None = None,
+        dialect: str = "twilio",
     ) -> None:
+        self.dialect = dialect
+        self.texml = dialect == TEXML
+        self.ed25519 = SigningKey.generate()
+        self.ed25519_forger = SigningKey.generate()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.plan_for = plan_for or mixed_plans(seed)
@@ -148,44 +162,80 @@ class TwilioStandIn:
         # queued that costs more CPU than the test itself, so queue here instead.
         self._sending = asyncio.Semaphore(SENDERS)
         self.base_url = ""
-        root = f"{self.prefix}/{API_VERSION}/Accounts/{{account}}"
+        if self.texml:
+            root, ext = f"{self.prefix}/Accounts/{{account}}", ""
+        else:
+            root, ext = f"{self.prefix}/{API_VERSION}/Accounts/{{account}}", ".json"
         self.app = Starlette(
             routes=[
-                Route(f"{root}/Calls.json", self._create, methods=["POST"]),
-                Route(f"{root}/Calls/{{sid}}.json", self._call, methods=["GET", "POST"]),
+                Route(f"{root}/Calls{ext}", self._create, methods=["POST"]),
+                Route(f"{root}/Calls/{{sid}}{ext}", self._call, methods=["GET", "POST"]),
             ]
         )
+
+    @property
+    def public_key(self) -> str:
+        """The Ed25519 public key TeXML callbacks verify against (base64)."""
+        return base64.b64encode(bytes(self.ed25519.verify_key)).decode()
 
     # --- the REST API -----------------------------------------------------------------
 
     def _authorized(self, request: Request) -> bool:
+        if self.texml:
+            return request.headers.get("authorization") == f"Bearer {self.auth_token}"
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return request.headers.get("authorization") == f"Basic {expected}"
 
     def _refuse(self, request: Request) -> Response | None:
         if not self._authorized(request):
-            return _error(401, 20003, "Authenticate")
+            return self._error(401, 20003, "Authenticate")
         if request.path_params["account"] != self.account_sid:
-            return _error(404, 20404, "The requested resource was not found")
+            return self._error(404, 20404, "The requested resource was not found")
         return None
+
+    def _error(self, status: int, code: int, message: str) -> JSONResponse:
+        if self.texml:
+            error = {"code": str(code), "title": message, "detail": message}
+            return JSONResponse({"errors": [error]}, status_code=status)
+        return _error(status, code, message)
+
+    async def _create_form(self, request: Request) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The create request's fields, and the callback events it asks for."""
+        raw = (await request.body()).decode()
+        if self.texml:
+            assert request.headers.get("content-type") == "application/json"
+            body = json.loads(raw)
+            assert isinstance(body, dict)
+            for name in ("Timeout", "TimeLimit"):
+                assert name not in body or isinstance(body[name], int), (name, body[name])
+            form = {k: str(v) for k, v in body.items()}
+            return form, tuple(form.get("StatusCallbackEvent", "").split())
+        pairs = parse_qsl(raw, keep_blank_values=True)
+        return dict(pairs), tuple(v for k, v in pairs if k == "StatusCallbackEvent")
 
     async def _create(self, request: Request) -> Response:
         refused = self._refuse(request)
         if refused is not None:
             return refused
-        pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
-        form = dict(pairs)
+        form, events = await self._create_form(request)
+        events = events or ("completed",)
         if not form.get("To"):
-            return _error(400, 21201, "No 'To' number is specified")
+            return self._error(400, 21201, "No 'To' number is specified")
         if not form.get("From"):
-            return _error(400, 21213, "No 'From' number is specified")
+            return self._error(400, 21213, "No 'From' number is specified")
         if not (form.get("Url") or form.get("Twiml") or form.get("ApplicationSid")):
-            return _error(400, 21205, "Url parameter is required")
+            return self._error(400, 21205, "Url parameter is required")
         if len(form.get("Twiml", "")) > 4000:
-            return _error(400, 32018, "Twiml size exceeded maximum allowed value")
-        events = tuple(v for k, v in pairs if k == "StatusCallbackEvent") or ("completed",)
+            return self._error(400, 32018, "Twiml size exceeded maximum allowed value")
+        if self.texml:
+            if not form.get("ApplicationSid"):
+                return self._error(422, 10015, "ApplicationSid is required")
+            if not 5 <= int(form.get("Timeout", "30")) <= 120:
+                return self._error(422, 10015, "Timeout must be from 5 to 120")
+            if not 30 <= int(form.get("TimeLimit", "14400")) <= 14400:
+                return self._error(422, 10015, "TimeLimit must be from 30 to 14400")
         call = SimCall(
-            sid="CA" + secrets.token_hex(16),
+            sid=("v3:" + secrets.token_urlsafe(24)) if self.texml else "CA" + secrets.token_hex(16),
             to=form["To"],
             from_=form["From"],
             plan=self.plan_for(form["To"]),
@@ -197,6 +247,9 @@ class TwilioStandIn:
         self.calls[call.sid] = call
         self.stats["created"] += 1
         self._spawn(self._live(call))
+        if self.texml:
+            reply = {"call_sid": call.sid, "from": call.from_, "to": call.to, "status": "queued"}
+            return JSONResponse(reply)
         return JSONResponse(self._resource(call), status_code=201)
 
     async def _call(self, request: Request) -> Response:
@@ -205,14 +258,14 @@ class TwilioStandIn:
             return refused
         call = self.calls.get(request.path_params["sid"])
         if call is None:
-            return _error(404, 20404, "The requested resource was not found")
+            return self._error(404, 20404, "The requested resource was not found")
         if request.method == "POST":
             form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
             wanted = form.get("Status")
             if wanted:
                 call.updates.append(wanted)
                 if call.status not in LIVE:
-                    return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+                    return self._error(400, 21220, "Call is not in-progress. Cannot redirect.")
                 self._end_on_request(call, wanted)
         else:
             self.stats["fetched"] += 1
@@ -291,7 +344,8 @@ class TwilioStandIn:
         if status == "in-progress":
             call.answered_mono = time.monotonic()
             if call.amd:
-                call.answered_by = "machine_start" if call.plan.outcome == "machine" else "human"
+                machine = "machine" if self.texml else "machine_start"
+                call.answered_by = machine if call.plan.outcome == "machine" else "human"
         if status not in LIVE:
             call.ended = now
             talked = call.answered_mono is not None
@@ -315,6 +369,8 @@ class TwilioStandIn:
             "SequenceNumber": str(call.sequence),
             "Timestamp": _rfc2822(datetime.now(UTC)) or "",
         }
+        if self.texml:
+            params["Timestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         call.sequence += 1
         if status in SIP_CODES:
             params["SipResponseCode"] = SIP_CODES[status]
@@ -364,8 +420,7 @@ class TwilioStandIn:
         for n in range(copies):
             if n:
                 await asyncio.sleep(self._rng.uniform(0.0, 0.05))
-            signature = self._validator.compute_signature(url, params)
-            status = await self._post(url, params, {self.signature_header: signature})
+            status = await self._post(url, params, self._sign(url, params))
             self.stats["sent"] += 1
             if status != 200:
                 self.callback_errors.append(f"{params['CallStatus']} -> HTTP {status}")
@@ -381,18 +436,35 @@ class TwilioStandIn:
         self.stats["forged"] += 1
         url = call.status_callback
         if kind == 0:
-            headers = {self.signature_header: self._forger.compute_signature(url, lie)}
+            headers = self._sign(url, lie, forger=True)
         elif kind == 1:
-            headers = {self.signature_header: self._validator.compute_signature(url, real)}
+            headers = self._sign(url, real)
         else:
             headers = {}
         self.forged_replies.append(await self._post(url, lie, headers))
+
+    def _sign(self, url: str, params: dict[str, str], *, forger: bool = False) -> dict[str, str]:
+        """The signature headers for a callback with these fields (sent as `urlencode`d)."""
+        if self.texml:
+            stamp = str(int(time.time()))
+            key = self.ed25519_forger if forger else self.ed25519
+            signed = key.sign(stamp.encode() + b"|" + urlencode(params).encode())
+            return {
+                "telnyx-signature-ed25519": base64.b64encode(signed.signature).decode(),
+                "telnyx-timestamp": stamp,
+            }
+        validator = self._forger if forger else self._validator
+        return {self.signature_header: validator.compute_signature(url, params)}
 
     async def _post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> int:
         assert self._http is not None
         try:
             async with self._sending:
-                r = await self._http.post(url, data=params, headers=headers)
+                r = await self._http.post(
+                    url,
+                    content=urlencode(params).encode(),
+                    headers={**headers, "content-type": "application/x-www-form-urlencoded"},
+                )
         except httpx.HTTPError as exc:
             self.callback_errors.append(f"{params['CallStatus']} -> {exc!r}")
             return 0

@@ -13,6 +13,9 @@ CallSid was never recorded (the worker died between Twilio's answer and our writ
 be found again: Twilio's call records do not keep our callback URL, so no search can tell
 our call from another to the same number. `fetch_status` answers OutcomeUnknowable for it
 and the engine fails it without dialing again.
+
+With `dialect = "telnyx-texml"` the same code dials through Telnyx's TeXML API: texml.py
+rewrites the SDK's requests at the HTTP client and checks Telnyx's Ed25519 callbacks.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,6 +31,7 @@ from urllib.parse import urlencode
 import aiohttp
 from twilio.base.exceptions import TwilioRestException  # type: ignore[import-untyped]
 from twilio.http.async_http_client import AsyncTwilioHttpClient  # type: ignore[import-untyped]
+from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
@@ -39,19 +42,14 @@ from dialbatch.providers.base import (
     DialMaybePlaced,
     DialRequest,
     EventSink,
+    InvalidSignature,
     Live,
     OutcomeUnknowable,
     ProviderError,
 )
-from dialbatch.providers.twilio import statuses
-from dialbatch.providers.twilio.config import (
-    MAX_RING_S,
-    MAX_TIME_LIMIT_S,
-    MIN_RING_S,
-    TwilioSettings,
-    agent_settings,
-)
-from dialbatch.providers.twilio.signature import verified_form
+from dialbatch.providers.twilio import statuses, texml
+from dialbatch.providers.twilio.config import TwilioSettings, agent_settings
+from dialbatch.providers.twilio.signature import Form, verified_form
 from dialbatch.providers.twilio.twiml import stream_twiml
 
 log = logging.getLogger(__name__)
@@ -122,9 +120,11 @@ class TwilioProvider:
             "status_callback": f"{self.callback_url('status')}?{urlencode(query)}",
             "status_callback_event": CALLBACK_EVENTS,
             "status_callback_method": "POST",
-            "timeout": min(MAX_RING_S, max(MIN_RING_S, math.ceil(settings.ring_timeout_s))),
-            "time_limit": min(MAX_TIME_LIMIT_S, math.ceil(settings.max_duration_s)),
+            "timeout": self._settings.ring_timeout_s(settings.ring_timeout_s),
+            "time_limit": self._settings.time_limit_s(settings.max_duration_s),
         }
+        if self._settings.texml:
+            options["application_sid"] = self._settings.application_sid
         if settings.machine_detection:
             options["machine_detection"] = self._settings.machine_detection_mode
         if twiml_url is not None:
@@ -136,7 +136,11 @@ class TwilioProvider:
         call = await self._rest(
             lambda c: c.calls.create_async(**options), "create a call", placing=True
         )
-        sid: str = call.sid
+        sid: str | None = call.sid
+        if not sid:
+            # Telnyx documents no CallSid in this reply (texml.py maps `call_sid` when it
+            # comes): the call was placed, but nothing can follow it.
+            raise DialMaybePlaced("the provider accepted the call but returned no CallSid")
         return sid
 
     async def hangup(self, provider_call_id: str) -> None:
@@ -187,10 +191,12 @@ class TwilioProvider:
     async def parse_callback(self, request: CallbackRequest) -> CallbackReply:
         """Signature first; then the status callback as an event (a progress step or the
         end of the dial). Anything else that is validly signed is acknowledged and ignored."""
-        form = verified_form(request, self._validator)
+        form = self._verified(request)
         if request.path not in ("status", ""):
             return CallbackReply()
         dial_key = request.query.get("dk") or None
+        if self._settings.texml and dial_key is not None:
+            dial_key = await self._confirmed_dial_key(dial_key, form.get("CallSid") or None)
         event = statuses.from_callback(form, dial_key)
         if event is None:
             return CallbackReply()
@@ -204,6 +210,29 @@ class TwilioProvider:
             # ask the call resource rather than guess a person.
             return CallbackReply(events=[await self._resolve_answered_by(dial_key, event)])
         return CallbackReply(events=[event])
+
+    def _verified(self, request: CallbackRequest) -> Form:
+        if self._settings.texml:
+            return texml.verified_form(request, self._settings.telnyx_public_key or "")
+        return verified_form(request, self._validator)
+
+    async def _confirmed_dial_key(self, dial_key: str, call_sid: str | None) -> str | None:
+        """Telnyx signs the body, not the URL, so the URL's dial key is believed only when
+        it is this process's dial and its CallSid is the signed one; a key naming another
+        call is refused. A dial this process did not place is matched by CallSid alone."""
+        known = self._placed.get(dial_key)
+        pending = self._placing.get(dial_key)
+        if known is None and pending is not None:
+            try:
+                async with asyncio.timeout(self._settings.request_timeout_s):
+                    known = await asyncio.shield(pending)
+            except Exception:  # the dial failed or is slow: match by CallSid alone
+                known = None
+        if known is None:
+            return None
+        if known != call_sid:
+            raise InvalidSignature("the callback's CallSid is not its dial key's call")
+        return dial_key
 
     async def _resolve_answered_by(self, dial_key: str | None, event: CallEvent) -> CallEvent:
         """The call resource's word on who answered; the callback's own reading (a person)
@@ -225,7 +254,7 @@ class TwilioProvider:
     def _sdk(self) -> Any:
         """The SDK client, made on first use: its aiohttp session belongs to this loop."""
         if self._client is None:
-            self._http = _HttpClient()
+            self._http = _HttpClient(self._settings.token() if self._settings.texml else None)
             client = Client(
                 username=self._settings.account_sid,
                 password=self._settings.token(),
@@ -276,7 +305,13 @@ class TwilioProvider:
 
 class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """The SDK's aiohttp client, sending Basic credentials as a header: aiohttp 3.14
-    deprecates the `auth=` argument the SDK would otherwise pass on every request."""
+    deprecates the `auth=` argument the SDK would otherwise pass on every request.
+
+    Given a TeXML API key, it speaks Telnyx TeXML instead (texml.py)."""
+
+    def __init__(self, texml_api_key: str | None = None) -> None:
+        super().__init__()
+        self._texml_key = texml_api_key
 
     async def request(
         self,
@@ -289,12 +324,31 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         timeout: float | None = None,  # noqa: ASYNC109 (the SDK's signature)
         allow_redirects: bool = False,
     ) -> Any:
+        if self._texml_key is not None:
+            return await self._texml_request(method, url, params, data, headers, timeout)
         if auth is not None:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers = {**(headers or {}), "Authorization": f"Basic {token}"}
         return await super().request(
             method, url, params, data, headers, None, timeout, allow_redirects
         )
+
+    async def _texml_request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None,
+        data: dict[str, object] | None,
+        headers: dict[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109 (the SDK's signature)
+    ) -> Any:
+        assert self._texml_key is not None
+        sent, creating = texml.rewrite_request(method, url, data, headers, self._texml_key)
+        reply = await super().request(
+            method, sent.url, params, sent.data, sent.headers, None, timeout, False
+        )
+        text = texml.rewrite_reply(reply.status_code, reply.text, created=creating)
+        return Response(reply.status_code, text, reply.headers)
 
 
 class _Gone(ProviderError):

@@ -7,6 +7,7 @@ names; both come through `translate`, so a call ends the same way however we lea
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
@@ -31,8 +32,16 @@ FINAL: dict[str, Outcome] = {
 }
 
 # AnsweredBy values that mean no person took the call (answering machine detection).
+# Telnyx TeXML answers `machine` (or `human`, `not_sure`) with MachineDetection=Enable.
 MACHINE = frozenset(
-    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+    {
+        "machine",
+        "machine_start",
+        "machine_end_beep",
+        "machine_end_silence",
+        "machine_end_other",
+        "fax",
+    }
 )
 
 
@@ -91,13 +100,21 @@ def from_callback(params: Mapping[str, str], dial_key: str | None) -> ProviderEv
 
 
 def rfc2822_ms(value: str | None) -> int | None:
-    """Twilio's `Timestamp` ("Wed, 18 Mar 2015 20:30:00 +0000") in epoch milliseconds."""
+    """Twilio's `Timestamp` ("Wed, 18 Mar 2015 20:30:00 +0000") in epoch milliseconds;
+    Telnyx TeXML's ISO 8601 one ("2024-01-15T10:30:00Z") too."""
     if not value:
         return None
     try:
         return int(parsedate_to_datetime(value).timestamp() * 1000)
     except (TypeError, ValueError):
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
         return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
 
 
 def _seconds(value: str | int | None) -> float | None:
