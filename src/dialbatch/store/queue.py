@@ -169,7 +169,11 @@ async def _claim_from_batch(
     due = (
         sa.select(c.id)
         .where(
-            c.batch_id == batch_id, c.status == CallState.WAITING.value, c.next_attempt_at <= now
+            c.batch_id == batch_id,
+            # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
+            # prove ix_calls_due's predicate; tests/store/test_claim_plan.py checks it.
+            c.status == sa.literal(CallState.WAITING.value, literal_execute=True),
+            c.next_attempt_at <= now,
         )
         .order_by(c.next_attempt_at, c.id)
         .limit(want)
