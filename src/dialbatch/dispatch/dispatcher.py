@@ -183,9 +183,20 @@ class Dispatcher:
             provider_call_id = await provider.start_call(request)
         except DialMaybePlaced as exc:
             # Left `dialing`: once quiet for reconcile_quiet_ms it is looked up by dial key.
-            log.warning("dial %s may have been placed: %s", intent.dial_key, exc)
+            log.warning(
+                "dial %s may have been placed: %s",
+                intent.dial_key,
+                exc,
+                extra={**_fields(intent.dial_key), "provider": provider.name},
+            )
             return
         except ProviderError as exc:
+            log.warning(
+                "provider refused dial %s: %s",
+                intent.dial_key,
+                exc,
+                extra={**_fields(intent.dial_key), "provider": provider.name},
+            )
             await self.on_event(
                 CallEvent(outcome=Outcome.FAILED, dial_key=intent.dial_key, detail=str(exc))
             )
