@@ -41,7 +41,7 @@ async def make_batch(
     return batch_id
 
 
-async def assert_consistent(db: Database, batch_id: str) -> dict[str, int]:
+async def assert_consistent(db: Database, batch_id: str, workspace: str = WS) -> dict[str, int]:
     """Counters equal COUNT(*) by status; the limiter's `active` equals the calls holding
     a slot. Returns the counts."""
     async with db.read() as conn:
@@ -57,11 +57,14 @@ async def assert_consistent(db: Database, batch_id: str) -> dict[str, int]:
         tally = await counters.tally(conn, batch_id)
         holding = await conn.scalar(
             sa.select(sa.func.count()).where(
-                calls.c.workspace_id == WS, calls.c.status.in_(["claimed", "dialing", "unknown"])
+                calls.c.workspace_id == workspace,
+                calls.c.status.in_(["claimed", "dialing", "unknown"]),
             )
         )
         active = await conn.scalar(
-            sa.select(workspace_limiter.c.active).where(workspace_limiter.c.workspace_id == WS)
+            sa.select(workspace_limiter.c.active).where(
+                workspace_limiter.c.workspace_id == workspace
+            )
         )
     assert {k: v for k, v in tally.by_state.items() if v} == real
     assert active == holding

@@ -7,11 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-import sqlalchemy as sa
-
 from dialbatch.store import calls as call_store
-from dialbatch.store import counters
-from dialbatch.store.tables import calls, workspace_limiter
 from tests.api.conftest import (
     BASE,
     LEGACY_BASE,
@@ -25,6 +21,7 @@ from tests.api.conftest import (
     start_batch,
     wait_for_batch,
 )
+from tests.helpers import assert_consistent
 
 ROWS = 10
 LIVE = 3  # small_pool: the workspace holds three calls at once
@@ -56,31 +53,10 @@ def dials(h: Harness) -> int:
 
 
 async def check_exact(h: Harness, batch_id: str) -> dict[str, int]:
-    """Counters equal COUNT(*) by state, and the workspace's slots equal the calls
-    holding one."""
-    ws = h.demo.workspace_id
-    async with h.runtime.db.read() as conn:
-        real = dict(
-            (
-                await conn.execute(
-                    sa.select(calls.c.status, sa.func.count())
-                    .where(calls.c.batch_id == batch_id)
-                    .group_by(calls.c.status)
-                )
-            ).all()
-        )
-        tally = await counters.tally(conn, batch_id)
-        holding = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                calls.c.workspace_id == ws, calls.c.status.in_(["claimed", "dialing", "unknown"])
-            )
-        )
-        active = await conn.scalar(
-            sa.select(workspace_limiter.c.active).where(workspace_limiter.c.workspace_id == ws)
-        )
-    assert {k: v for k, v in tally.by_state.items() if v} == real
-    assert active == holding
-    return real
+    """Counters equal COUNT(*) by status; the workspace's slots equal the calls holding
+    one. Returns the counts."""
+    real = await assert_consistent(h.runtime.db, batch_id, h.demo.workspace_id)
+    return {str(k): int(v) for k, v in real.items()}
 
 
 async def ended(h: Harness, batch_id: str, timeout: float = 15.0) -> dict[str, Any]:

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from dialbatch.settings import Settings
-from dialbatch.store import counters
-from dialbatch.store.tables import attempts, calls, workspace_limiter
+from dialbatch.store.tables import attempts, calls
 from tests.conftest import Harness, start_harness
+from tests.helpers import assert_consistent
 from tests.providers.twilio.standin import Faults, Plan, TwilioStandIn, bound_socket, serve
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -132,26 +132,5 @@ async def final_attempts(h: Harness, batch_id: str) -> dict[str, tuple[str, str 
 async def exact_counts(h: Harness, batch_id: str) -> dict[str, int]:
     """Counters equal COUNT(*) by status; the workspace's slots equal the calls holding
     one. Returns the counts."""
-    ws = h.demo.workspace_id
-    async with h.runtime.db.read() as conn:
-        real = dict(
-            (
-                await conn.execute(
-                    sa.select(calls.c.status, sa.func.count())
-                    .where(calls.c.batch_id == batch_id)
-                    .group_by(calls.c.status)
-                )
-            ).all()
-        )
-        tally = await counters.tally(conn, batch_id)
-        holding = await conn.scalar(
-            sa.select(sa.func.count()).where(
-                calls.c.workspace_id == ws, calls.c.status.in_(["claimed", "dialing", "unknown"])
-            )
-        )
-        active = await conn.scalar(
-            sa.select(workspace_limiter.c.active).where(workspace_limiter.c.workspace_id == ws)
-        )
-    assert {k: v for k, v in tally.by_state.items() if v} == real
-    assert active == holding
+    real = await assert_consistent(h.runtime.db, batch_id, h.demo.workspace_id)
     return {str(k): int(v) for k, v in real.items()}
