@@ -41,11 +41,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
+from _pg import create_database, drop_database
 from dialbatch.domain.outcomes import Outcome
 from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
 from dialbatch.settings import to_async_url
@@ -312,27 +312,15 @@ class Cluster:
 # ---- the database -----------------------------------------------------------------------
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextlib.contextmanager
 def scratch_database(admin_url: str = ADMIN_URL) -> Iterator[str]:
     """A database of our own on `admin_url`'s cluster, dropped at the end."""
     name = f"dialbatch_chaos_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    url = create_database(admin_url, name)
     try:
-        yield _with_database(admin_url, name)
+        yield url
     finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin_url, name)
 
 
 def prepare(database_url: str, opts: Options) -> str:

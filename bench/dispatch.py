@@ -60,12 +60,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pg import create_database, drop_database, with_database
 from _server import add_wait_quiet, print_load, print_machine, run_server, wait_until_quiet
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.settings import to_async_url
@@ -106,13 +107,13 @@ class Cleanup:
     def new_database(self, prefix: str) -> str:
         self.counter += 1
         name = f"{prefix}_bench_{os.getpid()}_{self.counter}"
-        asyncio.run(_admin(self.admin_url, f'CREATE DATABASE "{name}"'))
+        url = create_database(self.admin_url, name)
         self.databases.append(name)
-        return _with_database(self.admin_url, name)
+        return url
 
     def drop_database(self, url: str) -> None:
         name = urlsplit(url).path.lstrip("/")
-        asyncio.run(_admin(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(self.admin_url, name)
         with contextlib.suppress(ValueError):
             self.databases.remove(name)
 
@@ -142,19 +143,7 @@ class Cleanup:
         self.stop(list(self.procs))
         for name in list(self.databases):
             with contextlib.suppress(Exception):
-                self.drop_database(_with_database(self.admin_url, name))
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+                self.drop_database(with_database(self.admin_url, name))
 
 
 async def _fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

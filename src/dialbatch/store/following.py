@@ -18,6 +18,7 @@ from dialbatch.domain.ids import dial_key
 from dialbatch.domain.states import CallState
 from dialbatch.providers.base import CallProgress, Stage
 from dialbatch.store._dialect import now_ms_sql
+from dialbatch.store.queue import attempt_match
 from dialbatch.store.tables import attempts, batches, calls
 
 STAGE_STATES = {Stage.DIALING: "dialing", Stage.RINGING: "ringing", Stage.ANSWERED: "answered"}
@@ -26,13 +27,10 @@ STAGE_STATES = {Stage.DIALING: "dialing", Stage.RINGING: "ringing", Stage.ANSWER
 async def apply_progress(conn: AsyncConnection, event: CallProgress) -> bool:
     """Move a live attempt forward to `event.stage`; False if it was already there, further
     on, ended, or unknown to us."""
-    a = attempts.c
-    if event.dial_key:
-        match = a.dial_key == event.dial_key
-    elif event.provider_call_id:
-        match = a.provider_call_id == event.provider_call_id
-    else:
+    match = attempt_match(event.dial_key, event.provider_call_id)
+    if match is None:
         return False
+    a = attempts.c
     earlier = [STAGE_STATES[s] for s in Stage if s < event.stage]
     now = now_ms_sql(conn)
     moved = await conn.execute(

@@ -460,14 +460,24 @@ def _result(call: Any, event: CallEvent) -> dict[str, Any]:
     return result
 
 
-async def _find_attempt(conn: AsyncConnection, event: CallEvent) -> Any:
+def attempt_match(
+    dial_key: str | None, provider_call_id: str | None
+) -> sa.ColumnElement[bool] | None:
+    """Which attempt a provider's report is about: by our dial key, else by the provider's
+    call id (providers that cannot echo our key back); None if it names neither."""
     a = attempts.c
-    if event.dial_key:
-        cond = a.dial_key == event.dial_key
-    elif event.provider_call_id:
-        cond = a.provider_call_id == event.provider_call_id
-    else:
+    if dial_key:
+        return a.dial_key == dial_key
+    if provider_call_id:
+        return a.provider_call_id == provider_call_id
+    return None
+
+
+async def _find_attempt(conn: AsyncConnection, event: CallEvent) -> Any:
+    cond = attempt_match(event.dial_key, event.provider_call_id)
+    if cond is None:
         return None
+    a = attempts.c
     return (await conn.execute(sa.select(a.id, a.call_id, a.n, a.ended_at).where(cond))).first()
 
 
