@@ -168,10 +168,13 @@ def counts(t: Tally) -> dict[str, int]:
 
 
 def is_complete(batch: Batch, t: Tally) -> bool:
-    """No call of the batch can run any more. Follows the batch's status, so that the two
-    never disagree (a processing batch whose last calls just ended reads as not complete
-    until its status flips, a moment later)."""
-    return batch.status in ("completed", "failed") or (batch.status == "cancelled" and t.open == 0)
+    """No call of the batch can run any more, and the batch is closed. Follows the batch's
+    own record, so that `isComplete` never disagrees with `status` or `completedTime` (a
+    batch whose last calls just ended reads as not complete until it is closed, a moment
+    later: on PostgreSQL the closing may be the re-check after the last outcome's commit)."""
+    if batch.status in ("completed", "failed"):
+        return True
+    return batch.status == "cancelled" and batch.completed_at is not None and t.open == 0
 
 
 def recent_call(row: CallRow) -> dict[str, Any]:
