@@ -130,3 +130,10 @@ def test_worker_with_json_format_writes_only_json_lines(tmp_path: Path) -> None:
     assert by_msg["worker stopped"]["worker"] == started["worker"]
     assert proc.returncode == 0
     assert out == ""
+
+
+def test_uvicorns_coloured_copy_of_the_message_is_not_a_field() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, "Started %d", (1,), None)
+    record.color_message = "Started \x1b[36m%d\x1b[0m"
+    record.worker = "w-1"
+    assert logs.extra_fields(record) == {"worker": "w-1"}
