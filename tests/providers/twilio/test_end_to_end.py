@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -10,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import people, start_batch, status_of, wait_for_batch
-from tests.conftest import numbers
+from tests.conftest import Harness, numbers
 from tests.providers.twilio.conftest import (
     ACCOUNT_SID,
     AGENT_URL,
@@ -71,6 +72,32 @@ async def live_call(rig: Rig, stage: str) -> tuple[str, str, str]:
     return batch_id, numbers(1)[0], found[0]
 
 
+async def assert_nothing_changed(
+    h: Harness, batch_id: str, phone: str, before: dict[str, Any], counts: dict[str, int]
+) -> None:
+    """Forged callbacks left the ringing call, its counters and the batch's progress as
+    they were."""
+    assert await exact_counts(h, batch_id) == counts == {"dialing": 1}
+    after = await status_of(h, batch_id)
+    keys = ("waiting", "active", "completed", "failed")
+    assert {k: after[k] for k in keys} == {k: before[k] for k in keys}
+    assert (await final_attempts(h, batch_id))[phone] == ("dialing", None)
+
+
+async def hang_up_while_ringing(h: Harness, batch_id: str, phone: str, call: Any) -> None:
+    """Cancel with hangupActive=true: the provider is asked to cancel the ringing call (the
+    stand-in's `call`), and it ends canceled."""
+    r = await h.client.delete(
+        f"/v1/api/batch-calls/{batch_id}", headers=h.headers, params={"hangupActive": "true"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["hungUpCalls"] == 1
+    await wait_for_batch(h, batch_id, timeout=20)
+    assert call.updates == ["canceled"]
+    assert (await final_attempts(h, batch_id))[phone] == ("failed", "canceled")
+    await exact_counts(h, batch_id)
+
+
 async def test_a_forged_callback_gets_403_and_changes_nothing(open_rig: RigFactory) -> None:
     ringing_long = mixed_plans(weights={"no-answer": 1}, ring_s=(60, 60))
     async with open_rig(plan_for=ringing_long) as rig:
@@ -103,22 +130,8 @@ async def test_a_forged_callback_gets_403_and_changes_nothing(open_rig: RigFacto
                 r = await client.post(url, data=lie, headers=headers)
                 assert r.status_code == 403, (name, r.text)
                 assert r.json()["error"], r.text
-        assert await exact_counts(h, batch_id) == counts == {"dialing": 1}
-        after = await status_of(h, batch_id)
-        assert {k: after[k] for k in ("waiting", "active", "completed", "failed")} == {
-            k: before[k] for k in ("waiting", "active", "completed", "failed")
-        }
-        assert (await final_attempts(h, batch_id))[phone] == ("dialing", None)
-        # Hang up while it rings: Twilio is asked to cancel, and the call ends canceled.
-        r = await h.client.delete(
-            f"/v1/api/batch-calls/{batch_id}", headers=h.headers, params={"hangupActive": "true"}
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["hungUpCalls"] == 1
-        await wait_for_batch(h, batch_id, timeout=20)
-        assert call.updates == ["canceled"]
-        assert (await final_attempts(h, batch_id))[phone] == ("failed", "canceled")
-        await exact_counts(h, batch_id)
+        await assert_nothing_changed(h, batch_id, phone, before, counts)
+        await hang_up_while_ringing(h, batch_id, phone, call)
 
 
 async def test_hanging_up_an_answered_call_ends_it(open_rig: RigFactory) -> None:

@@ -31,7 +31,11 @@ from tests.providers.twilio.conftest import (
     final_attempts,
 )
 from tests.providers.twilio.standin import EXPECTED_OUTCOME, Faults, mixed_plans
-from tests.providers.twilio.test_end_to_end import live_call
+from tests.providers.twilio.test_end_to_end import (
+    assert_nothing_changed,
+    hang_up_while_ringing,
+    live_call,
+)
 
 TELNYX_ACCOUNT = "f5586561-8ff0-4291-a51b-c7dfe4139ff9"
 
@@ -109,22 +113,8 @@ async def test_forged_texml_callbacks_get_403_and_hang_up_cancels(open_rig: RigF
             for name, (body, headers) in forged.items():
                 r = await client.post(url, content=body, headers=headers)
                 assert r.status_code == 403, (name, r.text)
-        assert await exact_counts(h, batch_id) == counts == {"dialing": 1}
-        after = await status_of(h, batch_id)
-        assert {k: after[k] for k in ("waiting", "active", "completed", "failed")} == {
-            k: before[k] for k in ("waiting", "active", "completed", "failed")
-        }
-        assert (await final_attempts(h, batch_id))[phone] == ("dialing", None)
-        # Hang up while it rings: the call is updated to `canceled` and ends so.
-        r = await h.client.delete(
-            f"/v1/api/batch-calls/{batch_id}", headers=h.headers, params={"hangupActive": "true"}
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["hungUpCalls"] == 1
-        await wait_for_batch(h, batch_id, timeout=20)
-        assert call.updates == ["canceled"]
-        assert (await final_attempts(h, batch_id))[phone] == ("failed", "canceled")
-        await exact_counts(h, batch_id)
+        await assert_nothing_changed(h, batch_id, phone, before, counts)
+        await hang_up_while_ringing(h, batch_id, phone, call)
 
 
 async def test_hanging_up_an_answered_texml_call_ends_it(open_rig: RigFactory) -> None:
