@@ -12,6 +12,7 @@ from dialbatch.store import batches, queue, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import attempts, calls, workspace_limiter
+from dialbatch.store.tables import batches as batches_table
 from tests.helpers import WS, assert_consistent, make_batch
 
 LEASE = 30_000
@@ -194,3 +195,40 @@ async def test_a_retryable_outcome_after_cancel_ends_the_call(db: Database) -> N
         error = await conn.scalar(sa.select(calls.c.error).where(calls.c.status == "failed"))
     assert b is not None and b.completed_at is not None
     assert error == "No answer - not retried: batch cancelled"
+
+
+async def flip_to_cancelled(db: Database, batch_id: str) -> None:
+    """The cancel's status flip alone, as a claim committing just after its sweep sees it."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(batches_table)
+            .where(batches_table.c.id == batch_id)
+            .values(status="cancelled")
+        )
+
+
+async def test_a_claim_that_outlived_the_cancel_ends_cancelled_at_its_intent(db: Database) -> None:
+    batch = await make_batch(db, 4)
+    claimed = await claim(db)
+    await flip_to_cancelled(db, batch)
+    assert [await dial(db, c) for c in claimed] == [None] * len(claimed)
+    real = await assert_consistent(db, batch)
+    assert real == {"cancelled": 4}
+    async with db.read() as conn:
+        b = await batches.get_batch(conn, WS, batch)
+        active = await conn.scalar(sa.select(workspace_limiter.c.active))
+    assert b is not None and b.completed_at is not None
+    assert active == 0
+
+
+async def test_an_expired_claim_in_a_cancelled_batch_ends_cancelled(db: Database) -> None:
+    batch = await make_batch(db, 3)
+    await claim(db)
+    await flip_to_cancelled(db, batch)
+    async with db.write() as conn:
+        await conn.execute(sa.update(calls).values(lease_expires=0))
+        assert await queue.expire_claims(conn) == 3
+    assert await assert_consistent(db, batch) == {"cancelled": 3}
+    async with db.read() as conn:
+        b = await batches.get_batch(conn, WS, batch)
+    assert b is not None and b.completed_at is not None

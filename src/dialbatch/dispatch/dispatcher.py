@@ -3,21 +3,29 @@
 Polling is the correctness path; `wake()` (a new batch, a finished call, a cancel) is only
 a latency hint. Tokens are spent at claim time, so a claimed group is paced out locally
 over its second. Outcomes arrive through `on_event`, from whichever provider learns them.
+
+Writes go in groups: the intents of every call due at once commit in one transaction, and
+placements and outcomes that arrive while one is being written go together in the next
+(dispatch/coalesce.py). A call is never dialed before its intent commits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from dialbatch.dispatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.events.apply import apply_event
+from dialbatch.events.apply import apply_event, apply_outcomes
 from dialbatch.providers.base import (
     DialMaybePlaced,
     DialNotFound,
@@ -30,7 +38,7 @@ from dialbatch.providers.base import (
 )
 from dialbatch.store import following, notify, queue, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import Claimed, RetryConfig, Uncertain
+from dialbatch.store.queue import Applied, Claimed, RetryConfig, Uncertain
 from dialbatch.store.workspaces import Agent
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,8 @@ class DispatchConfig:
     claim_lease_ms: int = 30_000
     dial_lease_ms: int = 60_000
     max_group: int = 100
+    # Most outcomes (or placements) written in one transaction.
+    max_write_group: int = 500
     sweep_interval_s: float = 1.0
     # A followed dial the provider has said nothing about for this long is looked up.
     reconcile_quiet_ms: int = 120_000
@@ -70,6 +80,17 @@ class Dispatcher:
         self._stopping = False
         self._stop_requested = asyncio.Event()  # paced dials stop waiting at once
         self._dials: set[asyncio.Task[None]] = set()
+        # Claimed calls by slot (monotonic time), for the dialer task.
+        self._due: list[tuple[float, int, Claimed]] = []
+        self._due_order = itertools.count()
+        self._due_changed = asyncio.Event()
+        self._dialer: asyncio.Task[None] | None = None
+        self._placed: Coalescer[tuple[str, str], None] = Coalescer(
+            self._record_placed, max_items=self.config.max_write_group, name="placements"
+        )
+        self._outcomes: Coalescer[CallEvent, Applied] = Coalescer(
+            self._apply_outcomes, max_items=self.config.max_write_group, name="outcomes"
+        )
         self._next_slot: dict[str, float] = {}
         self._agents: dict[tuple[str, str], Agent | None] = {}
         self._last_sweep = 0.0
@@ -111,9 +132,12 @@ class Dispatcher:
         still arrive); claimed calls not yet dialed go back to waiting for another worker."""
         self._stopping = True
         self._stop_requested.set()
+        self._due_changed.set()
         log.info("dispatcher draining", extra={"worker": self.owner, "in_flight": len(self._dials)})
         self.wake()
         await self._loop_done.wait()
+        if self._dialer is not None:
+            await asyncio.gather(self._dialer, return_exceptions=True)
         while self._dials:
             await asyncio.gather(*list(self._dials), return_exceptions=True)
 
@@ -124,51 +148,97 @@ class Dispatcher:
         random.shuffle(ws_ids)  # no workspace is always served first
         claimed_total = 0
         for ws in ws_ids:
+            # Claim no further ahead than the dialer can go: what this worker holds and
+            # has not dialed is work no other worker can take.
+            room = min(self.config.max_group, 2 * self.config.max_group - len(self._due))
+            if room <= 0:
+                break
             async with self.db.write() as conn:
                 claimed, cps = await queue.claim(
-                    conn, ws, self.owner, self.config.max_group, self.config.claim_lease_ms
+                    conn, ws, self.owner, room, self.config.claim_lease_ms
                 )
             claimed_total += len(claimed)
             self._schedule(ws, claimed, cps)
         return claimed_total
 
     def _schedule(self, ws: str, claimed: list[Claimed], cps: float) -> None:
+        """Give each claimed call its slot, 1/cps apart, for the dialer."""
+        if not claimed:
+            return
         spacing = 1.0 / cps if cps > 0 else 0.0
         now = time.monotonic()
         slot = max(now, self._next_slot.get(ws, now))
         for call in claimed:
-            task = asyncio.create_task(self._dial(call, slot - now))
-            self._dials.add(task)
-            task.add_done_callback(self._dials.discard)
+            heapq.heappush(self._due, (slot, next(self._due_order), call))
             slot += spacing
         self._next_slot[ws] = slot
+        self._due_changed.set()
+        if self._dialer is None or self._dialer.done():
+            self._dialer = asyncio.create_task(self._dial_due(), name="dialer")
 
-    async def _dial(self, call: Claimed, delay_s: float) -> None:
-        if delay_s > 0 and not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_requested.wait(), delay_s)
-        try:
-            if self._stopping:
-                async with self.db.write() as conn:
-                    await queue.release_claim(conn, call, self.owner)
-                return
-            await self._dial_now(call)
-        except Exception:
-            # The lease expires and the sweeper takes over: nothing is lost.
-            log.exception("dial of %s failed unexpectedly", call.job_id)
+    async def _dial_due(self) -> None:
+        """Dial calls as their slots come, every call due at once in one group.
 
-    async def _dial_now(self, call: Claimed) -> None:
-        agent = await self._agent(call.workspace_id, call.agent_id)
-        provider = self.providers.get(agent.provider) if agent else None
-        if agent is None or provider is None:
-            await self._fail_unstarted(call, "agent or its provider is not available")
+        Groups form naturally: while one group's intents commit, the calls that fall due
+        meanwhile wait and go in the next. No call is dialed before its slot.
+        """
+        while self._due:
+            self._due_changed.clear()
+            delay = self._due[0][0] - time.monotonic()
+            if delay > 0 and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._due_changed.wait(), delay)
+                continue
+            now = time.monotonic()
+            group: list[Claimed] = []
+            while (
+                self._due
+                and len(group) < self.config.max_group
+                and (self._stopping or self._due[0][0] <= now)
+            ):
+                group.append(heapq.heappop(self._due)[2])
+            try:
+                if self._stopping:
+                    await self._release(group)
+                else:
+                    await self._dial_group(group)
+            except Exception:
+                # Their leases run out and the sweeper takes over: nothing is lost.
+                log.exception("dialing a group of %d calls failed", len(group))
+
+    async def _release(self, group: list[Claimed]) -> None:
+        """Shutting down: claims not yet dialed go back to waiting for another worker."""
+        async with self.db.write() as conn:
+            for call in group:
+                await queue.release_claim(conn, call, self.owner)
+
+    async def _dial_group(self, group: list[Claimed]) -> None:
+        ready: dict[int, tuple[Agent, Provider]] = {}
+        for call in group:
+            agent = await self._agent(call.workspace_id, call.agent_id)
+            provider = self.providers.get(agent.provider) if agent else None
+            if agent is None or provider is None:
+                await self._fail_unstarted(call, "agent or its provider is not available")
+                continue
+            ready[call.call_id] = (agent, provider)
+        if not ready:
             return
         async with self.db.write() as conn:
-            intent = await queue.begin_dial(
-                conn, call, self.owner, provider.name, self.config.dial_lease_ms
+            intents = await queue.begin_dials(
+                conn,
+                [(c, ready[c.call_id][1].name) for c in group if c.call_id in ready],
+                self.owner,
+                self.config.dial_lease_ms,
             )
-        if intent is None:
-            return  # cancelled or lease lost: never dial
+        # Calls left out were cancelled, or their lease was lost: never dialed.
+        for intent in intents:
+            agent, provider = ready[intent.call.call_id]
+            task = asyncio.create_task(self._start(intent, agent, provider))
+            self._dials.add(task)
+            task.add_done_callback(self._dials.discard)
+
+    async def _start(self, intent: queue.Intent, agent: Agent, provider: Provider) -> None:
+        call = intent.call
         request = DialRequest(
             dial_key=intent.dial_key,
             job_id=call.job_id,
@@ -197,12 +267,48 @@ class Dispatcher:
                 exc,
                 extra={**_fields(intent.dial_key), "provider": provider.name},
             )
-            await self.on_event(
-                CallEvent(outcome=Outcome.FAILED, dial_key=intent.dial_key, detail=str(exc))
+            await self._quietly(
+                self.on_event(
+                    CallEvent(outcome=Outcome.FAILED, dial_key=intent.dial_key, detail=str(exc))
+                ),
+                intent.dial_key,
             )
             return
+        except Exception:
+            # Unknown whether it rang: the dial lease runs out and it is reconciled.
+            log.exception("dial %s failed unexpectedly", intent.dial_key)
+            return
+        await self._quietly(
+            self._placed.submit((intent.dial_key, provider_call_id)), intent.dial_key
+        )
+
+    async def _quietly(self, write: Awaitable[object], key: str) -> None:
+        """A write about a dial that may fail: the sweeper repairs what it leaves undone."""
+        try:
+            await write
+        except Exception:
+            log.exception("recording dial %s failed; the sweeper will reconcile it", key)
+
+    async def _record_placed(self, placed: list[tuple[str, str]]) -> list[BaseException | None]:
         async with self.db.write() as conn:
-            await queue.record_placed(conn, intent.dial_key, provider_call_id)
+            await queue.record_placed_many(conn, placed)
+        return [None] * len(placed)
+
+    async def _apply_outcomes(self, events: list[CallEvent]) -> list[Applied | BaseException]:
+        try:
+            return list(await apply_outcomes(self.db, events, self.config.retry))
+        except Exception:
+            if len(events) == 1:
+                raise
+            # A deadlock with another process, say: apply them one by one, each on its own.
+            log.warning("applying %d outcomes together failed; one by one now", len(events))
+        results: list[Applied | BaseException] = []
+        for event in events:
+            try:
+                results.append(await apply_event(self.db, event, self.config.retry))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def _fail_unstarted(self, call: Claimed, reason: str) -> None:
         log.error("cannot dial %s: %s", call.job_id, reason)
@@ -218,7 +324,10 @@ class Dispatcher:
 
     async def on_event(self, event: ProviderEvent) -> None:
         """The sink every in-process provider reports to."""
-        applied = await apply_event(self.db, event, self.config.retry)
+        if isinstance(event, CallEvent):
+            applied = await self._outcomes.submit(event)
+        else:
+            applied = await apply_event(self.db, event, self.config.retry)
         if applied.changed and applied.status is not None:
             self.wake()  # a slot was freed, or a retry is due
 

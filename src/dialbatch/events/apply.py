@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.states import FINAL_CALL_STATES
 from dialbatch.providers.base import CallProgress, ProviderEvent
@@ -22,12 +24,20 @@ async def apply_event(db: Database, event: ProviderEvent, retry: RetryConfig) ->
 
 
 async def apply_outcome(db: Database, event: CallEvent, retry: RetryConfig) -> Applied:
+    return (await apply_outcomes(db, [event], retry))[0]
+
+
+async def apply_outcomes(
+    db: Database, events: Sequence[CallEvent], retry: RetryConfig
+) -> list[Applied]:
+    """Several ends of dials in one transaction (the dispatcher's groups)."""
     async with db.write() as conn:
-        applied = await queue.apply_outcome(conn, event, retry)
-    final = applied.changed and applied.status in FINAL_CALL_STATES
-    if final and applied.batch_id and not db.is_sqlite:
+        applied = await queue.apply_outcomes(conn, events, retry)
+    finished = {a.batch_id for a in applied if a.changed and a.status in FINAL_CALL_STATES}
+    if finished and not db.is_sqlite:
         # Under READ COMMITTED the last two outcomes of a batch, committing together,
         # can each miss the other's counters; checking again after our commit cannot.
         async with db.write() as conn:
-            await mark_done_if_drained(conn, applied.batch_id)
+            for batch_id in sorted(b for b in finished if b):
+                await mark_done_if_drained(conn, batch_id)
     return applied

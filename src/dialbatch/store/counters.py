@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +21,16 @@ def _shard(conn: AsyncConnection) -> int:
     return 0 if is_sqlite(conn) else random.randrange(PG_SHARDS)
 
 
+@dataclass(frozen=True)
+class Move:
+    """One batch's share of a transaction's state changes."""
+
+    batch_id: str
+    deltas: dict[CallState, int]
+    duration_s: float = 0.0
+    last_at: int | None = None
+
+
 async def move(
     conn: AsyncConnection,
     batch_id: str,
@@ -29,27 +40,39 @@ async def move(
     last_at: int | None = None,
 ) -> None:
     """Add each delta to its state's counter; completions also carry duration and time."""
+    await move_many(conn, [Move(batch_id, moves, duration_s, last_at)])
+
+
+async def move_many(conn: AsyncConnection, moves: list[Move]) -> None:
+    """Every counter change of a transaction in one statement, merged per (batch, state):
+    a multi-row upsert may not touch the same row twice."""
     shard = _shard(conn)
-    rows = []
-    for state, delta in moves.items():
-        if not delta:
-            continue
-        is_done = state is CallState.COMPLETED and delta > 0
-        rows.append(
-            {
-                "batch_id": batch_id,
-                "status": state.value,
-                "shard": shard,
-                "n": delta,
-                "duration_sum": duration_s if is_done else 0.0,
-                "last_at": last_at if state in (CallState.COMPLETED, CallState.FAILED) else None,
-            }
-        )
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in moves:
+        for state, delta in m.deltas.items():
+            if not delta:
+                continue
+            row = merged.setdefault(
+                (m.batch_id, state.value),
+                {
+                    "batch_id": m.batch_id,
+                    "status": state.value,
+                    "shard": shard,
+                    "n": 0,
+                    "duration_sum": 0.0,
+                    "last_at": None,
+                },
+            )
+            row["n"] += delta
+            if state is CallState.COMPLETED and delta > 0:
+                row["duration_sum"] += m.duration_s
+            if state in (CallState.COMPLETED, CallState.FAILED) and m.last_at is not None:
+                row["last_at"] = max(row["last_at"] or m.last_at, m.last_at)
+    rows = [r for _, r in sorted(merged.items()) if r["n"] or r["duration_sum"]]
     if not rows:
         return
-    # One global order of row locks (by status) so that concurrent transitions
+    # One global order of row locks (by batch, then status) so that concurrent transitions
     # (waiting->claimed, claimed->dialing, dialing->waiting) cannot deadlock on PostgreSQL.
-    rows.sort(key=lambda r: str(r["status"]))
     stmt = upsert(conn, batch_counters)
     stmt = stmt.on_conflict_do_update(
         index_elements=["batch_id", "status", "shard"],

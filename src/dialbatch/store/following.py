@@ -18,7 +18,7 @@ from dialbatch.domain.ids import dial_key
 from dialbatch.domain.states import CallState
 from dialbatch.providers.base import CallProgress, Stage
 from dialbatch.store._dialect import now_ms_sql
-from dialbatch.store.queue import attempt_match
+from dialbatch.store.outcomes import attempt_match
 from dialbatch.store.tables import attempts, batches, calls
 
 STAGE_STATES = {Stage.DIALING: "dialing", Stage.RINGING: "ringing", Stage.ANSWERED: "answered"}

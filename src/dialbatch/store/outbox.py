@@ -19,3 +19,14 @@ async def emit(
             workspace_id=workspace_id, event=event, payload=payload, created_at=now_ms()
         )
     )
+
+
+async def emit_many(conn: AsyncConnection, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """(workspace_id, event, payload) rows, in one statement."""
+    if not events:
+        return
+    at = now_ms()
+    await conn.execute(
+        outbox.insert(),
+        [{"workspace_id": w, "event": e, "payload": p, "created_at": at} for w, e, p in events],
+    )

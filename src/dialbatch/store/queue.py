@@ -7,9 +7,9 @@ uncertain is reconciled rather than dialed again.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import dial_key, job_id
-from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
-from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.settings import Settings
-from dialbatch.store import counters, outbox
-from dialbatch.store._dialect import db_now_ms, for_update
+from dialbatch.store import counters
+from dialbatch.store._dialect import db_now_ms, for_update, is_sqlite
 from dialbatch.store.batches import mark_done_if_drained, release_slots
-from dialbatch.store.results import agent_fields
+from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
+from dialbatch.store.outcomes import RetryConfig as RetryConfig
+from dialbatch.store.outcomes import apply_outcome as apply_outcome
+from dialbatch.store.outcomes import apply_outcomes as apply_outcomes
+from dialbatch.store.outcomes import attempt_match as attempt_match
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
 
 
@@ -221,46 +222,136 @@ def _holds_claim(call: Claimed, owner: str) -> tuple[sa.ColumnElement[bool], ...
 async def begin_dial(
     conn: AsyncConnection, call: Claimed, owner: str, provider: str, lease_ms: int
 ) -> Intent | None:
-    """claimed -> dialing, only if our lease still holds and the batch still runs.
+    """claimed -> dialing for one call; see `begin_dials`."""
+    intents = await begin_dials(conn, [(call, provider)], owner, lease_ms)
+    return intents[0] if intents else None
 
-    None means: do not dial (the batch was cancelled, or the lease was lost and the call
-    belongs to someone else now).
+
+async def begin_dials(
+    conn: AsyncConnection, group: Sequence[tuple[Claimed, str]], owner: str, lease_ms: int
+) -> list[Intent]:
+    """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
+    batch still runs; the others must not be dialed (the batch was cancelled, or the lease
+    was lost and the call belongs to someone else now). One statement of each kind for the
+    whole group: the intents of a claimed group commit together, before any dial.
     """
+    if not group:
+        return []
     now = await db_now_ms(conn)
     c = calls.c
+    by_id = {call.call_id: (call, provider) for call, provider in group}
+    ids = sorted(by_id)
+    if not is_sqlite(conn):
+        # Row locks in id order, as every multi-row writer of calls takes them.
+        await conn.execute(sa.select(c.id).where(c.id.in_(ids)).order_by(c.id).with_for_update())
     running = sa.select(batches.c.id).where(
-        batches.c.id == call.batch_id, batches.c.status.in_(RUNNING_BATCH_STATES)
+        batches.c.id.in_({call.batch_id for call, _ in group}),
+        batches.c.status.in_(RUNNING_BATCH_STATES),
     )
-    row = (
-        await conn.execute(
-            calls.update()
-            .where(*_holds_claim(call, owner), sa.exists(running))
-            .values(
-                status=CallState.DIALING.value,
-                attempt=c.attempt + 1,
-                started_at=now,
-                ended_at=None,
-                duration_s=None,
-                lease_expires=now + lease_ms,
-            )
-            .returning(c.attempt)
+    rows = await conn.execute(
+        calls.update()
+        .where(
+            sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
+            c.status == CallState.CLAIMED.value,
+            c.lease_owner == owner,
+            c.batch_id.in_(running),
         )
-    ).first()
-    if row is None:
-        return None
-    key = dial_key(call.batch_id, call.seq, row.attempt)
-    await conn.execute(
-        attempts.insert().values(
-            call_id=call.call_id,
-            n=row.attempt,
-            dial_key=key,
-            provider=provider,
-            state="dialing",
+        .values(
+            status=CallState.DIALING.value,
+            attempt=c.attempt + 1,
             started_at=now,
+            ended_at=None,
+            duration_s=None,
+            lease_expires=now + lease_ms,
         )
+        .returning(c.id, c.attempt)
     )
-    await counters.move(conn, call.batch_id, {CallState.CLAIMED: -1, CallState.DIALING: 1})
-    return Intent(call=call, attempt=row.attempt, dial_key=key)
+    granted: dict[int, int] = {r.id: r.attempt for r in rows}
+    intents = [
+        Intent(call=call, attempt=granted[call.call_id], dial_key=_key(call, granted))
+        for call, _ in group
+        if call.call_id in granted
+    ]
+    if intents:
+        await conn.execute(
+            attempts.insert(),
+            [
+                {
+                    "call_id": i.call.call_id,
+                    "n": i.attempt,
+                    "dial_key": i.dial_key,
+                    "provider": by_id[i.call.call_id][1],
+                    "state": "dialing",
+                    "started_at": now,
+                }
+                for i in intents
+            ],
+        )
+    refused = [by_id[i][0] for i in ids if i not in granted]
+    ended = await _cancel_refused(conn, refused, owner, now) if refused else []
+    per_batch = Counter(i.call.batch_id for i in intents)
+    await _end_claims(
+        conn,
+        ended,
+        [
+            counters.Move(b, {CallState.CLAIMED: -k, CallState.DIALING: k})
+            for b, k in per_batch.items()
+        ],
+    )
+    return intents
+
+
+async def _cancel_refused(
+    conn: AsyncConnection, refused: list[Claimed], owner: str, now: int
+) -> list[Any]:
+    """Claims we still hold in a cancelled batch end here, cancelled: a claim that committed
+    just after the cancel's sweep of claimed calls would otherwise outlive it."""
+    c = calls.c
+    cancelled = sa.select(batches.c.id).where(
+        batches.c.id.in_({call.batch_id for call in refused}),
+        batches.c.status == BatchState.CANCELLED.value,
+    )
+    rows = await conn.execute(
+        calls.update()
+        .where(
+            sa.tuple_(c.id, c.lease_token).in_([(r.call_id, r.lease_token) for r in refused]),
+            c.status == CallState.CLAIMED.value,
+            c.lease_owner == owner,
+            c.batch_id.in_(cancelled),
+        )
+        .values(
+            status=CallState.CANCELLED.value, ended_at=now, lease_owner=None, lease_expires=None
+        )
+        .returning(c.batch_id, c.workspace_id, c.status)
+    )
+    return list(rows)
+
+
+async def _end_claims(
+    conn: AsyncConnection, ended: Sequence[Any], moves: list[counters.Move] | None = None
+) -> None:
+    """Slots and counters of claims that ended without a dial ((batch_id, workspace_id,
+    new status) rows), plus `moves`; in lock order: limiter, counters, batch."""
+    slots = Counter(r.workspace_id for r in ended)
+    for workspace_id, k in sorted(slots.items()):
+        await release_slots(conn, workspace_id, k)
+    per_state = Counter((r.batch_id, r.status) for r in ended)
+    await counters.move_many(
+        conn,
+        [
+            *(moves or []),
+            *(
+                counters.Move(b, {CallState.CLAIMED: -k, CallState(status): k})
+                for (b, status), k in per_state.items()
+            ),
+        ],
+    )
+    for batch_id in sorted({r.batch_id for r in ended if r.status == CallState.CANCELLED.value}):
+        await mark_done_if_drained(conn, batch_id)
+
+
+def _key(call: Claimed, granted: dict[int, int]) -> str:
+    return dial_key(call.batch_id, call.seq, granted[call.call_id])
 
 
 async def release_claim(conn: AsyncConnection, call: Claimed, owner: str) -> bool:
@@ -279,223 +370,69 @@ async def release_claim(conn: AsyncConnection, call: Claimed, owner: str) -> boo
 
 async def record_placed(conn: AsyncConnection, key: str, provider_call_id: str) -> None:
     """Remember the provider's id for a dial (used for reconciliation and callbacks)."""
-    att = (
-        await conn.execute(
-            attempts.update()
-            .where(attempts.c.dial_key == key, attempts.c.provider_call_id.is_(None))
-            .values(provider_call_id=provider_call_id)
-            .returning(attempts.c.call_id, attempts.c.n)
-        )
-    ).first()
-    if att is None:
+    await record_placed_many(conn, [(key, provider_call_id)])
+
+
+async def record_placed_many(conn: AsyncConnection, placed: Sequence[tuple[str, str]]) -> None:
+    """(dial key, provider call id) pairs: each id is written to its attempt once, and to
+    its call while that attempt is still the call's live one."""
+    if not placed:
         return
+    a = attempts.c
+    ids = dict(placed)
+    rows = (
+        await conn.execute(
+            sa.select(a.id, a.call_id, a.n, a.dial_key)
+            .where(a.dial_key.in_(ids), a.provider_call_id.is_(None))
+            .order_by(a.call_id)
+        )
+    ).all()
+    if not rows:
+        return
+    await conn.execute(
+        attempts.update()
+        .where(a.id == sa.bindparam("_id"), a.provider_call_id.is_(None))
+        .values(provider_call_id=sa.bindparam("_pcid")),
+        [{"_id": r.id, "_pcid": ids[r.dial_key]} for r in rows],
+    )
     c = calls.c
     await conn.execute(
         calls.update()
         .where(
-            c.id == att.call_id,
-            c.attempt == att.n,
-            c.status.in_([CallState.DIALING.value, CallState.UNKNOWN.value]),
+            c.id == sa.bindparam("_id"),
+            c.attempt == sa.bindparam("_n"),
+            # Not IN (...): an expanding parameter cannot be used with executemany.
+            sa.or_(c.status == CallState.DIALING.value, c.status == CallState.UNKNOWN.value),
         )
-        .values(provider_call_id=provider_call_id)
+        .values(provider_call_id=sa.bindparam("_pcid")),
+        [{"_id": r.call_id, "_n": r.n, "_pcid": ids[r.dial_key]} for r in rows],
     )
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    connection_attempts: int = 3
-    backoff_base_ms: int = 1000
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryConfig:
-        return cls(
-            connection_attempts=settings.connection_attempts,
-            backoff_base_ms=settings.retry_backoff_ms,
-        )
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What applying an event did; `changed` is False for duplicates and late events."""
-
-    changed: bool
-    batch_id: str | None = None
-    status: CallState | None = None
-    workspace_id: str | None = None
-
-
-async def apply_outcome(
-    conn: AsyncConnection,
-    event: CallEvent,
-    retry: RetryConfig,
-    *,
-    final_error: str | None = None,
-) -> Applied:
-    """Apply the end of a dial; forward-only, so duplicates and late events are harmless.
-
-    `final_error` forces a final failure (an attempt whose fate cannot be learned).
-    """
-    att = await _find_attempt(conn, event)
-    if att is None or att.ended_at is not None:
-        return Applied(changed=False)
-    now = await db_now_ms(conn)
-    ended_at = event.ended_at or now
-    await conn.execute(
-        attempts.update()
-        .where(attempts.c.id == att.id, attempts.c.ended_at.is_(None))
-        .values(
-            state="ended",
-            ended_at=ended_at,
-            outcome=event.outcome.value,
-            provider_code=event.provider_code,
-            duration_s=event.duration_s,
-            provider_call_id=sa.func.coalesce(attempts.c.provider_call_id, event.provider_call_id),
-        )
-    )
-    c = calls.c
-    b = batches.c
-    call = (
-        await conn.execute(
-            for_update(
-                conn,
-                sa.select(
-                    c.id,
-                    c.batch_id,
-                    c.workspace_id,
-                    c.seq,
-                    c.status,
-                    c.attempt,
-                    c.connection_failures,
-                    c.unreached,
-                    c.phone_number,
-                    c.metadata,
-                    c.result,
-                    b.callback_policy,
-                    b.status.label("batch_status"),
-                )
-                .join(batches, b.id == c.batch_id)
-                .where(c.id == att.call_id),
-                of=calls,
-            )
-        )
-    ).first()
-    live = (CallState.DIALING.value, CallState.UNKNOWN.value)
-    if call is None or call.attempt != att.n or call.status not in live:
-        return Applied(changed=False)
-    old = CallState(call.status)
-    is_conn = event.outcome is Outcome.FAILED
-    is_unreached = event.outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.VOICEMAIL)
-    history = AttemptHistory(
-        connection_failures=call.connection_failures + 1 if is_conn else 0,
-        unreached=call.unreached + (1 if is_unreached else 0),
-        dials=call.attempt,
-    )
-    decision = decide(
-        event.outcome,
-        history,
-        parse_callback_policy(call.callback_policy),
-        connection_attempts=retry.connection_attempts,
-        backoff_base_ms=retry.backoff_base_ms,
-        detail=event.detail,
-    )
-    values: dict[str, Any] = {
-        "connection_failures": history.connection_failures,
-        "unreached": history.unreached,
-        "lease_owner": None,
-        "lease_expires": None,
-        "ended_at": ended_at,
-    }
-    duration = 0.0
-    if final_error is not None:
-        new = CallState.FAILED
-        values.update(error=final_error)
-    elif not decision.final and call.batch_status in RUNNING_BATCH_STATES:
-        new = CallState.WAITING
-        values.update(next_attempt_at=now + decision.retry_after_ms, error=None)
-    elif not decision.final:
-        # The batch was cancelled while this call was live: it ran to its end, and it is
-        # not tried again (a waiting call in a cancelled batch would never finish).
-        new = CallState.FAILED
-        reason = event.detail or OUTCOME_RULES[event.outcome].message
-        values.update(error=f"{reason} - not retried: batch {call.batch_status}")
-    elif event.outcome is Outcome.COMPLETED:
-        new = CallState.COMPLETED
-        duration = float(event.duration_s or 0.0)
-        values.update(duration_s=duration, error=None, result=_result(call, event))
-    else:
-        new = CallState.FAILED
-        values.update(error=decision.error, duration_s=event.duration_s)
-    values["status"] = new.value
-    await conn.execute(
-        calls.update()
-        .where(c.id == call.id, c.status == old.value, c.attempt == att.n)
-        .values(**values)
-    )
-    await release_slots(conn, call.workspace_id, 1)
-    await counters.move(
-        conn, call.batch_id, {old: -1, new: 1}, duration_s=duration, last_at=ended_at
-    )
-    if new in (CallState.COMPLETED, CallState.FAILED):
-        await outbox.emit(
-            conn,
-            call.workspace_id,
-            f"call.{new.value}",
-            {"batchId": call.batch_id, "jobId": job_id(call.batch_id, call.seq), "attempt": att.n},
-        )
-        await mark_done_if_drained(conn, call.batch_id)
-    return Applied(changed=True, batch_id=call.batch_id, status=new, workspace_id=call.workspace_id)
-
-
-def _result(call: Any, event: CallEvent) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "callId": event.provider_call_id,
-        "transcript": "",
-        "outcome": "successful",
-        "metadata": json.loads(call.metadata),
-    }
-    if event.result:
-        result.update(event.result)
-    # The agent may have reported first (store/results.py): its fields stay.
-    result.update(agent_fields(call.result))
-    return result
-
-
-def attempt_match(
-    dial_key: str | None, provider_call_id: str | None
-) -> sa.ColumnElement[bool] | None:
-    """Which attempt a provider's report is about: by our dial key, else by the provider's
-    call id (providers that cannot echo our key back); None if it names neither."""
-    a = attempts.c
-    if dial_key:
-        return a.dial_key == dial_key
-    if provider_call_id:
-        return a.provider_call_id == provider_call_id
-    return None
-
-
-async def _find_attempt(conn: AsyncConnection, event: CallEvent) -> Any:
-    cond = attempt_match(event.dial_key, event.provider_call_id)
-    if cond is None:
-        return None
-    a = attempts.c
-    return (await conn.execute(sa.select(a.id, a.call_id, a.n, a.ended_at).where(cond))).first()
 
 
 async def expire_claims(conn: AsyncConnection) -> int:
-    """Claimed calls whose worker vanished go back to waiting: nothing was dialed."""
+    """Claimed calls whose worker vanished go back to waiting (nothing was dialed), or end
+    cancelled if their batch was cancelled meanwhile."""
     now = await db_now_ms(conn)
     c = calls.c
+    in_cancelled = c.batch_id.in_(
+        sa.select(batches.c.id).where(batches.c.status == BatchState.CANCELLED.value)
+    )
     rows = (
         await conn.execute(
             calls.update()
             .where(c.status == CallState.CLAIMED.value, c.lease_expires < now)
-            .values(status=CallState.WAITING.value, lease_owner=None, lease_expires=None)
-            .returning(c.batch_id, c.workspace_id)
+            .values(
+                status=sa.case(
+                    (in_cancelled, CallState.CANCELLED.value), else_=CallState.WAITING.value
+                ),
+                ended_at=sa.case((in_cancelled, now), else_=c.ended_at),
+                lease_owner=None,
+                lease_expires=None,
+            )
+            .returning(c.batch_id, c.workspace_id, c.status)
         )
     ).all()
-    for (batch_id, workspace_id), k in Counter((r[0], r[1]) for r in rows).items():
-        await release_slots(conn, workspace_id, k)
-        await counters.move(conn, batch_id, {CallState.CLAIMED: -k, CallState.WAITING: k})
+    await _end_claims(conn, rows)
     return len(rows)
 
 

@@ -1,0 +1,342 @@
+"""The end of a dial, applied to the store: forward-only, so duplicates and late events are
+harmless, and set-based, so a worker ending a hundred calls pays for a few statements
+rather than a few hundred (docs/benchmarks.md §2).
+
+One code path serves one event (the callback route, reconciliation) and a group (the
+dispatcher's in-process providers): `apply_outcome` is a group of one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialbatch.domain.ids import job_id
+from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
+from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
+from dialbatch.domain.states import FINAL_CALL_STATES, RUNNING_BATCH_STATES, CallState
+from dialbatch.settings import Settings
+from dialbatch.store import counters, outbox
+from dialbatch.store._dialect import db_now_ms, for_update
+from dialbatch.store.batches import mark_done_if_drained, release_slots
+from dialbatch.store.results import agent_fields
+from dialbatch.store.tables import attempts, batches, calls
+
+_LIVE = (CallState.DIALING.value, CallState.UNKNOWN.value)
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    connection_attempts: int = 3
+    backoff_base_ms: int = 1000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryConfig:
+        return cls(
+            connection_attempts=settings.connection_attempts,
+            backoff_base_ms=settings.retry_backoff_ms,
+        )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying an event did; `changed` is False for duplicates and late events."""
+
+    changed: bool
+    batch_id: str | None = None
+    status: CallState | None = None
+    workspace_id: str | None = None
+
+
+UNCHANGED = Applied(changed=False)
+
+
+def attempt_match(
+    dial_key: str | None, provider_call_id: str | None
+) -> sa.ColumnElement[bool] | None:
+    """Which attempt a provider's report is about: by our dial key, else by the provider's
+    call id (providers that cannot echo our key back); None if it names neither."""
+    a = attempts.c
+    if dial_key:
+        return a.dial_key == dial_key
+    if provider_call_id:
+        return a.provider_call_id == provider_call_id
+    return None
+
+
+async def apply_outcome(
+    conn: AsyncConnection,
+    event: CallEvent,
+    retry: RetryConfig,
+    *,
+    final_error: str | None = None,
+) -> Applied:
+    """Apply the end of one dial. `final_error` forces a final failure (an attempt whose
+    fate cannot be learned)."""
+    return (await apply_outcomes(conn, [event], retry, final_error=final_error))[0]
+
+
+async def apply_outcomes(
+    conn: AsyncConnection,
+    events: Sequence[CallEvent],
+    retry: RetryConfig,
+    *,
+    final_error: str | None = None,
+) -> list[Applied]:
+    """Apply the ends of several dials in `conn`'s transaction; one `Applied` per event.
+
+    Of several events about one attempt only the first counts, as if they had come one
+    after the other. Locks are taken in the store's one order: attempts and calls by id,
+    then the workspace's limiter row, counters, the batch row.
+    """
+    found = await _find_attempts(conn, events)
+    applied = [UNCHANGED] * len(events)
+    targets: dict[int, tuple[int, Any]] = {}  # attempt id -> (event index, attempt row)
+    for i, att in enumerate(found):
+        if att is not None and att.ended_at is None and att.id not in targets:
+            targets[att.id] = (i, att)
+    if not targets:
+        return applied
+    now = await db_now_ms(conn)
+    ordered = sorted(targets.items())
+    await conn.execute(
+        attempts.update()
+        .where(attempts.c.id == sa.bindparam("_id"), attempts.c.ended_at.is_(None))
+        .values(
+            state="ended",
+            ended_at=sa.bindparam("_ended_at"),
+            outcome=sa.bindparam("_outcome"),
+            provider_code=sa.bindparam("_code"),
+            duration_s=sa.bindparam("_duration"),
+            provider_call_id=sa.func.coalesce(
+                attempts.c.provider_call_id, sa.bindparam("_pcid", type_=sa.String)
+            ),
+        ),
+        [
+            {
+                "_id": att_id,
+                "_ended_at": events[i].ended_at or now,
+                "_outcome": events[i].outcome.value,
+                "_code": events[i].provider_code,
+                "_duration": events[i].duration_s,
+                "_pcid": events[i].provider_call_id,
+            }
+            for att_id, (i, _) in ordered
+        ],
+    )
+    locked = {
+        row.id: row for row in await _lock_calls(conn, [att.call_id for _, (_, att) in ordered])
+    }
+    plan = _Plan()
+    for _, (i, att) in ordered:
+        call = locked.get(att.call_id)
+        if call is None or call.attempt != att.n or call.status not in _LIVE:
+            continue  # a duplicate that lost the race, or an attempt superseded
+        applied[i] = plan.add(call, att.n, events[i], now, retry, final_error)
+    await plan.write(conn)
+    return applied
+
+
+async def _find_attempts(conn: AsyncConnection, events: Sequence[CallEvent]) -> list[Any]:
+    """The attempt each event names (by dial key, else by the provider's call id), or None."""
+    a = attempts.c
+    cols = (a.id, a.call_id, a.n, a.ended_at, a.dial_key, a.provider_call_id)
+    keys = {e.dial_key for e in events if e.dial_key}
+    pcids = {e.provider_call_id for e in events if not e.dial_key and e.provider_call_id}
+    by_key: dict[str, Any] = {}
+    by_pcid: dict[str, Any] = {}
+    if keys:
+        rows = await conn.execute(sa.select(*cols).where(a.dial_key.in_(keys)))
+        by_key = {r.dial_key: r for r in rows}
+    if pcids:
+        rows = await conn.execute(sa.select(*cols).where(a.provider_call_id.in_(pcids)))
+        by_pcid = {r.provider_call_id: r for r in rows}
+    return [
+        by_key.get(e.dial_key) if e.dial_key else by_pcid.get(e.provider_call_id or "")
+        for e in events
+    ]
+
+
+async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
+    c = calls.c
+    b = batches.c
+    stmt = (
+        sa.select(
+            c.id,
+            c.batch_id,
+            c.workspace_id,
+            c.seq,
+            c.status,
+            c.attempt,
+            c.connection_failures,
+            c.unreached,
+            c.metadata,
+            c.result,
+            b.callback_policy,
+            b.status.label("batch_status"),
+        )
+        .join(batches, b.id == c.batch_id)
+        .where(c.id.in_(sorted(set(call_ids))))
+        .order_by(c.id)  # rows are locked in the order they are returned
+    )
+    return list(await conn.execute(for_update(conn, stmt, of=calls)))
+
+
+class _Plan:
+    """The writes a group of outcomes makes, gathered so each kind is one statement."""
+
+    def __init__(self) -> None:
+        self.retries: list[dict[str, Any]] = []
+        self.completions: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []
+        self.moves: list[counters.Move] = []
+        self.slots: Counter[str] = Counter()
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.finished_batches: set[str] = set()
+
+    def add(
+        self,
+        call: Any,
+        n: int,
+        event: CallEvent,
+        now: int,
+        retry: RetryConfig,
+        final_error: str | None,
+    ) -> Applied:
+        old = CallState(call.status)
+        is_conn = event.outcome is Outcome.FAILED
+        is_unreached = event.outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.VOICEMAIL)
+        history = AttemptHistory(
+            connection_failures=call.connection_failures + 1 if is_conn else 0,
+            unreached=call.unreached + (1 if is_unreached else 0),
+            dials=call.attempt,
+        )
+        decision = decide(
+            event.outcome,
+            history,
+            parse_callback_policy(call.callback_policy),
+            connection_attempts=retry.connection_attempts,
+            backoff_base_ms=retry.backoff_base_ms,
+            detail=event.detail,
+        )
+        ended_at = event.ended_at or now
+        row: dict[str, Any] = {
+            "_id": call.id,
+            "_old": old.value,
+            "_n": n,
+            "_failures": history.connection_failures,
+            "_unreached": history.unreached,
+            "_ended_at": ended_at,
+        }
+        duration = 0.0
+        if final_error is not None:
+            new = CallState.FAILED
+            row.update(_error=final_error, _duration=event.duration_s)
+            self.failures.append(row)
+        elif not decision.final and call.batch_status in RUNNING_BATCH_STATES:
+            new = CallState.WAITING
+            row.update(_next=now + decision.retry_after_ms)
+            self.retries.append(row)
+        elif not decision.final:
+            # The batch was cancelled while this call was live: it ran to its end, and it
+            # is not tried again (a waiting call in a cancelled batch would never finish).
+            new = CallState.FAILED
+            reason = event.detail or OUTCOME_RULES[event.outcome].message
+            row.update(
+                _error=f"{reason} - not retried: batch {call.batch_status}",
+                _duration=event.duration_s,
+            )
+            self.failures.append(row)
+        elif event.outcome is Outcome.COMPLETED:
+            new = CallState.COMPLETED
+            duration = float(event.duration_s or 0.0)
+            row.update(_duration=duration, _result=_result(call, event))
+            self.completions.append(row)
+        else:
+            new = CallState.FAILED
+            row.update(_error=decision.error, _duration=event.duration_s)
+            self.failures.append(row)
+        self.slots[call.workspace_id] += 1
+        self.moves.append(
+            counters.Move(call.batch_id, {old: -1, new: 1}, duration_s=duration, last_at=ended_at)
+        )
+        if new in FINAL_CALL_STATES:
+            payload = {"batchId": call.batch_id, "jobId": job_id(call.batch_id, call.seq)}
+            self.events.append((call.workspace_id, f"call.{new.value}", {**payload, "attempt": n}))
+            self.finished_batches.add(call.batch_id)
+        return Applied(
+            changed=True, batch_id=call.batch_id, status=new, workspace_id=call.workspace_id
+        )
+
+    async def write(self, conn: AsyncConnection) -> None:
+        c = calls.c
+        common: dict[str, Any] = {
+            "status": sa.bindparam("_status"),
+            "connection_failures": sa.bindparam("_failures"),
+            "unreached": sa.bindparam("_unreached"),
+            "lease_owner": None,
+            "lease_expires": None,
+            "ended_at": sa.bindparam("_ended_at"),
+        }
+        shapes: list[tuple[CallState, list[dict[str, Any]], dict[str, Any]]] = [
+            (
+                CallState.WAITING,
+                self.retries,
+                {"next_attempt_at": sa.bindparam("_next"), "error": None},
+            ),
+            (
+                CallState.COMPLETED,
+                self.completions,
+                {
+                    "duration_s": sa.bindparam("_duration"),
+                    "error": None,
+                    "result": sa.bindparam("_result", type_=calls.c.result.type),
+                },
+            ),
+            (
+                CallState.FAILED,
+                self.failures,
+                {"duration_s": sa.bindparam("_duration"), "error": sa.bindparam("_error")},
+            ),
+        ]
+        for state, rows, extra in shapes:
+            if not rows:
+                continue
+            for row in rows:
+                row["_status"] = state.value
+            await conn.execute(
+                calls.update()
+                .where(
+                    c.id == sa.bindparam("_id"),
+                    c.status == sa.bindparam("_old"),
+                    c.attempt == sa.bindparam("_n"),
+                )
+                .values(**common, **extra),
+                rows,
+            )
+        for workspace_id, k in sorted(self.slots.items()):
+            await release_slots(conn, workspace_id, k)
+        await counters.move_many(conn, self.moves)
+        await outbox.emit_many(conn, self.events)
+        for batch_id in sorted(self.finished_batches):
+            await mark_done_if_drained(conn, batch_id)
+
+
+def _result(call: Any, event: CallEvent) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "callId": event.provider_call_id,
+        "transcript": "",
+        "outcome": "successful",
+        "metadata": json.loads(call.metadata),
+    }
+    if event.result:
+        result.update(event.result)
+    # The agent may have reported first (store/results.py): its fields stay.
+    result.update(agent_fields(call.result))
+    return result
