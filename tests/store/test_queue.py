@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
+import pytest
 import sqlalchemy as sa
 
 from dialbatch.domain.ids import now_ms
@@ -47,15 +49,37 @@ async def test_claims_never_exceed_the_concurrency_cap(db: Database) -> None:
     await assert_consistent(db, batch)
 
 
-async def test_claims_spend_rate_tokens(db: Database) -> None:
+async def test_claims_follow_one_schedule_shared_by_all_workers(db: Database) -> None:
     async with db.write() as conn:
-        await workspaces.set_limits(conn, WS, max_concurrent_calls=100, calls_per_second=3)
-        await conn.execute(workspace_limiter.update().values(tokens=3, refilled_at=now_ms()))
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=100, calls_per_second=4)
     await make_batch(db, 50)
-    assert len(await claim(db)) == 3
-    assert len(await claim(db)) == 0  # the bucket is empty until the clock refills it
-    await asyncio.sleep(0.7)
-    assert 1 <= len(await claim(db)) <= 3
+    starts: list[float] = []
+
+    async def claim_as(owner: str) -> int:
+        async with db.write() as conn:
+            got, pace = await queue.claim(conn, WS, owner, 100, LEASE)
+        assert all(pace.delay_s(i) >= 0 for i in range(len(got)))  # none before its claim
+        starts.extend(pace.first_start_ms + i * pace.interval_ms for i in range(len(got)))
+        return len(got)
+
+    assert await claim_as("w1") == 4  # the starts within the next second: no more
+    assert await claim_as("w2") <= 1  # a second worker finds the schedule already taken
+    await asyncio.sleep(0.6)
+    assert await claim_as("w2") >= 1  # its next starts have come within the horizon
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == [pytest.approx(250.0)] * len(gaps)  # exactly 1/cps apart, across workers
+
+
+async def test_an_idle_workspace_gets_no_burst(db: Database) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=100, calls_per_second=2)
+        # Its last call started long ago.
+        await conn.execute(workspace_limiter.update().values(next_start_at=now_ms() - 3_600_000))
+    await make_batch(db, 50)
+    async with db.write() as conn:
+        got, pace = await queue.claim(conn, WS, "w1", 100, LEASE)
+    assert len(got) == 2  # one second's worth, spaced, not an hour's saved-up burst
+    assert pace.delay_s(0) == 0 and pace.delay_s(1) == pytest.approx(0.5)
 
 
 async def test_a_claim_racing_a_cancel_never_dials(db: Database) -> None:

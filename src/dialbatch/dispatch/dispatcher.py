@@ -1,8 +1,9 @@
 """The dispatcher loop.
 
 Polling is the correctness path; `wake()` (a new batch, a finished call, a cancel) is only
-a latency hint. Tokens are spent at claim time, so a claimed group is paced out locally
-over its second. Outcomes arrive through `on_event`, from whichever provider learns them.
+a latency hint. A claim gives each call its start on the workspace's shared schedule
+(store/queue.claim), and the dialer starts it then. Outcomes arrive through `on_event`,
+from whichever provider learns them.
 
 Writes go in groups: the intents of every call due at once commit in one transaction, and
 placements and outcomes that arrive while one is being written go together in the next
@@ -91,7 +92,6 @@ class Dispatcher:
         self._outcomes: Coalescer[CallEvent, Applied] = Coalescer(
             self._apply_outcomes, max_items=self.config.max_write_group, name="outcomes"
         )
-        self._next_slot: dict[str, float] = {}
         self._agents: dict[tuple[str, str], Agent | None] = {}
         self._last_sweep = 0.0
         self._loop_done = asyncio.Event()
@@ -154,24 +154,20 @@ class Dispatcher:
             if room <= 0:
                 break
             async with self.db.write() as conn:
-                claimed, cps = await queue.claim(
+                claimed, pace = await queue.claim(
                     conn, ws, self.owner, room, self.config.claim_lease_ms
                 )
             claimed_total += len(claimed)
-            self._schedule(ws, claimed, cps)
+            self._schedule(claimed, pace)
         return claimed_total
 
-    def _schedule(self, ws: str, claimed: list[Claimed], cps: float) -> None:
-        """Give each claimed call its slot, 1/cps apart, for the dialer."""
+    def _schedule(self, claimed: list[Claimed], pace: queue.Pace) -> None:
+        """Queue each claimed call for the dialer at the start the claim gave it."""
         if not claimed:
             return
-        spacing = 1.0 / cps if cps > 0 else 0.0
         now = time.monotonic()
-        slot = max(now, self._next_slot.get(ws, now))
-        for call in claimed:
-            heapq.heappush(self._due, (slot, next(self._due_order), call))
-            slot += spacing
-        self._next_slot[ws] = slot
+        for i, call in enumerate(claimed):
+            heapq.heappush(self._due, (now + pace.delay_s(i), next(self._due_order), call))
         self._due_changed.set()
         if self._dialer is None or self._dialer.done():
             self._dialer = asyncio.create_task(self._dial_due(), name="dialer")

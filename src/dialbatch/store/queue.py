@@ -64,20 +64,40 @@ async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-# Lock order, in every transaction that takes more than one of these: the workspace's
-# limiter row, then call rows, then counter rows (sorted by status), then the batch row.
-# PostgreSQL detects the deadlocks any other order produces (measured: it did).
+# Lock order, in every transaction that waits for more than one of these: call rows (by
+# id), the workspace's limiter row, counter rows (by batch, then status), the batch row.
+# The claim locks the limiter first but takes call rows only with SKIP LOCKED, never
+# waiting for one. PostgreSQL detects the deadlocks any other order produces (measured).
+
+
+# How far ahead a claim takes calls: those whose start falls within the next second.
+CLAIM_HORIZON_MS = 1000.0
+
+
+@dataclass(frozen=True)
+class Pace:
+    """When a claimed group's calls may start, on the database's clock: call i of the group
+    at `first_start_ms + i * interval_ms`."""
+
+    now_ms: int
+    first_start_ms: float
+    interval_ms: float
+
+    def delay_s(self, i: int) -> float:
+        """Seconds from the claim until call i may start."""
+        return (self.first_start_ms + i * self.interval_ms - self.now_ms) / 1000.0
 
 
 async def claim(
     conn: AsyncConnection, workspace_id: str, owner: str, max_n: int, lease_ms: int
-) -> tuple[list[Claimed], float]:
+) -> tuple[list[Claimed], Pace]:
     """Claim up to `max_n` due calls of the workspace within its rate and concurrency budget.
 
-    Returns the claimed calls and the workspace's calls-per-second, to pace them out by.
-
-    The limiter row is locked for the whole transaction and refilled from the database's
-    clock, so every worker on every host shares one exact budget.
+    Returns the claimed calls and when each may start. The rate is a schedule shared by
+    every worker on every host (GCRA): the limiter row, locked for the whole transaction,
+    holds the start time of the next call; a claim takes the calls whose starts fall within
+    CLAIM_HORIZON_MS and moves it on by 1/calls_per_second each. So calls start exactly
+    evenly, with no burst after an idle spell and none when a second worker joins.
     """
     now = await db_now_ms(conn)
     lim = workspace_limiter.c
@@ -86,24 +106,26 @@ async def claim(
             for_update(conn, sa.select(workspace_limiter).where(lim.workspace_id == workspace_id))
         )
     ).first()
-    if limiter is None:
-        return [], 0.0
-    elapsed = max(0, now - limiter.refilled_at) / 1000.0
-    tokens = min(limiter.burst, limiter.tokens + elapsed * limiter.calls_per_second)
-    n = min(max_n, math.floor(tokens), limiter.max_active - limiter.active)
-    claimed: list[Claimed] = []
-    if n > 0:
-        claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms)
-    await conn.execute(
-        workspace_limiter.update()
-        .where(lim.workspace_id == workspace_id)
-        .values(
-            tokens=tokens - len(claimed),
-            refilled_at=now,
-            active=lim.active + len(claimed),
+    if limiter is None or limiter.calls_per_second <= 0:
+        return [], Pace(now, float(now), 0.0)
+    interval = 1000.0 / limiter.calls_per_second
+    start = max(float(now), limiter.next_start_at)
+    by_rate = math.ceil((now + CLAIM_HORIZON_MS - start) / interval)
+    n = min(max_n, by_rate, limiter.max_active - limiter.active)
+    pace = Pace(now, start, interval)
+    if n <= 0:
+        return [], pace
+    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms)
+    if claimed:
+        await conn.execute(
+            workspace_limiter.update()
+            .where(lim.workspace_id == workspace_id)
+            .values(
+                next_start_at=start + len(claimed) * interval,
+                active=lim.active + len(claimed),
+            )
         )
-    )
-    return claimed, float(limiter.calls_per_second)
+    return claimed, pace
 
 
 async def _claim_fairly(

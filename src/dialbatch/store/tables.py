@@ -21,7 +21,7 @@ workspaces = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 
-# The limiter row *is* the distributed token bucket and concurrency semaphore: it is locked
+# The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
 # inside the claim transaction, so every worker shares one exact budget.
 workspace_limiter = sa.Table(
     "workspace_limiter",
@@ -33,11 +33,16 @@ workspace_limiter = sa.Table(
         primary_key=True,
     ),
     sa.Column("calls_per_second", sa.Float, nullable=False),
+    # The token bucket of migration 0001, no longer read (kept: dropping columns is a
+    # table rebuild on SQLite, for nothing).
     sa.Column("burst", sa.Float, nullable=False),
     sa.Column("tokens", sa.Float, nullable=False),
     sa.Column("refilled_at", sa.BigInteger, nullable=False),
     sa.Column("max_active", sa.Integer, nullable=False),
     sa.Column("active", sa.Integer, nullable=False, server_default="0"),
+    # The start time (database ms, fractional) the next call claimed may have: calls start
+    # exactly 1/calls_per_second apart across all workers (store/queue.claim).
+    sa.Column("next_start_at", sa.Float, nullable=False, server_default="0"),
 )
 
 api_keys = sa.Table(

@@ -73,6 +73,8 @@ async def set_limits(
     if calls_per_second is not None:
         values["calls_per_second"] = calls_per_second
         values["burst"] = max(1.0, calls_per_second)
+        # A new rate applies from now, not after a slot the old rate set far ahead.
+        values["next_start_at"] = 0.0
     if values:
         await conn.execute(
             workspace_limiter.update()
