@@ -12,6 +12,7 @@ import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
 from dialbatch.api.routers import agents, batches, callbacks, health, results
+from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
@@ -43,6 +44,8 @@ def create_app(
     # Callbacks arrive here and cancel may hang up live calls: this process's adapters.
     app.state.providers = dict(providers or {})
     app.state.retry = RetryConfig.from_settings(settings)
+    # Concurrent callbacks' outcomes are applied together (events/apply.py).
+    app.state.events = EventApplier(db, app.state.retry)
     # A short key or an unwritable data dir fails the start, not the first agent report.
     app.state.agent_secrets = AgentSecrets.from_settings(settings)
     errors.install(app)

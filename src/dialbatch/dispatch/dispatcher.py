@@ -7,7 +7,7 @@ from whichever provider learns them.
 
 Writes go in groups: the intents of every call due at once commit in one transaction, and
 placements and outcomes that arrive while one is being written go together in the next
-(dispatch/coalesce.py). A call is never dialed before its intent commits.
+(coalesce.py). A call is never dialed before its intent commits.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
-from dialbatch.dispatch.coalesce import Coalescer
+from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.events.apply import apply_event, apply_outcomes
+from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import (
     DialMaybePlaced,
     DialNotFound,
@@ -39,7 +39,7 @@ from dialbatch.providers.base import (
 )
 from dialbatch.store import following, notify, queue, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import Applied, Claimed, RetryConfig, Uncertain
+from dialbatch.store.queue import Claimed, RetryConfig, Uncertain
 from dialbatch.store.workspaces import Agent
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,7 @@ class Dispatcher:
         self._placed: Coalescer[tuple[str, str], None] = Coalescer(
             self._record_placed, max_items=self.config.max_write_group, name="placements"
         )
-        self._outcomes: Coalescer[CallEvent, Applied] = Coalescer(
-            self._apply_outcomes, max_items=self.config.max_write_group, name="outcomes"
-        )
+        self._events = EventApplier(db, self.config.retry, max_group=self.config.max_write_group)
         self._agents: dict[tuple[str, str], Agent | None] = {}
         self._last_sweep = 0.0
         self._loop_done = asyncio.Event()
@@ -290,22 +288,6 @@ class Dispatcher:
             await queue.record_placed_many(conn, placed)
         return [None] * len(placed)
 
-    async def _apply_outcomes(self, events: list[CallEvent]) -> list[Applied | BaseException]:
-        try:
-            return list(await apply_outcomes(self.db, events, self.config.retry))
-        except Exception:
-            if len(events) == 1:
-                raise
-            # A deadlock with another process, say: apply them one by one, each on its own.
-            log.warning("applying %d outcomes together failed; one by one now", len(events))
-        results: list[Applied | BaseException] = []
-        for event in events:
-            try:
-                results.append(await apply_event(self.db, event, self.config.retry))
-            except Exception as exc:
-                results.append(exc)
-        return results
-
     async def _fail_unstarted(self, call: Claimed, reason: str) -> None:
         log.error("cannot dial %s: %s", call.job_id, reason)
         # Leave it claimed: the lease expires and it goes back to waiting, so that a fixed
@@ -320,10 +302,7 @@ class Dispatcher:
 
     async def on_event(self, event: ProviderEvent) -> None:
         """The sink every in-process provider reports to."""
-        if isinstance(event, CallEvent):
-            applied = await self._outcomes.submit(event)
-        else:
-            applied = await apply_event(self.db, event, self.config.retry)
+        applied = await self._events.apply(event)
         if applied.changed and applied.status is not None:
             self.wake()  # a slot was freed, or a retry is due
 

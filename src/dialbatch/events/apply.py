@@ -1,10 +1,12 @@
-"""Apply one provider event. Dispatchers (in-process providers) and the callback route
-(HTTP providers) both come here, so an outcome means the same whichever process hears it."""
+"""Apply provider events. Dispatchers (in-process providers) and the callback route (HTTP
+providers) both come here, so an outcome means the same whichever process hears it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.states import FINAL_CALL_STATES
 from dialbatch.providers.base import CallProgress, ProviderEvent
@@ -12,6 +14,8 @@ from dialbatch.store import following, queue
 from dialbatch.store.batches import mark_done_if_drained
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Applied, RetryConfig
+
+log = logging.getLogger(__name__)
 
 
 async def apply_event(db: Database, event: ProviderEvent, retry: RetryConfig) -> Applied:
@@ -41,3 +45,36 @@ async def apply_outcomes(
             for batch_id in sorted(b for b in finished if b):
                 await mark_done_if_drained(conn, batch_id)
     return applied
+
+
+class EventApplier:
+    """One process's way in for provider events: outcomes that arrive together (concurrent
+    callbacks, a burst of in-process endings) are applied in one transaction."""
+
+    def __init__(self, db: Database, retry: RetryConfig, *, max_group: int = 500) -> None:
+        self.db = db
+        self.retry = retry
+        self._outcomes: Coalescer[CallEvent, Applied] = Coalescer(
+            self._apply_group, max_items=max_group, name="outcomes"
+        )
+
+    async def apply(self, event: ProviderEvent) -> Applied:
+        if isinstance(event, CallEvent):
+            return await self._outcomes.submit(event)
+        return await apply_event(self.db, event, self.retry)
+
+    async def _apply_group(self, events: list[CallEvent]) -> list[Applied | BaseException]:
+        try:
+            return list(await apply_outcomes(self.db, events, self.retry))
+        except Exception:
+            if len(events) == 1:
+                raise
+            # A deadlock with another process, say: apply them one by one, each on its own.
+            log.warning("applying %d outcomes together failed; one by one now", len(events))
+        results: list[Applied | BaseException] = []
+        for event in events:
+            try:
+                results.append(await apply_outcome(self.db, event, self.retry))
+            except Exception as exc:
+                results.append(exc)
+        return results

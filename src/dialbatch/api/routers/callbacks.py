@@ -13,7 +13,6 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from dialbatch.api.errors import Forbidden, NotFound, PayloadTooLarge
-from dialbatch.events.apply import apply_event
 from dialbatch.providers.base import CallbackProvider, CallbackRequest, InvalidSignature
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ async def _handle(name: str, path: str, request: Request) -> Response:
         raise Forbidden("Invalid or missing callback signature") from exc
     changed = False
     for event in reply.events:
-        applied = await apply_event(request.app.state.db, event, request.app.state.retry)
+        applied = await request.app.state.events.apply(event)
         changed = changed or (applied.changed and applied.status is not None)
     if changed:
         request.app.state.wake()  # a slot was freed or a retry is due
