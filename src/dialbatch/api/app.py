@@ -44,8 +44,9 @@ def create_app(
     # Callbacks arrive here and cancel may hang up live calls: this process's adapters.
     app.state.providers = dict(providers or {})
     app.state.retry = RetryConfig.from_settings(settings)
-    # Concurrent callbacks' outcomes are applied together (events/apply.py).
-    app.state.events = EventApplier(db, app.state.retry)
+    # Concurrent callbacks' outcomes are applied together (events/apply.py); workers in
+    # other processes hear of the freed slots at once (NOTIFY), not at their next poll.
+    app.state.events = EventApplier(db, app.state.retry, wake_workers=not db.is_sqlite)
     # A short key or an unwritable data dir fails the start, not the first agent report.
     app.state.agent_secrets = AgentSecrets.from_settings(settings)
     errors.install(app)

@@ -13,6 +13,7 @@ from dialbatch.providers.base import CallProgress, ProviderEvent
 from dialbatch.store import following, queue
 from dialbatch.store.batches import mark_done_if_drained
 from dialbatch.store.engine import Database
+from dialbatch.store.notify import notify
 from dialbatch.store.queue import Applied, RetryConfig
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,17 @@ async def apply_outcome(db: Database, event: CallEvent, retry: RetryConfig) -> A
 
 
 async def apply_outcomes(
-    db: Database, events: Sequence[CallEvent], retry: RetryConfig
+    db: Database, events: Sequence[CallEvent], retry: RetryConfig, *, wake_workers: bool = False
 ) -> list[Applied]:
-    """Several ends of dials in one transaction (the dispatcher's groups)."""
+    """Several ends of dials in one transaction (the dispatcher's groups).
+
+    `wake_workers`: a process without a dispatcher of its own (an API process receiving
+    callbacks) tells the workers that slots were freed, with one NOTIFY per group.
+    """
     async with db.write() as conn:
         applied = await queue.apply_outcomes(conn, events, retry)
+        if wake_workers and any(a.changed for a in applied):
+            await notify(conn, "outcomes")
     finished = {a.batch_id for a in applied if a.changed and a.status in FINAL_CALL_STATES}
     if finished and not db.is_sqlite:
         # Under READ COMMITTED the last two outcomes of a batch, committing together,
@@ -51,9 +58,17 @@ class EventApplier:
     """One process's way in for provider events: outcomes that arrive together (concurrent
     callbacks, a burst of in-process endings) are applied in one transaction."""
 
-    def __init__(self, db: Database, retry: RetryConfig, *, max_group: int = 500) -> None:
+    def __init__(
+        self,
+        db: Database,
+        retry: RetryConfig,
+        *,
+        max_group: int = 500,
+        wake_workers: bool = False,
+    ) -> None:
         self.db = db
         self.retry = retry
+        self.wake_workers = wake_workers
         self._outcomes: Coalescer[CallEvent, Applied] = Coalescer(
             self._apply_group, max_items=max_group, name="outcomes"
         )
@@ -65,7 +80,9 @@ class EventApplier:
 
     async def _apply_group(self, events: list[CallEvent]) -> list[Applied | BaseException]:
         try:
-            return list(await apply_outcomes(self.db, events, self.retry))
+            return list(
+                await apply_outcomes(self.db, events, self.retry, wake_workers=self.wake_workers)
+            )
         except Exception:
             if len(events) == 1:
                 raise
@@ -74,7 +91,10 @@ class EventApplier:
         results: list[Applied | BaseException] = []
         for event in events:
             try:
-                results.append(await apply_outcome(self.db, event, self.retry))
+                (one,) = await apply_outcomes(
+                    self.db, [event], self.retry, wake_workers=self.wake_workers
+                )
+                results.append(one)
             except Exception as exc:
                 results.append(exc)
         return results

@@ -1,8 +1,9 @@
 """Cross-process wake-up hints: PostgreSQL LISTEN/NOTIFY.
 
 Only a latency hint: polling stays the correctness path. Sent once per batch event
-(created, cancelled) inside that event's transaction, never once per row: NOTIFY takes a
-global lock at commit. On SQLite there is one process, and an in-process event does this.
+(created, cancelled) inside that event's transaction, and once per group of outcomes an
+API process applies (slots were freed), never once per row: NOTIFY takes a global lock at
+commit. On SQLite there is one process, and an in-process event does this.
 """
 
 from __future__ import annotations
