@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dialbatch.domain.ids import new_batch_id
-from dialbatch.store import batches, counters
+from dialbatch.store import batches, counters, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, workspace_limiter
 from tests.conftest import numbers
@@ -39,6 +39,17 @@ async def make_batch(
             rows=_chunks(n),
         )
     return batch_id
+
+
+async def make_dialed_batch(db: Database, n: int) -> tuple[str, list[queue.Intent]]:
+    """A batch of `n` calls, all claimed and dialing (intents committed) by worker "w1"."""
+    batch_id = await make_batch(db, n)
+    async with db.write() as conn:
+        claimed, _ = await queue.claim(conn, WS, "w1", n, 30_000)
+    async with db.write() as conn:
+        intents = await queue.begin_dials(conn, [(c, "simulated") for c in claimed], "w1", 30_000)
+    assert len(intents) == n, "the workspace's limits must allow n calls at once"
+    return batch_id, intents
 
 
 async def assert_consistent(db: Database, batch_id: str, workspace: str = WS) -> dict[str, int]:

@@ -9,20 +9,13 @@ from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.events.apply import EventApplier
 from dialbatch.store import notify, queue
 from dialbatch.store.engine import Database
-from tests.helpers import WS, make_batch
+from tests.helpers import make_dialed_batch
 
 RETRY = queue.RetryConfig()
 
 
-async def dialed(db: Database, n: int) -> list[queue.Intent]:
-    await make_batch(db, n)
-    async with db.write() as conn:
-        claimed, _ = await queue.claim(conn, WS, "w1", n, 30_000)
-        return await queue.begin_dials(conn, [(c, "simulated") for c in claimed], "w1", 30_000)
-
-
 async def test_outcomes_from_callbacks_wake_other_processes_workers(db: Database) -> None:
-    intents = await dialed(db, 3)
+    _, intents = await make_dialed_batch(db, 3)
     woken = asyncio.Event()
     stop = asyncio.Event()
     listener = asyncio.create_task(notify.listen(db.url, woken.set, stop))

@@ -8,23 +8,13 @@ from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.store import batches, outcomes, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, outbox
-from tests.helpers import WS, assert_consistent, make_batch
+from tests.helpers import WS, assert_consistent, make_dialed_batch
 
 RETRY = queue.RetryConfig(connection_attempts=3, backoff_base_ms=1000)
 
 
-async def dial_all(db: Database, n: int) -> tuple[str, list[queue.Intent]]:
-    batch = await make_batch(db, n)
-    async with db.write() as conn:
-        claimed, _ = await queue.claim(conn, WS, "w1", n, 30_000)
-    async with db.write() as conn:
-        intents = await queue.begin_dials(conn, [(c, "simulated") for c in claimed], "w1", 30_000)
-    assert len(intents) == n
-    return batch, intents
-
-
 async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Database) -> None:
-    batch, (a, b, c, d) = await dial_all(db, 4)
+    batch, (a, b, c, d) = await make_dialed_batch(db, 4)
     events = [
         CallEvent(outcome=Outcome.COMPLETED, dial_key=a.dial_key, duration_s=30.0),
         CallEvent(outcome=Outcome.FAILED, dial_key=b.dial_key, detail="503"),  # retried
@@ -62,7 +52,7 @@ async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Dat
 
 
 async def test_the_last_outcomes_of_a_batch_close_it_in_the_same_group(db: Database) -> None:
-    batch, intents = await dial_all(db, 3)
+    batch, intents = await make_dialed_batch(db, 3)
     async with db.write() as conn:
         await outcomes.apply_outcomes(
             conn,

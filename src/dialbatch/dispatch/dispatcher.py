@@ -79,7 +79,7 @@ class Dispatcher:
         self.owner = owner or f"w-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._stopping = False
-        self._stop_requested = asyncio.Event()  # paced dials stop waiting at once
+        self._stop_requested = asyncio.Event()  # the LISTEN task stops at once
         self._dials: set[asyncio.Task[None]] = set()
         # Claimed calls by slot (monotonic time), for the dialer task.
         self._due: list[tuple[float, int, Claimed]] = []
