@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from dialbatch.domain.ids import new_batch_id
-from dialbatch.store import batches, counters, queue
+from dialbatch.server import Runtime
+from dialbatch.store import batches, counters, queue, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, workspace_limiter
 from tests.conftest import numbers
@@ -41,15 +44,35 @@ async def make_batch(
     return batch_id
 
 
-async def make_dialed_batch(db: Database, n: int) -> tuple[str, list[queue.Intent]]:
+async def make_dialed_batch(
+    db: Database, n: int, *, provider: str = "simulated"
+) -> tuple[str, list[queue.Intent]]:
     """A batch of `n` calls, all claimed and dialing (intents committed) by worker "w1"."""
     batch_id = await make_batch(db, n)
     async with db.write() as conn:
         claimed, _ = await queue.claim(conn, WS, "w1", n, 30_000)
     async with db.write() as conn:
-        intents = await queue.begin_dials(conn, [(c, "simulated") for c in claimed], "w1", 30_000)
+        intents = await queue.begin_dials(conn, [(c, provider) for c in claimed], "w1", 30_000)
     assert len(intents) == n, "the workspace's limits must allow n calls at once"
     return batch_id, intents
+
+
+@asynccontextmanager
+async def api_with_agent(runtime: Runtime, provider: str) -> AsyncIterator[httpx.AsyncClient]:
+    """`runtime`'s API (its dispatcher off), with workspace WS and agent AGENT on
+    `provider`, for tests that drive calls by hand and post callbacks to it."""
+    async with runtime.db.write() as conn:
+        await workspaces.create_workspace(
+            conn, workspace_id=WS, max_concurrent_calls=5, calls_per_second=1000
+        )
+        await workspaces.create_agent(conn, WS, name="t", provider=provider, agent_id=AGENT)
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=runtime.app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+    finally:
+        await runtime.stop()
 
 
 async def assert_consistent(db: Database, batch_id: str, workspace: str = WS) -> dict[str, int]:

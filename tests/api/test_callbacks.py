@@ -21,10 +21,9 @@ from dialbatch.providers.base import (
 )
 from dialbatch.server import Runtime
 from dialbatch.settings import Settings
-from dialbatch.store import queue, workspaces
 from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import assert_error_shape
-from tests.helpers import AGENT, WS, assert_consistent, make_batch
+from tests.helpers import api_with_agent, assert_consistent, make_dialed_batch
 
 
 class FakeCallbacks:
@@ -61,25 +60,13 @@ class FakeCallbacks:
 async def app_with_fake(settings: Settings) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     runtime = Runtime.build(settings, dispatch=False)
     runtime.providers["fake"] = FakeCallbacks()  # type: ignore[assignment]
-    async with runtime.db.write() as conn:
-        await workspaces.create_workspace(
-            conn, workspace_id=WS, max_concurrent_calls=5, calls_per_second=1000
-        )
-        await workspaces.create_agent(conn, WS, name="t", provider="simulated", agent_id=AGENT)
-    await runtime.start()
-    transport = httpx.ASGITransport(app=runtime.app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_with_agent(runtime, "simulated") as client:
         yield runtime, client
-    await runtime.stop()
 
 
 async def _one_live_dial(runtime: Runtime) -> tuple[str, str]:
     """A batch of one call, dialed (as a worker would) but not ended."""
-    batch = await make_batch(runtime.db, 1)
-    async with runtime.db.write() as conn:
-        [claimed], _ = await queue.claim(conn, WS, "w1", 1, 30_000)
-        intent = await queue.begin_dial(conn, claimed, "w1", "fake", 30_000)
-    assert intent is not None
+    batch, [intent] = await make_dialed_batch(runtime.db, 1, provider="fake")
     return batch, intent.dial_key
 
 

@@ -18,11 +18,11 @@ from nacl.signing import SigningKey
 
 from dialbatch.server import Runtime
 from dialbatch.settings import Settings
-from dialbatch.store import queue, workspaces
+from dialbatch.store import queue
 from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import list_all_calls, people, start_batch, wait_for_batch
 from tests.conftest import numbers, start_harness
-from tests.helpers import AGENT, WS, assert_consistent, make_batch
+from tests.helpers import api_with_agent, assert_consistent, make_dialed_batch
 from tests.providers.telnyx.conftest import API_KEY, CONNECTION_ID, by_number
 from tests.providers.telnyx.serve import free_socket, serving, url_of
 from tests.providers.telnyx.standin import EXPECTED, Fate, Knobs, TelnyxStandIn
@@ -55,24 +55,13 @@ async def route(
 ) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
     runtime = Runtime.build(make_settings(), dispatch=False)
     assert "telnyx" in runtime.providers
-    async with runtime.db.write() as conn:
-        await workspaces.create_workspace(
-            conn, workspace_id=WS, max_concurrent_calls=5, calls_per_second=1000
-        )
-        await workspaces.create_agent(conn, WS, name="t", provider="telnyx", agent_id=AGENT)
-    await runtime.start()
-    transport = httpx.ASGITransport(app=runtime.app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_with_agent(runtime, "telnyx") as client:
         yield runtime, client
-    await runtime.stop()
 
 
 async def one_live_dial(runtime: Runtime) -> tuple[str, str]:
-    batch = await make_batch(runtime.db, 1)
+    batch, [intent] = await make_dialed_batch(runtime.db, 1, provider="telnyx")
     async with runtime.db.write() as conn:
-        [claimed], _ = await queue.claim(conn, WS, "w1", 1, 30_000)
-        intent = await queue.begin_dial(conn, claimed, "w1", "telnyx", 30_000)
-        assert intent is not None
         await queue.record_placed(conn, intent.dial_key, "v3:abc123")
     return batch, intent.dial_key
 
