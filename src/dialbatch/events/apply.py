@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent
+from dialbatch.domain.progress import CallProgress, ProviderEvent
 from dialbatch.domain.states import FINAL_CALL_STATES
-from dialbatch.providers.base import CallProgress, ProviderEvent
 from dialbatch.store import following, queue
 from dialbatch.store.batches import mark_done_if_drained
 from dialbatch.store.engine import Database

@@ -8,36 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any, Protocol, runtime_checkable
 
 from dialbatch.domain.outcomes import CallEvent
+from dialbatch.domain.progress import CallProgress as CallProgress  # re-exported
+from dialbatch.domain.progress import ProviderEvent as ProviderEvent
+from dialbatch.domain.progress import Stage as Stage
 
-
-class Stage(IntEnum):
-    """How far a live dial has got. Ordered: a stage never moves backwards, so a late
-    `ringing` after `answered` changes nothing."""
-
-    DIALING = 0
-    RINGING = 1
-    ANSWERED = 2
-
-
-@dataclass(frozen=True)
-class CallProgress:
-    """A live dial moved forward (provider callbacks: initiated, ringing, answered).
-
-    Matched like CallEvent: by dial_key, else by provider_call_id. Hearing one also tells
-    the engine the provider is still following the call.
-    """
-
-    stage: Stage
-    dial_key: str | None = None
-    provider_call_id: str | None = None
-    at_ms: int | None = None
-
-
-ProviderEvent = CallEvent | CallProgress
 EventSink = Callable[[ProviderEvent], Awaitable[None]]
 
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import dial_key
+from dialbatch.domain.progress import CallProgress, Stage
 from dialbatch.domain.states import CallState
-from dialbatch.providers.base import CallProgress, Stage
 from dialbatch.store._dialect import now_ms_sql
 from dialbatch.store.outcomes import attempt_match
 from dialbatch.store.tables import attempts, batches, calls

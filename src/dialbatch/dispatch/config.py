@@ -1,0 +1,21 @@
+"""The dispatcher's knobs, shared by the dialing loop and the reconciler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dialbatch.store.queue import RetryConfig
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    poll_interval_s: float = 0.25
+    claim_lease_ms: int = 30_000
+    dial_lease_ms: int = 60_000
+    max_group: int = 100
+    # Most outcomes (or placements) written in one transaction.
+    max_write_group: int = 500
+    sweep_interval_s: float = 1.0
+    # A followed dial the provider has said nothing about for this long is looked up.
+    reconcile_quiet_ms: int = 120_000
+    retry: RetryConfig = field(default_factory=RetryConfig)

@@ -1,0 +1,155 @@
+"""The reconciler: recovery sweeps, and the provider's word on dials nobody hears about.
+
+Every sweep keeps this worker's dial leases, sends expired claims back to waiting, takes
+over dials whose worker stopped following them (their lease expired) and asks the
+provider how each went; and asks about dials this worker follows that have gone quiet
+(a lost callback). A dial is re-dialed only when the provider proves it never had it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from dialbatch.dispatch.agents import AgentCache
+from dialbatch.dispatch.config import DispatchConfig
+from dialbatch.dispatch.dialing import log_fields
+from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.providers.base import (
+    DialNotFound,
+    Live,
+    OutcomeUnknowable,
+    Provider,
+    ProviderError,
+    ProviderEvent,
+)
+from dialbatch.store import following, queue
+from dialbatch.store.engine import Database
+from dialbatch.store.queue import Uncertain
+
+log = logging.getLogger(__name__)
+
+UNKNOWABLE_ERROR = (
+    "Call outcome unknown: the worker following this call stopped and the provider could "
+    "not confirm what happened; not re-dialed to avoid calling twice"
+)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        config: DispatchConfig,
+        owner: str,
+        agents: AgentCache,
+        on_event: Callable[[ProviderEvent], Awaitable[None]],
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self.config = config
+        self.owner = owner
+        self._agents = agents
+        self._on_event = on_event
+
+    async def sweep(self) -> None:
+        """Recovery: expired claims back to waiting, abandoned dials reconciled, leases kept."""
+        async with self.db.write() as conn:
+            await queue.renew_dial_leases(conn, self.owner, self.config.dial_lease_ms)
+            released = await queue.expire_claims(conn)
+            uncertain = await queue.expire_dials(conn, self.owner, self.config.dial_lease_ms)
+            await queue.close_drained_batches(conn)
+            quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
+        if released:
+            log.info("released %d expired claims", released, extra={"released": released})
+        for item in uncertain:
+            log.warning(
+                "dial %s lost its worker; reconciling with the provider",
+                item.dial_key,
+                extra={"dial_key": item.dial_key, "worker": self.owner},
+            )
+            await self._reconcile(item)
+        for dial in quiet:
+            await self._check_quiet(dial)
+
+    async def _ask(
+        self, workspace_id: str, agent_id: str, key: str, provider_call_id: str | None
+    ) -> CallEvent | Live | None:
+        """The provider's word on a dial; None when it cannot be asked right now."""
+        agent = await self._agents.get(workspace_id, agent_id)
+        provider = self.providers.get(agent.provider) if agent else None
+        if provider is None:
+            raise OutcomeUnknowable("provider not configured in this process")
+        try:
+            return await provider.fetch_status(key, provider_call_id)
+        except DialNotFound:
+            return CallEvent(
+                outcome=Outcome.FAILED,
+                dial_key=key,
+                detail="Call failed - the provider never received the dial",
+            )
+
+    async def _check_quiet(self, dial: following.QuietDial) -> None:
+        """A dial we follow went quiet (a lost callback?): the provider says how it ended."""
+        try:
+            status = await self._ask(
+                dial.workspace_id, dial.agent_id, dial.dial_key, dial.provider_call_id
+            )
+        except ProviderError as exc:
+            # We still hold the lease; ask again after another quiet period.
+            log.warning("dial %s is quiet and the provider is unreachable: %s", dial.dial_key, exc)
+            status = None
+        except OutcomeUnknowable as exc:
+            # The provider has forgotten it (or never knew): it will never say more.
+            log.warning("outcome of quiet dial %s cannot be learned: %s", dial.dial_key, exc)
+            async with self.db.write() as conn:
+                await queue.apply_outcome(
+                    conn,
+                    CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key),
+                    self.config.retry,
+                    final_error=UNKNOWABLE_ERROR,
+                )
+            return
+        if isinstance(status, CallEvent):
+            log.info("dial %s ended while quiet: %s", dial.dial_key, status.outcome.value)
+            await self._on_event(status)
+            return
+        async with self.db.write() as conn:
+            if isinstance(status, Live):  # its id may never have been recorded
+                await queue.record_placed(conn, dial.dial_key, status.provider_call_id)
+            await following.mark_heard(conn, dial.dial_key)
+
+    async def _reconcile(self, item: Uncertain) -> None:
+        final_error: str | None = None
+        try:
+            status = await self._ask(
+                item.workspace_id, item.agent_id, item.dial_key, item.provider_call_id
+            )
+        except ProviderError as exc:
+            # The provider cannot be reached right now: the call stays `unknown` and is
+            # asked about again when this lease runs out. Never re-dialed meanwhile.
+            log.warning("cannot reach the provider about %s yet: %s", item.dial_key, exc)
+            return
+        except OutcomeUnknowable as exc:
+            log.warning("outcome of %s cannot be learned: %s", item.dial_key, exc)
+            status = CallEvent(outcome=Outcome.FAILED, dial_key=item.dial_key)
+            final_error = UNKNOWABLE_ERROR
+        if isinstance(status, Live) or status is None:
+            async with self.db.write() as conn:
+                if isinstance(status, Live):
+                    # The worker that placed it may have died before recording the id;
+                    # callbacks matched by it and cancel-with-hangup need it.
+                    await queue.record_placed(conn, item.dial_key, status.provider_call_id)
+                await queue.resume_following(
+                    conn, item.call_id, self.owner, self.config.dial_lease_ms
+                )
+            log.info("dial %s is live: followed on", item.dial_key, extra=log_fields(item.dial_key))
+            return
+        async with self.db.write() as conn:
+            await queue.apply_outcome(conn, status, self.config.retry, final_error=final_error)
+        log.info(
+            "dial %s reconciled: %s",
+            item.dial_key,
+            "unknowable" if final_error else status.outcome.value,
+            extra=log_fields(item.dial_key),
+        )
