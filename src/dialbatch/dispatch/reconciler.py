@@ -54,19 +54,29 @@ class Reconciler:
 
     async def sweep(self) -> None:
         """Recovery: expired claims back to waiting, abandoned dials reconciled, leases kept."""
+        # One transaction each: every one starts with its call rows, in the lock order.
         async with self.db.write() as conn:
             await queue.renew_dial_leases(conn, self.owner, self.config.dial_lease_ms)
+        async with self.db.write() as conn:
             released = await queue.expire_claims(conn)
+        async with self.db.write() as conn:
             uncertain = await queue.expire_dials(conn, self.owner, self.config.dial_lease_ms)
+        async with self.db.write() as conn:
             await queue.close_drained_batches(conn)
+        async with self.db.read() as conn:
             quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
         if released:
             log.info("released %d expired claims", released, extra={"released": released})
         for item in uncertain:
             log.warning(
-                "dial %s lost its worker; reconciling with the provider",
+                "dial %s lost its worker %s; reconciling with the provider",
                 item.dial_key,
-                extra={"dial_key": item.dial_key, "worker": self.owner},
+                item.lost_worker,
+                extra={
+                    **log_fields(item.dial_key),
+                    "worker": item.lost_worker,
+                    "reconciler": self.owner,
+                },
             )
             await self._reconcile(item)
         for dial in quiet:

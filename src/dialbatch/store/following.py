@@ -19,6 +19,7 @@ from dialbatch.domain.progress import CallProgress, Stage
 from dialbatch.domain.states import CallState
 from dialbatch.store._dialect import now_ms_sql
 from dialbatch.store.outcomes import attempt_match
+from dialbatch.store.queue import record_placed_many
 from dialbatch.store.tables import attempts, batches, calls
 
 STAGE_STATES = {Stage.DIALING: "dialing", Stage.RINGING: "ringing", Stage.ANSWERED: "answered"}
@@ -31,6 +32,10 @@ async def apply_progress(conn: AsyncConnection, event: CallProgress) -> bool:
     if match is None:
         return False
     a = attempts.c
+    if event.dial_key and event.provider_call_id:
+        # The provider's id, the moment it is known: if the worker that placed the dial
+        # dies before recording it, this is what lets reconciliation ask about the call.
+        await record_placed_many(conn, [(event.dial_key, event.provider_call_id)])
     earlier = [STAGE_STATES[s] for s in Stage if s < event.stage]
     now = now_ms_sql(conn)
     moved = await conn.execute(

@@ -92,8 +92,8 @@ async def apply_outcomes(
     """Apply the ends of several dials in `conn`'s transaction; one `Applied` per event.
 
     Of several events about one attempt only the first counts, as if they had come one
-    after the other. Locks are taken in the store's one order: attempts and calls by id,
-    then the workspace's limiter row, counters, the batch row.
+    after the other. Locks are taken in the store's one order: calls by id (then their
+    attempts), the workspace's limiter row, counters, the batch row.
     """
     found = await _find_attempts(conn, events)
     applied = [UNCHANGED] * len(events)
@@ -105,6 +105,10 @@ async def apply_outcomes(
         return applied
     now = await db_now_ms(conn)
     ordered = sorted(targets.items())
+    # The store's lock order: the call rows (by id) first, then their attempts.
+    locked = {
+        row.id: row for row in await _lock_calls(conn, [att.call_id for _, (_, att) in ordered])
+    }
     await conn.execute(
         attempts.update()
         .where(attempts.c.id == sa.bindparam("_id"), attempts.c.ended_at.is_(None))
@@ -130,9 +134,6 @@ async def apply_outcomes(
             for att_id, (i, _) in ordered
         ],
     )
-    locked = {
-        row.id: row for row in await _lock_calls(conn, [att.call_id for _, (_, att) in ordered])
-    }
     plan = _Plan()
     for _, (i, att) in ordered:
         call = locked.get(att.call_id)

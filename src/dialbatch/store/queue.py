@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters
-from dialbatch.store._dialect import db_now_ms, for_update, is_sqlite
+from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
 from dialbatch.store.outcomes import RetryConfig as RetryConfig
@@ -263,9 +263,7 @@ async def begin_dials(
     c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
     ids = sorted(by_id)
-    if not is_sqlite(conn):
-        # Row locks in id order, as every multi-row writer of calls takes them.
-        await conn.execute(sa.select(c.id).where(c.id.in_(ids)).order_by(c.id).with_for_update())
+    await lock_calls(conn, ids)  # in id order, as every multi-row writer of calls takes them
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
@@ -372,6 +370,23 @@ async def _end_claims(
         await mark_done_if_drained(conn, batch_id)
 
 
+async def lock_calls(conn: AsyncConnection, call_ids: Sequence[int]) -> None:
+    """Lock call rows in id order and wait for them (PostgreSQL; SQLite's writer is
+    already alone): the first locks of every transaction that writes several rows."""
+    c = calls.c
+    stmt = sa.select(c.id).where(c.id.in_(sorted(set(call_ids)))).order_by(c.id)
+    await conn.execute(for_update(conn, stmt))
+
+
+async def _take_calls(conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> list[int]:
+    """Ids of the call rows matching `where` that nobody else holds, locked in id order
+    (SKIP LOCKED: a row another transaction holds is being moved by it). Multi-row
+    updates of calls go through here so that they never wait out of the lock order."""
+    c = calls.c
+    stmt = sa.select(c.id).where(*where).order_by(c.id)
+    return [r[0] for r in await conn.execute(for_update(conn, stmt, skip_locked=True))]
+
+
 def _key(call: Claimed, granted: dict[int, int]) -> str:
     return dial_key(call.batch_id, call.seq, granted[call.call_id])
 
@@ -411,6 +426,8 @@ async def record_placed_many(conn: AsyncConnection, placed: Sequence[tuple[str, 
     ).all()
     if not rows:
         return
+    # The store's lock order: call rows (by id) before anything else, attempts included.
+    await lock_calls(conn, [r.call_id for r in rows])
     await conn.execute(
         attempts.update()
         .where(a.id == sa.bindparam("_id"), a.provider_call_id.is_(None))
@@ -439,10 +456,13 @@ async def expire_claims(conn: AsyncConnection) -> int:
     in_cancelled = c.batch_id.in_(
         sa.select(batches.c.id).where(batches.c.status == BatchState.CANCELLED.value)
     )
+    ids = await _take_calls(conn, c.status == CallState.CLAIMED.value, c.lease_expires < now)
+    if not ids:
+        return 0
     rows = (
         await conn.execute(
             calls.update()
-            .where(c.status == CallState.CLAIMED.value, c.lease_expires < now)
+            .where(c.id.in_(ids), c.status == CallState.CLAIMED.value, c.lease_expires < now)
             .values(
                 status=sa.case(
                     (in_cancelled, CallState.CANCELLED.value), else_=CallState.WAITING.value
@@ -468,6 +488,10 @@ class Uncertain:
     agent_id: str
     dial_key: str
     provider_call_id: str | None
+    # What a provider can be searched by when it never told us its call id.
+    phone_number: str = ""
+    started_at: int | None = None  # the intent's time, on the database's clock
+    lost_worker: str | None = None  # who followed it before
 
 
 async def expire_dials(conn: AsyncConnection, owner: str, lease_ms: int) -> list[Uncertain]:
@@ -476,45 +500,60 @@ async def expire_dials(conn: AsyncConnection, owner: str, lease_ms: int) -> list
     taken over the same way."""
     now = await db_now_ms(conn)
     c = calls.c
-    found: list[sa.Row[Any]] = []
-    for state in (CallState.DIALING, CallState.UNKNOWN):
-        rows = (
-            await conn.execute(
-                calls.update()
-                .where(c.status == state.value, c.lease_expires < now)
-                .values(
-                    status=CallState.UNKNOWN.value,
-                    lease_owner=owner,
-                    lease_expires=now + lease_ms,
-                )
-                .returning(c.id, c.batch_id, c.workspace_id, c.seq, c.attempt, c.provider_call_id)
-            )
-        ).all()
-        if state is CallState.DIALING:
-            for batch_id, k in Counter(r.batch_id for r in rows).items():
-                await counters.move(conn, batch_id, {CallState.DIALING: -k, CallState.UNKNOWN: k})
-        found.extend(rows)
-    if not found:
+    live = (CallState.DIALING.value, CallState.UNKNOWN.value)
+    expired = (c.lease_expires.is_not(None), c.status.in_(live), c.lease_expires < now)
+    ids = await _take_calls(conn, *expired)
+    if not ids:
         return []
-    agent_of = dict(
-        (
-            await conn.execute(
-                sa.select(batches.c.id, batches.c.agent_id).where(
-                    batches.c.id.in_({r.batch_id for r in found})
-                )
+    a = attempts.c
+    before = (
+        await conn.execute(
+            sa.select(
+                c.id,
+                c.batch_id,
+                c.workspace_id,
+                c.seq,
+                c.attempt,
+                c.status,
+                c.lease_owner,
+                c.provider_call_id,
+                c.phone_number,
+                a.started_at,
+                batches.c.agent_id,
             )
-        ).all()
+            .join(batches, batches.c.id == c.batch_id)
+            .outerjoin(attempts, (a.call_id == c.id) & (a.n == c.attempt))
+            .where(c.id.in_(ids), *expired)
+        )
+    ).all()
+    if not before:
+        return []
+    await conn.execute(
+        calls.update()
+        .where(c.id.in_([r.id for r in before]))
+        .values(status=CallState.UNKNOWN.value, lease_owner=owner, lease_expires=now + lease_ms)
+    )
+    dialing = Counter(r.batch_id for r in before if r.status == CallState.DIALING.value)
+    await counters.move_many(
+        conn,
+        [
+            counters.Move(batch_id, {CallState.DIALING: -k, CallState.UNKNOWN: k})
+            for batch_id, k in sorted(dialing.items())
+        ],
     )
     return [
         Uncertain(
             call_id=r.id,
             batch_id=r.batch_id,
             workspace_id=r.workspace_id,
-            agent_id=agent_of[r.batch_id],
+            agent_id=r.agent_id,
             dial_key=dial_key(r.batch_id, r.seq, r.attempt),
             provider_call_id=r.provider_call_id,
+            phone_number=r.phone_number,
+            started_at=r.started_at,
+            lost_worker=r.lease_owner,
         )
-        for r in found
+        for r in before
     ]
 
 
@@ -543,14 +582,16 @@ async def renew_dial_leases(conn: AsyncConnection, owner: str, lease_ms: int) ->
     """Keep following our live calls: one statement for all of them."""
     now = await db_now_ms(conn)
     c = calls.c
+    ours = (
+        c.lease_expires.is_not(None),  # through ix_calls_leases, not a table scan
+        c.lease_owner == owner,
+        c.status == CallState.DIALING.value,
+    )
+    ids = await _take_calls(conn, *ours)  # one held elsewhere is ending: renewed next time
+    if not ids:
+        return 0
     result = await conn.execute(
-        calls.update()
-        .where(
-            c.lease_expires.is_not(None),  # through ix_calls_leases, not a table scan
-            c.lease_owner == owner,
-            c.status == CallState.DIALING.value,
-        )
-        .values(lease_expires=now + lease_ms)
+        calls.update().where(c.id.in_(ids), *ours).values(lease_expires=now + lease_ms)
     )
     return int(result.rowcount or 0)
 
