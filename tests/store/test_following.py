@@ -9,7 +9,7 @@ from dialbatch.domain.outcomes import Outcome
 from dialbatch.providers.base import CallProgress, Stage
 from dialbatch.store import following
 from dialbatch.store.engine import Database
-from dialbatch.store.tables import attempts
+from dialbatch.store.tables import attempts, calls
 from tests.helpers import make_batch
 from tests.store.test_queue import claim, dial, outcome
 
@@ -74,3 +74,19 @@ async def test_quiet_dials_are_the_followers_own_and_unheard(db: Database) -> No
     async with db.read() as conn:
         quiet = await following.quiet_dials(conn, "w1", quiet_ms=60_000)
     assert [q.dial_key for q in quiet] == [b.dial_key]
+
+
+async def test_the_provider_call_id_of_any_progress_is_recorded_at_once(db: Database) -> None:
+    """The placing worker may die before recording the id; a progress callback that
+    carries it (even a stale `initiated`) is what lets reconciliation ask about the call."""
+    await make_batch(db, 1)
+    [c] = await claim(db)
+    intent = await dial(db, c)
+    assert intent is not None
+    await _progress(db, CallProgress(Stage.ANSWERED, dial_key=intent.dial_key))
+    late = CallProgress(Stage.DIALING, dial_key=intent.dial_key, provider_call_id="CA123")
+    assert not await _progress(db, late)  # not a step forward, but its id is kept
+    async with db.read() as conn:
+        att = (await conn.execute(sa.select(attempts.c.provider_call_id))).scalar_one()
+        call = (await conn.execute(sa.select(calls.c.provider_call_id))).scalar_one()
+    assert att == call == "CA123"
