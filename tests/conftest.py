@@ -82,6 +82,9 @@ def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
             "poll_interval_s": 0.02,
             "retry_backoff_ms": 10,
             "demo_api_key": "test-key-demo-0001",
+            # Harnesses stop at once (live calls are handed over); the grace period has
+            # its own tests (tests/dispatch/test_stop.py).
+            "stop_grace_s": 0.0,
         }
         values.update(overrides)
         return Settings(**values)

@@ -23,7 +23,9 @@ from dialbatch.store.queue import RetryConfig
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 30.0
+# Beyond the grace period, what a stop may take to place and record written intents and
+# hand the rest over, before the dispatcher is cancelled.
+STOP_MARGIN_S = 30.0
 SWITCH_INTERVAL_S = 0.0005
 
 
@@ -33,6 +35,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         claim_lease_ms=int(settings.claim_lease_s * 1000),
         dial_lease_ms=int(settings.dial_lease_s * 1000),
         reconcile_quiet_ms=int(settings.reconcile_quiet_s * 1000),
+        stop_grace_s=settings.stop_grace_s,
         retry=RetryConfig.from_settings(settings),
     )
 
@@ -73,18 +76,28 @@ class Runtime:
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
 
+    def hurry(self) -> None:
+        """Told to stop a second time: stop waiting for live calls (they are handed over)."""
+        self.dispatcher.hurry()
+
     async def stop(self) -> None:
         """Stop claiming, let the loop finish its round, then close what it used.
 
-        The loop is awaited, not cancelled: a task cancelled inside a transaction would try
-        to roll back over a connection that dispose() is closing, and hang.
+        The dispatcher's stop places and records written intents, waits the grace period
+        for calls followed in memory and hands the rest over (DESIGN.md §6b). The loop is
+        awaited, not cancelled: a task cancelled inside a transaction would try to roll
+        back over a connection that dispose() is closing, and hang.
         """
-        await self.dispatcher.stop()
+        limit = self.dispatcher.config.stop_grace_s + STOP_MARGIN_S
+        try:
+            await asyncio.wait_for(self.dispatcher.stop(), limit)
+        except TimeoutError:
+            log.warning("dispatcher did not drain in %.0f s", limit)
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_MARGIN_S)
             except TimeoutError:
-                log.warning("dispatcher did not stop in %.0f s; cancelling it", STOP_TIMEOUT_S)
+                log.warning("dispatcher did not stop in %.0f s; cancelling it", STOP_MARGIN_S)
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # A dial heard nothing from its provider for this long: ask the provider (fetch_status)
     # instead of waiting for a callback that may have been lost.
     reconcile_quiet_s: float = Field(120.0, gt=0)
+    # Stopping (SIGTERM, Ctrl-C): how long to wait for the calls this process follows in
+    # memory (simulated, SIP) to end before handing them over to the next worker.
+    stop_grace_s: float = Field(30.0, ge=0, le=3600)
 
     @property
     def effective_public_url(self) -> str:

@@ -112,3 +112,45 @@ async def test_unknown_dials_cannot_be_vouched_for_and_refusals_raise() -> None:
 def test_bad_agent_configs_are_refused(config: dict[str, object]) -> None:
     with pytest.raises(SimulatedConfigError):
         validate_config(config)
+
+
+async def test_a_dial_outlives_the_process_that_placed_it() -> None:
+    """After a restart the carrier has no record, but a dial is drawn from its seed: given
+    its start time, another process finds it, live (and then delivers its end) or ended,
+    with the same outcome the first would have reported."""
+    from dialbatch.domain.ids import now_ms
+    from dialbatch.providers.base import DialLookup, DialNotFound
+
+    config = {"outcomes": {"busy": 1}, "seed": 4}
+    first = SimulatedProvider(_ignore, time_scale=0.05, seed=1)
+    started = now_ms()
+    pcid = await first.start_call(request("call_x_0:1", **config))
+    await first.aclose()  # the process stops: its carrier forgets
+
+    got: list[CallEvent] = []
+
+    async def sink(event: CallEvent) -> None:
+        got.append(event)
+
+    second = SimulatedProvider(sink, time_scale=0.05, seed=1)
+    with pytest.raises(OutcomeUnknowable):
+        await second.fetch_status("call_x_0:1", pcid)
+    lookup = DialLookup("call_x_0:1", "+12025550101", None, started, dict(config), pcid)
+    assert await second.find_dial(lookup) == Live(pcid)  # adopted: its end is delivered
+    while not got:
+        await asyncio.sleep(0.01)
+    assert (got[0].outcome, got[0].provider_call_id) == (Outcome.BUSY, pcid)
+    # Long over by now for a process asking later: the final event, with its end time.
+    third = SimulatedProvider(_ignore, time_scale=0.05, seed=1)
+    ended = await third.find_dial(DialLookup("call_x_0:1", "+1", None, started - 60_000, config))
+    assert isinstance(ended, CallEvent) and ended.outcome is Outcome.BUSY
+    assert ended.ended_at is not None and ended.ended_at < now_ms()
+    # A dial the carrier refused was never placed: provably absent.
+    refused = DialLookup("call_x_0:1", "+1", None, started, {"startErrorRate": 1.0})
+    with pytest.raises(DialNotFound):
+        await third.find_dial(refused)
+    await second.aclose()
+
+
+async def _ignore(event: CallEvent) -> None:
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -100,13 +101,34 @@ def serve(
         )
     console.print(curl_lines(demo, base), highlight=False, soft_wrap=True)
     runtime = Runtime.build(settings, dispatch=dispatch)
-    uvicorn.run(
+    config = uvicorn.Config(
         runtime.app(),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
         log_config=logs.uvicorn_log_config(settings.log_level, fmt),
     )
+    _run_server(config, runtime.hurry)
+
+
+def _run_server(config: Any, hurry: Callable[[], None]) -> None:
+    """uvicorn's server, except that a second Ctrl-C hurries the stop instead of skipping
+    the application's shutdown (which places and records written intents and hands live
+    calls over: skipping it could lose them). A third one is uvicorn's own."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        hurried = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if self.should_exit and not self.hurried:
+                self.hurried = True
+                with contextlib.suppress(RuntimeError):  # no loop: nothing to hurry
+                    asyncio.get_running_loop().call_soon_threadsafe(hurry)
+                return
+            super().handle_exit(sig, frame)
+
+    Server(config).run()
 
 
 def _setup_logging(settings: Settings, option: logs.LogFormat | None) -> logs.LogFormat:
@@ -133,9 +155,16 @@ def worker(log_format: LogFormatOption = None) -> None:
     async def main() -> None:
         runtime = Runtime.build(settings, dispatch=True)
         stop = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():  # told twice: stop waiting for live calls (nothing is lost)
+                log.info("stopping now; live calls are handed over", extra={"worker": owner})
+                runtime.hurry()
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await runtime.start()
         owner = runtime.dispatcher.owner
         log.info("worker started; SIGTERM drains and exits", extra={"worker": owner})

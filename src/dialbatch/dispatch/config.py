@@ -19,3 +19,6 @@ class DispatchConfig:
     # A followed dial the provider has said nothing about for this long is looked up.
     reconcile_quiet_ms: int = 120_000
     retry: RetryConfig = field(default_factory=RetryConfig)
+    # Stopping: how long to wait for the calls this process follows in memory to end
+    # before handing them over to the next worker.
+    stop_grace_s: float = 30.0

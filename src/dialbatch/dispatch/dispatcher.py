@@ -20,8 +20,8 @@ from dialbatch.dispatch.dialing import Dialer
 from dialbatch.dispatch.reconciler import UNKNOWABLE_ERROR as UNKNOWABLE_ERROR
 from dialbatch.dispatch.reconciler import Reconciler
 from dialbatch.events.apply import EventApplier
-from dialbatch.providers.base import Provider, ProviderEvent
-from dialbatch.store import notify
+from dialbatch.providers.base import Provider, ProviderEvent, follows_in_memory
+from dialbatch.store import notify, queue
 from dialbatch.store.engine import Database
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()  # the LISTEN task stops at once
+        self._hurry = asyncio.Event()
+        self._told_waiting = False
         self._events = EventApplier(db, self.config.retry, max_group=self.config.max_write_group)
         agents = AgentCache(db)
         self.dialer = Dialer(db, providers, self.config, self.owner, agents, self.on_event)
@@ -81,18 +83,71 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s * jitter)
             self._wake.clear()
 
-    async def stop(self) -> None:
-        """Stop claiming and drain: dials already started finish starting (their outcomes
-        still arrive); claimed calls not yet dialed go back to waiting for another worker."""
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop without losing a call (DESIGN.md §6b).
+
+        Claim nothing more, at once; claims not yet dialed go back to waiting; every dial
+        whose intent is written is placed (or refused) and recorded. Then wait, up to the
+        grace period, for the calls whose providers follow them in this process's memory
+        (the simulated carrier, SIP) to end; and hand over whatever is still live, so that
+        the next worker's reconciler asks the provider about it at once. `hurry()` (a
+        second Ctrl-C) cuts the wait short and skips nothing else.
+        """
         self._stopping = True
         self._stop_requested.set()
         self.dialer.halt()
-        log.info(
-            "dispatcher draining", extra={"worker": self.owner, "in_flight": self.dialer.starting}
-        )
         self.wake()
         await self._loop_done.wait()
         await self.dialer.stop()
+        grace = self.config.stop_grace_s if grace_s is None else grace_s
+        live = await self._wait_for_live(grace)
+        try:
+            async with self.db.write() as conn:
+                handed = await queue.hand_over(conn, self.owner)
+        except Exception:
+            # Their leases then run out by themselves: later, but nothing is lost.
+            log.exception("handing over live dials failed", extra={"worker": self.owner})
+            return
+        log.info(
+            "dispatcher handed over %d live dials",
+            handed,
+            extra={"worker": self.owner, "handed_over": handed, "in_memory": live},
+        )
+
+    def hurry(self) -> None:
+        """Told to stop again: end the wait for live calls now (nothing else is skipped)."""
+        self._hurry.set()
+
+    async def _wait_for_live(self, grace_s: float) -> int:
+        """Wait, up to `grace_s`, for the live calls followed in this process's memory to
+        end, keeping their leases meanwhile; returns how many are still live."""
+        names = [name for name, p in self.providers.items() if follows_in_memory(p)]
+        deadline = time.monotonic() + grace_s
+        renewed = 0.0
+        while True:
+            try:
+                async with self.db.read() as conn:
+                    live = await queue.count_following(conn, self.owner, names)
+                if live and time.monotonic() - renewed >= self.config.sweep_interval_s:
+                    async with self.db.write() as conn:
+                        await queue.renew_dial_leases(conn, self.owner, self.config.dial_lease_ms)
+                    renewed = time.monotonic()
+            except Exception:
+                log.exception("waiting for live calls failed", extra={"worker": self.owner})
+                return -1
+            left = deadline - time.monotonic()
+            if not live or left <= 0 or self._hurry.is_set():
+                return live
+            if renewed and not self._told_waiting:
+                self._told_waiting = True
+                log.info(
+                    "dispatcher draining: waiting up to %.0f s for %d live calls",
+                    left,
+                    live,
+                    extra={"worker": self.owner, "in_flight": live},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), min(0.2, left))
 
     async def tick(self) -> int:
         """One claiming round over every workspace with runnable batches."""

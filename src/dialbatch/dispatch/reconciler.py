@@ -16,6 +16,7 @@ from dialbatch.dispatch.config import DispatchConfig
 from dialbatch.dispatch.dialing import log_fields
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
+    DialLookup,
     DialNotFound,
     Live,
     OutcomeUnknowable,
@@ -28,6 +29,8 @@ from dialbatch.store.engine import Database
 from dialbatch.store.queue import Uncertain
 
 log = logging.getLogger(__name__)
+
+Lost = Uncertain | following.QuietDial  # a dial to ask the provider about
 
 UNKNOWABLE_ERROR = (
     "Call outcome unknown: the worker following this call stopped and the provider could "
@@ -82,29 +85,46 @@ class Reconciler:
         for dial in quiet:
             await self._check_quiet(dial)
 
-    async def _ask(
-        self, workspace_id: str, agent_id: str, key: str, provider_call_id: str | None
-    ) -> CallEvent | Live | None:
-        """The provider's word on a dial; None when it cannot be asked right now."""
-        agent = await self._agents.get(workspace_id, agent_id)
+    async def _ask(self, dial: Lost) -> CallEvent | Live | None:
+        """The provider's word on a dial: by its call id or dial key (fetch_status), and
+        if that cannot say, by whatever else the provider can be searched by (find_dial).
+        None when it cannot be asked right now."""
+        agent = await self._agents.get(dial.workspace_id, dial.agent_id)
         provider = self.providers.get(agent.provider) if agent else None
-        if provider is None:
+        if agent is None or provider is None:
             raise OutcomeUnknowable("provider not configured in this process")
         try:
-            return await provider.fetch_status(key, provider_call_id)
+            try:
+                return await provider.fetch_status(dial.dial_key, dial.provider_call_id)
+            except OutcomeUnknowable as exc:
+                find = getattr(provider, "find_dial", None)  # test doubles may lack it
+                if find is None:
+                    raise
+                log.info(
+                    "looking dial %s up by what the provider can search: %s", dial.dial_key, exc
+                )
+                lookup = DialLookup(
+                    dial_key=dial.dial_key,
+                    to=dial.phone_number,
+                    from_=agent.from_numbers[0] if agent.from_numbers else None,
+                    started_at_ms=dial.started_at,
+                    agent_config=agent.provider_config,
+                    provider_call_id=dial.provider_call_id,
+                )
+                found: CallEvent | Live = await find(lookup)
+                return found
         except DialNotFound:
+            # Never placed: retried by the attempt policy, as a connection failure.
             return CallEvent(
                 outcome=Outcome.FAILED,
-                dial_key=key,
+                dial_key=dial.dial_key,
                 detail="Call failed - the provider never received the dial",
             )
 
     async def _check_quiet(self, dial: following.QuietDial) -> None:
         """A dial we follow went quiet (a lost callback?): the provider says how it ended."""
         try:
-            status = await self._ask(
-                dial.workspace_id, dial.agent_id, dial.dial_key, dial.provider_call_id
-            )
+            status = await self._ask(dial)
         except ProviderError as exc:
             # We still hold the lease; ask again after another quiet period.
             log.warning("dial %s is quiet and the provider is unreachable: %s", dial.dial_key, exc)
@@ -132,9 +152,7 @@ class Reconciler:
     async def _reconcile(self, item: Uncertain) -> None:
         final_error: str | None = None
         try:
-            status = await self._ask(
-                item.workspace_id, item.agent_id, item.dial_key, item.provider_call_id
-            )
+            status = await self._ask(item)
         except ProviderError as exc:
             # The provider cannot be reached right now: the call stays `unknown` and is
             # asked about again when this lease runs out. Never re-dialed meanwhile.

@@ -31,6 +31,19 @@ class DialRequest:
 
 
 @dataclass(frozen=True)
+class DialLookup:
+    """What a provider may be searched by for a dial whose fate we lost: the worker that
+    placed it died, maybe before it learned (or recorded) the provider's call id."""
+
+    dial_key: str
+    to: str
+    from_: str | None
+    started_at_ms: int | None  # when the intent was written (the database's clock)
+    agent_config: dict[str, Any] = field(default_factory=dict)
+    provider_call_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Live:
     """fetch_status's answer for a call the provider still has up or ringing."""
 
@@ -117,4 +130,21 @@ class Provider(Protocol):
         OutcomeUnknowable."""
         ...
 
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """The last question before a dial is called unknowable (fetch_status could not
+        say): search the provider by what it can be searched by.
+
+        Found: its final event, or Live (followed on). Provably absent, after the
+        provider's settle time: raises DialNotFound (retried by policy as never placed).
+        Cannot be told (no search, several candidates): raises OutcomeUnknowable. Cannot
+        be asked now, or too soon to tell: raises ProviderError (asked again later).
+        """
+        ...
+
     async def aclose(self) -> None: ...
+
+
+def follows_in_memory(provider: Provider) -> bool:
+    """Whether the provider's live calls live in this process (the simulated carrier, the
+    SIP user agent): a stopping process waits for them before it hands them over."""
+    return bool(getattr(provider, "follows_in_memory", False))

@@ -20,6 +20,8 @@ from typing import Any
 from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
+    DialLookup,
+    DialNotFound,
     DialRequest,
     EventSink,
     Live,
@@ -105,6 +107,7 @@ class _SimCall:
 
 class SimulatedProvider:
     name = "simulated"
+    follows_in_memory = True
 
     def __init__(self, sink: EventSink, *, time_scale: float = 1.0, seed: int = 7) -> None:
         self._sink = sink
@@ -119,27 +122,44 @@ class SimulatedProvider:
         existing = self._calls.get(request.dial_key)
         if existing is not None:
             return existing.provider_call_id
-        cfg = request.agent_config
-        rng = random.Random(f"{cfg.get('seed', self._seed)}:{request.dial_key}")
+        pcid, event, delay_s = self._draw(request.dial_key, request.agent_config, request)
+        self._follow(request, pcid, event, now_ms(), delay_s)
+        self.dials += 1
+        return pcid
+
+    def _draw(
+        self, key: str, cfg: dict[str, Any], request: DialRequest | None
+    ) -> tuple[str, CallEvent, float]:
+        """Everything about a dial, from its seed alone: (call id, final event, seconds
+        from start to end); raises ProviderError for a dial the carrier refuses. Drawn
+        the same in any process, so a dial outlives the process that placed it."""
+        rng = random.Random(f"{cfg.get('seed', self._seed)}:{key}")
         if rng.random() < float(cfg.get("startErrorRate", 0.0)):
             raise ProviderError("simulated carrier refused the request (503)")
         outcome, ring_s, talk_s = _draw(rng, cfg)
         pcid = f"sim_{rng.getrandbits(64):016x}"
-        delay_s = (ring_s + talk_s) * self._scale
+        result = None
+        if outcome is Outcome.COMPLETED:
+            result = _result_for(request.metadata if request else {}, pcid)
         event = CallEvent(
             outcome=outcome,
-            dial_key=request.dial_key,
+            dial_key=key,
             provider_call_id=pcid,
             duration_s=round(talk_s, 1) if talk_s else None,
             provider_code=_CODES[outcome],
-            result=_result(request, pcid, outcome) if outcome is Outcome.COMPLETED else None,
+            result=result,
         )
-        call = _SimCall(pcid, request, event, ends_at_ms=now_ms() + int(delay_s * 1000))
+        return pcid, event, (ring_s + talk_s) * self._scale
+
+    def _follow(
+        self, request: DialRequest, pcid: str, event: CallEvent, start_ms: int, delay_s: float
+    ) -> _SimCall:
+        call = _SimCall(pcid, request, event, ends_at_ms=start_ms + int(delay_s * 1000))
         self._calls[request.dial_key] = call
         self._by_id[pcid] = request.dial_key
-        self.dials += 1
-        call.handle = asyncio.get_running_loop().call_later(delay_s, self._finish, call, None)
-        return pcid
+        remaining = max(0.0, (call.ends_at_ms - now_ms()) / 1000)
+        call.handle = asyncio.get_running_loop().call_later(remaining, self._finish, call, None)
+        return call
 
     def _finish(self, call: _SimCall, override: CallEvent | None) -> None:
         if call.ended:
@@ -179,12 +199,40 @@ class SimulatedProvider:
     async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
         call = self._calls.get(dial_key)
         if call is None:
-            # This carrier lives in our process: after a restart it remembers nothing, so it
-            # cannot prove the dial never happened.
+            # This carrier lives in a process: after a restart it remembers nothing of the
+            # calls it held. find_dial recomputes them.
             raise OutcomeUnknowable("the simulated carrier has no record (process restarted?)")
         if not call.ended:
             return Live(call.provider_call_id)
         return call.event
+
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """A dial placed by another process (or before a restart), recomputed from its seed
+        and its start time: ended by now, its final event; still live, adopted here, and
+        its outcome delivered when it ends, as if this process had placed it."""
+        known = self._calls.get(lookup.dial_key)
+        if known is not None:
+            return known.event if known.ended else Live(known.provider_call_id)
+        if lookup.started_at_ms is None:
+            raise OutcomeUnknowable("the dial's start time is not known")
+        try:
+            pcid, event, delay_s = self._draw(lookup.dial_key, lookup.agent_config, None)
+        except ProviderError as exc:
+            raise DialNotFound("the simulated carrier refused this dial") from exc
+        ends_at = lookup.started_at_ms + int(delay_s * 1000)
+        if ends_at <= now_ms():
+            return CallEvent(**{**event.__dict__, "ended_at": ends_at})
+        request = DialRequest(
+            dial_key=lookup.dial_key,
+            job_id=lookup.dial_key.rsplit(":", 1)[0],
+            to=lookup.to,
+            from_=lookup.from_,
+            metadata={},
+            agent_id="",
+            agent_config=lookup.agent_config,
+        )
+        self._follow(request, pcid, event, lookup.started_at_ms, delay_s)
+        return Live(pcid)
 
     async def aclose(self) -> None:
         """Stop scheduling outcomes, and let deliveries already under way finish.
@@ -231,7 +279,10 @@ def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, floa
 
 
 def _result(request: DialRequest, pcid: str, outcome: Outcome) -> dict[str, Any]:
-    meta = request.metadata
+    return _result_for(request.metadata, pcid)
+
+
+def _result_for(meta: dict[str, Any], pcid: str) -> dict[str, Any]:
     name = str(meta.get("first_name") or meta.get("name") or "there").strip() or "there"
     transcript = (
         f"Agent: Hello {name}, this is an automated call from dialbatch.\n"

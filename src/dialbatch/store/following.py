@@ -57,6 +57,8 @@ class QuietDial:
     agent_id: str
     dial_key: str
     provider_call_id: str | None
+    phone_number: str = ""
+    started_at: int | None = None  # the intent's time, on the database's clock
 
 
 async def quiet_dials(
@@ -75,6 +77,8 @@ async def quiet_dials(
                 c.seq,
                 c.attempt,
                 c.provider_call_id,
+                c.phone_number,
+                a.started_at,
                 batches.c.agent_id,
             )
             .join(attempts, (a.call_id == c.id) & (a.n == c.attempt))
@@ -96,6 +100,8 @@ async def quiet_dials(
             agent_id=r.agent_id,
             dial_key=dial_key(r.batch_id, r.seq, r.attempt),
             provider_call_id=r.provider_call_id,
+            phone_number=r.phone_number,
+            started_at=r.started_at,
         )
         for r in rows
     ]

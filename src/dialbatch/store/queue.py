@@ -609,3 +609,47 @@ async def close_drained_batches(conn: AsyncConnection) -> int:
     for (batch_id,) in rows.all():
         closed += await mark_done_if_drained(conn, batch_id)
     return closed
+
+
+async def count_following(conn: AsyncConnection, owner: str, providers: Sequence[str]) -> int:
+    """Live dials `owner` follows through any of `providers` (a stopping worker waits for
+    those whose calls live in its memory)."""
+    if not providers:
+        return 0
+    c = calls.c
+    a = attempts.c
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(calls)
+            .join(attempts, (a.call_id == c.id) & (a.n == c.attempt))
+            .where(
+                c.lease_expires.is_not(None),
+                c.lease_owner == owner,
+                c.status.in_((CallState.DIALING.value, CallState.UNKNOWN.value)),
+                a.provider.in_(providers),
+            )
+        )
+        or 0
+    )
+
+
+async def hand_over(conn: AsyncConnection, owner: str) -> int:
+    """A stopping worker gives up the live dials it follows: their leases end now, so the
+    next sweep of any worker takes them over and asks the provider how each is going,
+    instead of waiting a whole lease and finding them abandoned."""
+    now = await db_now_ms(conn)
+    c = calls.c
+    ours = (
+        c.lease_expires.is_not(None),
+        c.lease_owner == owner,
+        c.status.in_((CallState.DIALING.value, CallState.UNKNOWN.value)),
+    )
+    ids = [r[0] for r in await conn.execute(sa.select(c.id).where(*ours))]
+    if not ids:
+        return 0
+    await lock_calls(conn, ids)  # waits for one being written: none may be left out
+    result = await conn.execute(
+        calls.update().where(c.id.in_(ids), *ours).values(lease_expires=now - 1)
+    )
+    return int(result.rowcount or 0)

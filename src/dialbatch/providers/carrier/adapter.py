@@ -21,6 +21,7 @@ from dialbatch.providers.base import (
     CallbackReply,
     CallbackRequest,
     CallProgress,
+    DialLookup,
     DialNotFound,
     DialRequest,
     InvalidSignature,
@@ -103,6 +104,10 @@ class CarrierProvider:
 
     async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
         return await self._lookup(dial_key)
+
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """The carrier is searched by dial key: fetch_status already asked it."""
+        return await self._lookup(lookup.dial_key)
 
     async def _lookup(self, dial_key: str) -> CallEvent | Live:
         try:

@@ -19,6 +19,7 @@ from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
     CallProgress,
+    DialLookup,
     DialRequest,
     EventSink,
     Live,
@@ -87,6 +88,7 @@ class _Call:
 
 class SipProvider:
     name = "sip"
+    follows_in_memory = True  # the user agent of each call lives in this process
 
     def __init__(self, sink: EventSink, settings: SipSettings) -> None:
         self._sink = sink
@@ -293,6 +295,11 @@ class SipProvider:
         if call.event is None:
             return Live(call.call_id)
         return call.event
+
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """A SIP trunk keeps no call records we could search: a dial this process does not
+        hold can never be found again, nor proved absent."""
+        return await self.fetch_status(lookup.dial_key, lookup.provider_call_id)
 
     async def aclose(self) -> None:
         """Hang up every live call (phones are not left connected to nobody), report those

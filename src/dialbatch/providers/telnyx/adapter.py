@@ -25,6 +25,7 @@ from dialbatch.providers.base import (
     CallbackReply,
     CallbackRequest,
     CallProgress,
+    DialLookup,
     DialMaybePlaced,
     DialRequest,
     EventSink,
@@ -176,6 +177,17 @@ class TelnyxProvider:
         if event.dial_key != dial_key:
             raise OutcomeUnknowable("Telnyx's log for this call names another dial")
         return event
+
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """Telnyx cannot be asked about a dial whose call_control_id we never learned.
+
+        Its `command_id` only makes Telnyx ignore a repeated command within 60 s: it is not
+        a key a dial can be looked up by. Its Call Events list (GET /call_events) can be
+        filtered by `to`, `from` and `occurred_at` over the last 24 hours, which could find
+        the leg; that search is not built yet (docs/providers.md), so such a dial stays
+        unknowable, and is never dialed again.
+        """
+        raise OutcomeUnknowable("Telnyx cannot be searched for a dial by our dial key")
 
     async def _replay(self, call_leg_id: str) -> CallEvent | None:
         hooks: list[ev.Webhook] = []
