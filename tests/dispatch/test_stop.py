@@ -6,7 +6,9 @@ time. No call ends "unknown", none is dialed twice."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -14,13 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.providers.simulated import SimulatedProvider
+from dialbatch.settings import to_async_url
+from dialbatch.store import migrate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import chaos
+from tests import _backends
 
 KEY = "stop-test-demo-key-0000000001"
 SEED = 5
@@ -179,3 +186,133 @@ def test_ctrl_c_twice_hands_live_calls_over_to_the_next_process(tmp_path: Path) 
     finally:
         assert serve.proc is not None
         serve.proc.stop()
+
+
+def test_sigterm_on_one_of_three_workers_on_postgresql_loses_nothing(tmp_path: Path) -> None:
+    """3 `dialbatch worker` processes on PostgreSQL share a batch; one gets SIGTERM while
+    it follows live calls. It hands them over (a grace period shorter than the calls), the
+    others take them over at once and follow each to its real end: every call completes,
+    dialed once, none "unknown"."""
+    if "postgresql" not in _backends.selected_backends():
+        pytest.skip("PostgreSQL is not reachable")
+    with chaos.scratch_database(_backends.ADMIN_URL) as url:
+        migrate.upgrade(to_async_url(url))
+        batch_id = asyncio.run(_prepare_pg(url, calls=30))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIALBATCH_")}
+        env.update(
+            DIALBATCH_DATABASE_URL=url,
+            DIALBATCH_DATA_DIR=str(tmp_path / "data"),
+            DIALBATCH_POLL_INTERVAL_S="0.05",
+            DIALBATCH_STOP_GRACE_S="0.5",
+            PYTHONUNBUFFERED="1",  # the test reads the log as it is written
+            DIALBATCH_LOG_LEVEL="info",
+        )
+        workers = [
+            chaos.Proc(f"worker{i}", chaos.dialbatch_cmd("worker"), env, tmp_path) for i in range(3)
+        ]
+        try:
+            for w in workers:
+                w.start()
+            owners = [_owner(w) for w in workers]
+            victim = workers[0]
+            deadline = time.monotonic() + 60
+            following = (
+                "SELECT count(*) FROM calls WHERE status = 'dialing' "
+                f"AND lease_owner = '{owners[0]}'"
+            )
+            while _pg_rows(url, following)[0][0] < 2:
+                assert time.monotonic() < deadline, "the victim never followed live calls"
+                time.sleep(0.05)
+            assert victim.popen is not None
+            victim.popen.send_signal(signal.SIGTERM)
+            victim.popen.wait(30)
+            assert victim.popen.returncode == 0, victim.log_text()[-2000:]
+            handed = re.search(r"handed over (\d+) live dials", victim.log_text())
+            assert handed and int(handed.group(1)) >= 1, victim.log_text()[-2000:]
+            rows = _wait_final(url, batch_id, 30, timeout_s=120)
+        finally:
+            for w in workers:
+                w.stop()
+        others = workers[1].log_text() + workers[2].log_text()
+    assert f"lost its worker {owners[0]}" in others  # the log names the worker that left
+    for status, error, duration, key, dials in rows:
+        assert dials == 1, f"{key} was dialed {dials} times"
+        assert (status, error) == ("completed", None), f"{key}: {status} {error}"
+        assert duration == expected_event(key).duration_s
+
+
+async def _prepare_pg(url: str, calls: int) -> str:
+    from dialbatch.store import batches, workspaces
+    from dialbatch.store.engine import Database
+
+    db = Database(to_async_url(url))
+    try:
+        async with db.write() as conn:
+            await workspaces.create_workspace(
+                conn, workspace_id="ws_stop", max_concurrent_calls=9, calls_per_second=50
+            )
+            await workspaces.create_agent(
+                conn,
+                "ws_stop",
+                name="stop",
+                provider="simulated",
+                provider_config=AGENT_CONFIG,
+                agent_id="agent_stop",
+            )
+
+        async def rows() -> Any:
+            yield [(i, f"+1202555{i:04d}", "{}") for i in range(calls)]
+
+        batch_id = f"batch_{os.getpid():x}stop"
+        async with db.write() as conn:
+            await batches.insert_batch(
+                conn,
+                batch_id=batch_id,
+                workspace_id="ws_stop",
+                agent_id="agent_stop",
+                scheduled_at=None,
+                callback_policy={"enabled": False, "maxAttempts": 1, "gaps": []},
+                source_name=None,
+                rows=rows(),
+            )
+        return batch_id
+    finally:
+        await db.dispose()
+
+
+def _owner(worker: chaos.Proc) -> str:
+    deadline = time.monotonic() + 180  # importing the provider SDKs is slow on a busy host
+    while True:
+        found = re.search(r"worker started.*worker=(w-[0-9a-f]+)", worker.log_text())
+        if found:
+            return found.group(1)
+        assert worker.alive(), worker.log_text()[-2000:]
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.05)
+
+
+def _pg_rows(url: str, sql: str) -> list[Any]:
+    async def run() -> list[Any]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(sql))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _wait_final(url: str, batch_id: str, n: int, timeout_s: float) -> list[Any]:
+    sql = (
+        "SELECT c.status, c.error, c.duration_s, a.dial_key, "
+        "(SELECT count(*) FROM attempts x WHERE x.call_id = c.id) "
+        "FROM calls c JOIN attempts a ON a.call_id = c.id AND a.n = c.attempt "
+        f"WHERE c.batch_id = '{batch_id}'"
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = _pg_rows(url, sql)
+        if len(rows) == n and all(r[0] in ("completed", "failed") for r in rows):
+            return [tuple(r) for r in rows]
+        assert time.monotonic() < deadline, f"calls did not end: {rows}"
+        time.sleep(0.2)
