@@ -169,6 +169,7 @@ class TwilioStandIn:
         self.app = Starlette(
             routes=[
                 Route(f"{root}/Calls{ext}", self._create, methods=["POST"]),
+                Route(f"{root}/Calls{ext}", self._list, methods=["GET"]),
                 Route(f"{root}/Calls/{{sid}}{ext}", self._call, methods=["GET", "POST"]),
             ]
         )
@@ -270,6 +271,42 @@ class TwilioStandIn:
         else:
             self.stats["fetched"] += 1
         return JSONResponse(self._resource(call))
+
+    async def _list(self, request: Request) -> Response:
+        """Twilio's Calls list, newest first, filtered as documented: `To`, `From`,
+        `Status`, and the start time (`StartTime>=` / `StartTime<=`, sent by the SDK as
+        `StartTime>` / `StartTime<`; a date, or a date and time in UTC). A call not started
+        yet (queued) has no start time, so a start-time filter leaves it out."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        q = request.query_params
+        after, before = _when(q.get("StartTime>")), _when(q.get("StartTime<"))
+        found = [
+            call
+            for call in sorted(self.calls.values(), key=lambda c: c.created, reverse=True)
+            if (not q.get("To") or call.to == q["To"])
+            and (not q.get("From") or call.from_ == q["From"])
+            and (not q.get("Status") or call.status == q["Status"])
+            and (after is None or (call.started is not None and after(call.started, ">=")))
+            and (before is None or (call.started is not None and before(call.started, "<=")))
+        ]
+        self.stats["listed"] += 1
+        size = int(q.get("PageSize", "50"))
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls.json"
+        return JSONResponse(
+            {
+                "calls": [self._resource(call) for call in found[:size]],
+                "end": min(size, len(found)) - 1,
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            }
+        )
 
     def _end_on_request(self, call: SimCall, wanted: str) -> None:
         """Twilio's rules: `canceled` ends a call not yet answered and is ignored for an
@@ -550,3 +587,16 @@ def _error(status: int, code: int, message: str) -> JSONResponse:
 
 def _rfc2822(value: datetime | None) -> str | None:
     return format_datetime(value) if value is not None else None
+
+
+def _when(value: str | None) -> Callable[[datetime, str], bool] | None:
+    """A StartTime filter's bound: a date compares by day, a date and time to the second."""
+    if not value:
+        return None
+    if "T" not in value:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+        return lambda t, op: t.date() >= day if op == ">=" else t.date() <= day
+    at = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return lambda t, op: (
+        t.replace(microsecond=0) >= at if op == ">=" else t.replace(microsecond=0) <= at
+    )

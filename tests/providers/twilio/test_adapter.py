@@ -342,3 +342,48 @@ async def test_a_create_without_an_answer_may_have_been_placed() -> None:
                 await provider.start_call(_dial())
         finally:
             await provider.aclose()
+
+
+async def test_a_dial_whose_callsid_was_lost_is_found_in_the_calls_list() -> None:
+    """The worker died before it recorded the CallSid: a new process finds the dial in
+    Twilio's Calls list by To, From and the start-time window around its intent; a dial
+    Twilio never received is shown absent once the list has settled; two candidates in the
+    window cannot be told apart."""
+    from dialbatch.domain.ids import now_ms
+    from dialbatch.providers.base import DialLookup, DialNotFound
+
+    standin = TwilioStandIn("AC" + "1" * 32, TOKEN, plan_for=mixed_plans(weights={"busy": 1}))
+    async with standin.running():
+        settings = TwilioSettings(
+            account_sid="AC" + "1" * 32, auth_token=TOKEN, base_url=standin.base_url
+        )
+        placing = TwilioProvider(settings, "http://127.0.0.1:9", sink)
+        later = TwilioProvider(settings, "http://127.0.0.1:9", sink)  # a new process
+        intent = now_ms()
+        try:
+            sid = await placing.start_call(_dial())
+            await asyncio.sleep(0.3)
+            with pytest.raises(OutcomeUnknowable):
+                await later.fetch_status("k:1", None)
+            lookup = DialLookup("k:1", "+12025550001", "+12025559999", intent)
+            found = await later.find_dial(lookup)
+            assert isinstance(found, CallEvent)
+            assert (found.provider_call_id, found.outcome) == (sid, Outcome.BUSY)
+            assert standin.stats["listed"] >= 1
+
+            never = DialLookup("k2:1", "+12025550002", "+12025559999", now_ms() - 120_000)
+            with pytest.raises(DialNotFound):
+                await later.find_dial(never)
+            just_now = DialLookup("k2:1", "+12025550002", "+12025559999", now_ms())
+            with pytest.raises(ProviderError):  # too soon to call it absent: asked again
+                await later.find_dial(just_now)
+
+            twin = DialRequest(
+                "k:2", "k", "+12025550001", "+12025559999", {}, "a", {"agentUrl": "wss://a"}
+            )
+            await placing.start_call(twin)
+            with pytest.raises(OutcomeUnknowable, match="cannot be told"):
+                await later.find_dial(DialLookup("k:2", "+12025550001", "+12025559999", intent))
+        finally:
+            await placing.aclose()
+            await later.aclose()

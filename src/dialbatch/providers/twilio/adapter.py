@@ -25,6 +25,7 @@ import base64
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -35,11 +36,14 @@ from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 
+from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.providers.base import (
     CallbackReply,
     CallbackRequest,
+    DialLookup,
     DialMaybePlaced,
+    DialNotFound,
     DialRequest,
     EventSink,
     InvalidSignature,
@@ -59,6 +63,12 @@ CALLBACK_EVENTS = ["initiated", "ringing", "answered", "completed"]
 MAX_REMEMBERED = 100_000  # dial key -> CallSid; the engine records the sid right after
 MAX_IN_FLIGHT = 64  # REST requests at once
 CALL_NOT_LIVE = 21220  # Twilio: "Call is not in-progress", i.e. it has already ended
+# Looking a dial up in the Calls list: the window opens this long before the intent (clocks
+# differ a little); Twilio has listed a call this long after its create was answered; more
+# candidates than this and the answer would be unknowable anyway.
+WINDOW_BEFORE_MS = 2_000
+LIST_SETTLE_S = 30.0
+LIST_LIMIT = 20
 
 T = TypeVar("T")
 
@@ -182,6 +192,61 @@ class TwilioProvider:
         if isinstance(event, CallEvent):
             return event
         return Live(sid)
+
+    async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
+        """A dial whose CallSid we never recorded (the worker died between the intent and
+        Twilio's answer, or before writing it): Twilio's create has no idempotency key,
+        but its Calls list can be filtered by To, From and start time.
+
+        The window opens just before the intent and closes once the create request must
+        have been answered; calls still queued (no start time yet) are listed apart. One
+        call in it: that is the dial, followed by its CallSid. None, once Twilio has had
+        LIST_SETTLE_S to list it: the create never reached Twilio (retried by policy, as
+        never placed). Several: which one is ours cannot be told (unknowable).
+        """
+        if lookup.provider_call_id is not None:
+            raise OutcomeUnknowable(f"Twilio has no call {lookup.provider_call_id}")
+        if self._settings.texml:
+            raise OutcomeUnknowable("Telnyx TeXML's call list is not searched")
+        caller = lookup.from_ or self._settings.from_number
+        if lookup.started_at_ms is None or not caller:
+            raise OutcomeUnknowable("the dial's start time or caller ID is not known")
+        opens = lookup.started_at_ms - WINDOW_BEFORE_MS
+        closes = lookup.started_at_ms + int(self._settings.request_timeout_s * 1000) + 5_000
+        after, before = _utc(opens), _utc(closes)
+        started = await self._rest(
+            lambda c: c.calls.list_async(
+                to=lookup.to,
+                from_=caller,
+                start_time_after=after,
+                start_time_before=before,
+                limit=LIST_LIMIT,
+            ),
+            "list calls",
+        )
+        queued = await self._rest(
+            lambda c: c.calls.list_async(
+                to=lookup.to, from_=caller, status="queued", limit=LIST_LIMIT
+            ),
+            "list queued calls",
+        )
+        sids = {
+            str(call.sid)
+            for call in [*started, *queued]
+            if opens - 1000 <= (_epoch_ms(call.date_created) or opens) <= closes + 1000
+        }
+        if len(sids) == 1:
+            sid = sids.pop()
+            self._remember(lookup.dial_key, sid)
+            return await self.fetch_status(lookup.dial_key, sid)
+        if sids:
+            raise OutcomeUnknowable(
+                f"{len(sids)} calls to {lookup.to} from {caller} started within the dial's "
+                "window; which one is this dial cannot be told"
+            )
+        if now_ms() - closes < LIST_SETTLE_S * 1000:
+            raise ProviderError("too soon to tell whether Twilio received the dial")
+        raise DialNotFound(f"Twilio lists no call to {lookup.to} from {caller} at that time")
 
     # --- callbacks ------------------------------------------------------------------------
 
@@ -353,6 +418,10 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 
 class _Gone(ProviderError):
     """Twilio has no such call, or it has already ended."""
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _epoch_ms(value: Any) -> int | None:
