@@ -78,7 +78,9 @@ def serve(
     port = port or settings.port
     dispatch = settings.dispatch if dispatch is None else dispatch
     fmt = _setup_logging(settings, log_format)
-    migrations.upgrade(settings.effective_database_url)
+    migrations.ensure_schema(
+        settings.effective_database_url, log_level=settings.log_level, log_format=fmt
+    )
 
     async def bootstrap() -> Any:
         db = Database(settings.effective_database_url)
@@ -127,8 +129,10 @@ def worker(log_format: LogFormatOption = None) -> None:
     from dialbatch.server import Runtime
 
     settings = Settings()
-    _setup_logging(settings, log_format)
-    migrations.upgrade(settings.effective_database_url)
+    fmt = _setup_logging(settings, log_format)
+    migrations.ensure_schema(
+        settings.effective_database_url, log_level=settings.log_level, log_format=fmt
+    )
 
     async def main() -> None:
         runtime = Runtime.build(settings, dispatch=True)
