@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 import dialbatch
 from dialbatch.api import errors
-from dialbatch.api.agent_auth import AgentSecrets
 from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
+from dialbatch.signing import AgentSecrets
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 

@@ -242,8 +242,8 @@ def agents_create(
     agent_id: Annotated[str | None, typer.Option("--id")] = None,
 ) -> None:
     """Create an agent; prints its id and its signing secret (for its result reports)."""
-    from dialbatch.api.agent_auth import AgentSecrets
     from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
+    from dialbatch.signing import AgentSecrets
 
     if provider not in KNOWN_PROVIDERS:
         _fail(f"unknown provider {provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
