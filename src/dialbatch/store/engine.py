@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from dialbatch.store import _dialect
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The writer's page cache. 16 MiB holds the pages an upload keeps touching (each index of
 # `calls` grows at one place per batch), so a 300k-row insert costs the same CPU as with
@@ -31,7 +33,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.is_sqlite = _dialect.is_sqlite_url(url)
+        # What code outside the store may ask of the database (store/_dialect.py).
+        self.wakes_other_processes = _dialect.wakes_other_processes(url)
+        self.writers_are_serial = _dialect.writers_are_serial(url)
         if self.is_sqlite:
             prepare_sqlite_dir(url)
             self.writer = _sqlite_engine(url, immediate=True, pool_size=1)
@@ -61,7 +66,7 @@ class Database:
 def prepare_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file, so a fresh checkout starts without set-up."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    if _dialect.is_sqlite_url(url) and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters
-from dialbatch.store._dialect import db_now_ms, for_update, is_sqlite
+from dialbatch.store._dialect import db_now_ms, for_update, lock_rows
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
 from dialbatch.store.outcomes import RetryConfig as RetryConfig
@@ -263,9 +263,8 @@ async def begin_dials(
     c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
     ids = sorted(by_id)
-    if not is_sqlite(conn):
-        # Row locks in id order, as every multi-row writer of calls takes them.
-        await conn.execute(sa.select(c.id).where(c.id.in_(ids)).order_by(c.id).with_for_update())
+    # Row locks in id order, as every multi-row writer of calls takes them.
+    await lock_rows(conn, sa.select(c.id).where(c.id.in_(ids)).order_by(c.id))
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
