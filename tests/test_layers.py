@@ -95,3 +95,12 @@ def test_nothing_imports_the_api_but_the_wiring_that_builds_the_app() -> None:
         if _top(imported) == "api" and _top(importer) not in MAY_IMPORT_API
     ]
     assert wrong == []
+
+
+def test_the_stand_ins_are_used_by_the_cli_alone() -> None:
+    wrong = [
+        f"{importer} imports {imported}"
+        for importer, imported in _edges()
+        if _top(imported) == "testing" and _top(importer) not in {"testing", "cli"}
+    ]
+    assert wrong == []
