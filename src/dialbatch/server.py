@@ -10,16 +10,17 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
-
-from dialbatch.api.app import create_app
 from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
 from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ class Runtime:
         await self.db.dispose()
 
     def app(self) -> FastAPI:
+        # Imported here: a `dialbatch worker` runs no API and never loads FastAPI.
+        from dialbatch.api.app import create_app
+
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self.start()

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 
 import dialbatch
 from dialbatch.api import errors
-from dialbatch.api.agent_auth import AgentSecrets
 from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
+from dialbatch.signing import AgentSecrets
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 
@@ -46,7 +46,7 @@ def create_app(
     app.state.retry = RetryConfig.from_settings(settings)
     # Concurrent callbacks' outcomes are applied together (events/apply.py); workers in
     # other processes hear of the freed slots at once (NOTIFY), not at their next poll.
-    app.state.events = EventApplier(db, app.state.retry, wake_workers=not db.is_sqlite)
+    app.state.events = EventApplier(db, app.state.retry, wake_workers=db.wakes_other_processes)
     # A short key or an unwritable data dir fails the start, not the first agent report.
     app.state.agent_secrets = AgentSecrets.from_settings(settings)
     errors.install(app)

@@ -47,7 +47,7 @@ def carrier(
     """Run the simulated carrier (calls that outlive workers, a ledger of every dial)."""
     import uvicorn
 
-    from dialbatch.providers.carrier.server import Carrier, CarrierConfig, create_app
+    from dialbatch.testing.carrier import Carrier, CarrierConfig, create_app
 
     key = secret or os.environ.get("DIALBATCH_CARRIER_SECRET", "")
     if callback_url and not key:

@@ -79,7 +79,9 @@ def serve(
     port = port or settings.port
     dispatch = settings.dispatch if dispatch is None else dispatch
     fmt = _setup_logging(settings, log_format)
-    migrations.upgrade(settings.effective_database_url)
+    migrations.ensure_schema(
+        settings.effective_database_url, log_level=settings.log_level, log_format=fmt
+    )
 
     async def bootstrap() -> Any:
         db = Database(settings.effective_database_url)
@@ -149,8 +151,10 @@ def worker(log_format: LogFormatOption = None) -> None:
     from dialbatch.server import Runtime
 
     settings = Settings()
-    _setup_logging(settings, log_format)
-    migrations.upgrade(settings.effective_database_url)
+    fmt = _setup_logging(settings, log_format)
+    migrations.ensure_schema(
+        settings.effective_database_url, log_level=settings.log_level, log_format=fmt
+    )
 
     async def main() -> None:
         runtime = Runtime.build(settings, dispatch=True)
@@ -267,8 +271,8 @@ def agents_create(
     agent_id: Annotated[str | None, typer.Option("--id")] = None,
 ) -> None:
     """Create an agent; prints its id and its signing secret (for its result reports)."""
-    from dialbatch.api.agent_auth import AgentSecrets
     from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
+    from dialbatch.signing import AgentSecrets
 
     if provider not in KNOWN_PROVIDERS:
         _fail(f"unknown provider {provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")

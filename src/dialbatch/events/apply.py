@@ -45,7 +45,7 @@ async def apply_outcomes(
         if wake_workers and any(a.changed for a in applied):
             await notify(conn, "outcomes")
     finished = {a.batch_id for a in applied if a.changed and a.status in FINAL_CALL_STATES}
-    if finished and not db.is_sqlite:
+    if finished and not db.writers_are_serial:
         # Under READ COMMITTED the last two outcomes of a batch, committing together,
         # can each miss the other's counters; checking again after our commit cannot.
         async with db.write() as conn:

@@ -1,5 +1,5 @@
 """The one stored fact about an agent's signing secret: its version. The secret itself is
-derived from the server's key (api/agent_auth.py), so bumping the version rotates it."""
+derived from the server's key (dialbatch/signing.py), so bumping the version rotates it."""
 
 from __future__ import annotations
 

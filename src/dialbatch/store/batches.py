@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import now_ms
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
-from dialbatch.store._dialect import is_sqlite, now_ms_sql
+from dialbatch.store._dialect import bulk_insert_calls, now_ms_sql
 from dialbatch.store.engine import Database
 from dialbatch.store.notify import notify
 from dialbatch.store.tables import batches, calls, workspace_limiter
@@ -68,7 +68,7 @@ async def insert_batch(
     )
     total = 0
     async for chunk in rows:
-        await _bulk_insert_calls(conn, batch_id, workspace_id, due, chunk)
+        await bulk_insert_calls(conn, batch_id, workspace_id, due, chunk)
         total += len(chunk)
     await conn.execute(batches.update().where(batches.c.id == batch_id).values(total_calls=total))
     await counters.move(conn, batch_id, {CallState.WAITING: total})
@@ -77,64 +77,6 @@ async def insert_batch(
     )
     await notify(conn, batch_id)
     return total
-
-
-async def _bulk_insert_calls(
-    conn: AsyncConnection,
-    batch_id: str,
-    workspace_id: str,
-    due: int,
-    chunk: list[tuple[int, str, str]],
-) -> None:
-    if is_sqlite(conn):
-        # One statement per chunk: SQLite expands a JSON array in C (json_each), so there
-        # is no per-row Python binding, and the GIL is free while it runs; ingest validates
-        # the next chunk in another thread meanwhile (300k rows: ~1.1 s instead of
-        # executemany's ~1.8 s, a one-off measurement; end to end, bench/ingest.py and
-        # bench/ingest_phases.py). Phones are E.164 and metadata is JSON text built by
-        # ingest, so both embed as they are.
-        rows = ",".join(f'[{seq},"{phone}",{meta}]' for seq, phone, meta in chunk)
-        await conn.exec_driver_sql(
-            "INSERT INTO calls (batch_id, workspace_id, seq, phone_number, metadata, status,"
-            " attempt, connection_failures, unreached, next_attempt_at, lease_token)"
-            " SELECT ?, ?, value ->> 0, value ->> 1, value -> 2, 'waiting', 0, 0, 0, ?, 0"
-            " FROM json_each(?)",
-            (batch_id, workspace_id, due, f"[{rows}]"),
-        )
-        return
-    # Binary COPY through asyncpg instead of an executemany of INSERTs: a 300k-row upload
-    # takes 3.5-4.4 s instead of 11.6-12.4 s (bench/ingest.py); what remains is mostly
-    # PostgreSQL's own index maintenance. It runs on the asyncpg connection under `conn`,
-    # inside the transaction SQLAlchemy began there (the batch row is inserted first), so
-    # a rejected upload still rolls back every call.
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None or not driver.is_in_transaction():
-        raise RuntimeError("COPY of calls needs the open transaction of a write connection")
-    waiting = CallState.WAITING.value
-    await driver.copy_records_to_table(
-        calls.name,
-        columns=_COPY_COLUMNS,
-        records=[
-            (batch_id, workspace_id, seq, phone, meta, waiting, 0, 0, 0, due, 0)
-            for seq, phone, meta in chunk
-        ],
-    )
-
-
-_COPY_COLUMNS = [
-    "batch_id",
-    "workspace_id",
-    "seq",
-    "phone_number",
-    "metadata",
-    "status",
-    "attempt",
-    "connection_failures",
-    "unreached",
-    "next_attempt_at",
-    "lease_token",
-]
 
 
 async def get_batch(conn: AsyncConnection, workspace_id: str, batch_id: str) -> Batch | None:

@@ -3,7 +3,6 @@ state change they count (never read-modify-write from a stale copy)."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,14 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import OPEN_CALL_STATES, CallState, wire_status
-from dialbatch.store._dialect import greatest, is_sqlite, upsert
+from dialbatch.store._dialect import PG_COUNTER_SHARDS, counter_shard, greatest, upsert
 from dialbatch.store.tables import batch_counters
 
-PG_SHARDS = 8
+PG_SHARDS = PG_COUNTER_SHARDS
 
 
 def _shard(conn: AsyncConnection) -> int:
-    return 0 if is_sqlite(conn) else random.randrange(PG_SHARDS)
+    return counter_shard(conn)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ import logging
 from collections.abc import Callable
 
 import asyncpg
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.store._dialect import is_sqlite
+from dialbatch.store._dialect import pg_notify, wakes_other_processes
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,7 @@ RECONNECT_S = 1.0
 
 async def notify(conn: AsyncConnection, payload: str) -> None:
     """Wake other processes' dispatchers when `conn`'s transaction commits."""
-    if is_sqlite(conn):
-        return
-    await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+    await pg_notify(conn, CHANNEL, payload)
 
 
 def _dsn(url: str) -> str:
@@ -41,7 +38,7 @@ async def listen(url: str, on_notify: Callable[[], None], stop: asyncio.Event) -
     """Call `on_notify` for every notification until `stop` is set; reconnect after a
     lost connection (a database restart), calling `on_notify` once on reconnecting, since
     notifications sent meanwhile were lost."""
-    if make_url(url).get_backend_name() != "postgresql":
+    if not wakes_other_processes(url):
         return
     while not stop.is_set():
         conn: asyncpg.Connection | None = None

@@ -38,9 +38,9 @@ from dialbatch.providers.carrier import (
     validate_config,
 )
 from dialbatch.providers.carrier.adapter import CarrierProvider
-from dialbatch.providers.carrier.server import Carrier, CarrierConfig, create_app, max_overlap
 from dialbatch.providers.simulated import SimulatedProvider
 from dialbatch.settings import Settings
+from dialbatch.testing.carrier import Carrier, CarrierConfig, create_app, max_overlap
 
 SECRET = "s3cret"
 QUICK = {"outcomes": {"completed": 1}, "ringSeconds": [1, 1], "meanTalkSeconds": 3}

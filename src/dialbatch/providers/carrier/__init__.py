@@ -1,5 +1,6 @@
-"""The simulated carrier run as its own process (`dialbatch carrier`), and the adapter that
-dials through it over HTTP (DIALBATCH_CARRIER_URL, DIALBATCH_CARRIER_SECRET).
+"""The adapter that dials through the simulated carrier over HTTP (DIALBATCH_CARRIER_URL,
+DIALBATCH_CARRIER_SECRET). The carrier itself, run as its own process by `dialbatch
+carrier`, is a stand-in and lives in `dialbatch.testing.carrier`.
 
 Its calls outlive the worker that placed them and it records every dial it receives, so
 tests and demos can show at-most-once dialing with workers being killed. An agent's

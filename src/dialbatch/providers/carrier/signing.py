@@ -1,14 +1,15 @@
 """Callback signatures shared by the carrier and its adapter.
 
 `X-Carrier-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f"{t}.{body}")>`. The
-timestamp is covered, so a captured callback cannot be replayed after the window.
+timestamp is covered, so a captured callback cannot be replayed after the window. The HMAC
+is `dialbatch.signing`'s (the one agents sign results with); only the header differs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
+
+from dialbatch.signing import matches, signature
 
 HEADER = "X-Carrier-Signature"
 WINDOW_S = 300
@@ -17,7 +18,7 @@ WINDOW_S = 300
 def sign(secret: str, body: bytes, at: int | None = None) -> str:
     """The header value for `body`, signed now (or at `at`, unix seconds)."""
     t = int(time.time()) if at is None else at
-    return f"t={t},v1={_digest(secret, t, body)}"
+    return f"t={t},v1={signature(secret, t, body)}"
 
 
 def verify(secret: str, header: str | None, body: bytes, now: float | None = None) -> str | None:
@@ -35,11 +36,6 @@ def verify(secret: str, header: str | None, body: bytes, now: float | None = Non
     t = int(t_raw)
     if abs((time.time() if now is None else now) - t) > WINDOW_S:
         return "signature outside the time window"
-    if not hmac.compare_digest(_digest(secret, t, body), given):
+    if not matches(signature(secret, t, body), given):
         return "signature does not match"
     return None
-
-
-def _digest(secret: str, t: int, body: bytes) -> str:
-    message = f"{t}.".encode() + body
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

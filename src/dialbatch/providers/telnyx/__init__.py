@@ -2,14 +2,20 @@
 Ed25519. Configured by `DIALBATCH_TELNYX_*` (config.TelnyxSettings); see docs/providers.md.
 
 Inside this package `import telnyx` is the SDK (imports are absolute), never this package.
+The SDK (~3,000 modules, ~28 MB) is imported only when Telnyx is configured here: `build`
+and `TelnyxProvider` load the adapter on first use.
 """
 
 from __future__ import annotations
 
-from dialbatch.providers.base import EventSink
-from dialbatch.providers.telnyx.adapter import TelnyxProvider
+from typing import TYPE_CHECKING, Any
+
 from dialbatch.providers.telnyx.config import TelnyxSettings, validate_config
-from dialbatch.settings import Settings
+
+if TYPE_CHECKING:
+    from dialbatch.providers.base import EventSink
+    from dialbatch.providers.telnyx.adapter import TelnyxProvider
+    from dialbatch.settings import Settings
 
 CALLBACK_PATH = "/v1/providers/telnyx/callbacks"
 
@@ -22,5 +28,16 @@ def build(settings: Settings, sink: EventSink) -> TelnyxProvider | None:
     telnyx_settings = TelnyxSettings()
     if not telnyx_settings.configured:
         return None
+    from dialbatch.providers.telnyx.adapter import TelnyxProvider
+
     webhook_url = settings.public_url.rstrip("/") + CALLBACK_PATH if settings.public_url else None
     return TelnyxProvider(telnyx_settings, sink, webhook_url=webhook_url)
+
+
+def __getattr__(name: str) -> Any:
+    # `from dialbatch.providers.telnyx import TelnyxProvider` still works, loading the SDK.
+    if name == "TelnyxProvider":
+        from dialbatch.providers.telnyx.adapter import TelnyxProvider
+
+        return TelnyxProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

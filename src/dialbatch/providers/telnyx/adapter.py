@@ -36,6 +36,7 @@ from dialbatch.providers.base import (
     Stage,
 )
 from dialbatch.providers.call_settings import CallSettingsError
+from dialbatch.providers.dial_once import DialOnce
 from dialbatch.providers.telnyx import events as ev
 from dialbatch.providers.telnyx import webhooks
 from dialbatch.providers.telnyx.config import TelnyxSettings, dial_options
@@ -80,8 +81,7 @@ class TelnyxProvider:
             max_retries=settings.max_retries,
             timeout=settings.request_timeout_s,
         )
-        self._placed: OrderedDict[str, str] = OrderedDict()  # dial_key -> call_control_id
-        self._starting: dict[str, asyncio.Task[str]] = {}
+        self._dials = DialOnce(MAX_TRACKED)  # dial_key -> call_control_id
         self._tracks: OrderedDict[str, _Track] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -90,17 +90,7 @@ class TelnyxProvider:
     async def start_call(self, request: DialRequest) -> str:
         """Idempotent on dial_key: in this process by memory, at Telnyx by `command_id`
         (Telnyx ignores a second dial with the same one, e.g. the SDK's own retry)."""
-        known = self._placed.get(request.dial_key)
-        if known is not None:
-            return known
-        task = self._starting.get(request.dial_key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._dial(request))
-            self._starting[request.dial_key] = task
-            task.add_done_callback(lambda _: self._starting.pop(request.dial_key, None))
-        call_control_id = await asyncio.shield(task)
-        _remember(self._placed, request.dial_key, call_control_id)
-        return call_control_id
+        return await self._dials.place(request.dial_key, lambda: self._dial(request))
 
     async def _dial(self, request: DialRequest) -> str:
         try:

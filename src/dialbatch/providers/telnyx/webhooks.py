@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 
-from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
-
 from dialbatch.providers.base import CallbackRequest, InvalidSignature
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
@@ -32,6 +30,13 @@ def verify(request: CallbackRequest, public_key: str, tolerance_s: int = 300) ->
         payload = request.body.decode("utf-8")
     except UnicodeDecodeError as exc:  # Telnyx sends JSON: never valid if not UTF-8
         raise InvalidSignature("body is not UTF-8") from exc
+    # Imported on first use: the Twilio adapter's TeXML dialect shares this check, and a
+    # Twilio deployment should not load the whole Telnyx SDK (~60 MB) for it.
+    from telnyx.lib.webhook_verification import (
+        WebhookVerificationError,
+        verify_webhook_signature,
+    )
+
     headers = {SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp}
     try:
         verify_webhook_signature(payload, headers, public_key)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -51,6 +50,7 @@ from dialbatch.providers.base import (
     OutcomeUnknowable,
     ProviderError,
 )
+from dialbatch.providers.dial_once import DialOnce
 from dialbatch.providers.twilio import statuses, texml
 from dialbatch.providers.twilio.config import TwilioSettings, agent_settings
 from dialbatch.providers.twilio.signature import Form, verified_form
@@ -84,35 +84,12 @@ class TwilioProvider:
         self._client: Any = None
         self._http: Any = None
         self._limit = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._placed: OrderedDict[str, str] = OrderedDict()
-        self._placing: dict[str, asyncio.Future[str]] = {}
+        self._dials = DialOnce(MAX_REMEMBERED)
 
     # --- placing and ending calls ---------------------------------------------------------
 
     async def start_call(self, request: DialRequest) -> str:
-        known = self._placed.get(request.dial_key)
-        if known is not None:
-            return known
-        pending = self._placing.get(request.dial_key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._placing[request.dial_key] = future
-        try:
-            sid = await self._create(request)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: a twin that never came must not warn
-            raise
-        else:
-            future.set_result(sid)
-            self._remember(request.dial_key, sid)
-            return sid
-        finally:
-            del self._placing[request.dial_key]
+        return await self._dials.place(request.dial_key, lambda: self._create(request))
 
     async def _create(self, request: DialRequest) -> str:
         settings, twiml_url = agent_settings(request.agent_config)
@@ -172,7 +149,7 @@ class TwilioProvider:
             return  # already over, or unknown to Twilio: nothing to end
 
     async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
-        sid = provider_call_id or self._placed.get(dial_key)
+        sid = provider_call_id or self._dials.known(dial_key)
         if sid is None:
             raise OutcomeUnknowable(
                 "no CallSid was recorded for this dial and Twilio cannot be searched by dial key"
@@ -285,8 +262,8 @@ class TwilioProvider:
         """Telnyx signs the body, not the URL, so the URL's dial key is believed only when
         it is this process's dial and its CallSid is the signed one; a key naming another
         call is refused. A dial this process did not place is matched by CallSid alone."""
-        known = self._placed.get(dial_key)
-        pending = self._placing.get(dial_key)
+        known = self._dials.known(dial_key)
+        pending = self._dials.pending(dial_key)
         if known is None and pending is not None:
             try:
                 async with asyncio.timeout(self._settings.request_timeout_s):
@@ -310,11 +287,6 @@ class TwilioProvider:
         return fetched if isinstance(fetched, CallEvent) else event
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def _remember(self, dial_key: str, sid: str) -> None:
-        self._placed[dial_key] = sid
-        while len(self._placed) > MAX_REMEMBERED:
-            self._placed.popitem(last=False)
 
     def _sdk(self) -> Any:
         """The SDK client, made on first use: its aiohttp session belongs to this loop."""

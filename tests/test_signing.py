@@ -1,5 +1,6 @@
 """Agents' signing secrets: derived, never stored, from a key the server keeps (or is given),
-and the checks a signed request goes through. No database, no app."""
+and the checks a signed request goes through; the client's standalone copy and the
+carrier's callback header sign exactly as `dialbatch.signing` does. No database, no app."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from dialbatch.api.agent_auth import (
+from dialbatch import signing
+from dialbatch.client import signing as client_signing
+from dialbatch.client.signing import sign_result
+from dialbatch.providers.carrier import signing as carrier_signing
+from dialbatch.signing import (
     AgentSecrets,
     InvalidSignature,
     check_headers,
     load_master_key,
     verify,
 )
-from dialbatch.client.signing import sign_result
 
 
 def test_without_a_configured_key_one_is_made_once_and_kept_private(tmp_path: Path) -> None:
@@ -87,3 +91,25 @@ def test_stale_future_and_malformed_timestamps_are_refused() -> None:
         check_headers("12.5", _headers("s", body)[1])
     with pytest.raises(InvalidSignature, match="Missing"):
         check_headers(str(now), None)
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"{}", b'{"jobId":"call_x_0","transcript":"caf\xc3\xa9"}', bytes(range(256))]
+)
+@pytest.mark.parametrize("ts", [0, 1_700_000_000, 99_999_999_999])
+def test_the_clients_standalone_copy_agrees_with_the_server(body: bytes, ts: int) -> None:
+    assert client_signing.TIMESTAMP_HEADER == signing.TIMESTAMP_HEADER
+    assert client_signing.SIGNATURE_HEADER == signing.SIGNATURE_HEADER
+    headers = sign_result("whsec_agree", body, ts)
+    assert headers[signing.TIMESTAMP_HEADER] == str(ts)
+    expected = signing.signature("whsec_agree", str(ts), body)
+    assert headers[signing.SIGNATURE_HEADER] == f"{signing.SIGNATURE_SCHEME}={expected}"
+    verify("whsec_agree", str(ts), headers[signing.SIGNATURE_HEADER], body)
+
+
+def test_the_carriers_header_carries_the_same_hmac() -> None:
+    body = b'{"dialKey":"1:1"}'
+    header = carrier_signing.sign("carrier-secret", body, at=1_700_000_000)
+    assert header == f"t=1700000000,v1={signing.signature('carrier-secret', 1_700_000_000, body)}"
+    assert carrier_signing.verify("carrier-secret", header, body, now=1_700_000_010) is None
+    assert carrier_signing.verify("other", header, body, now=1_700_000_010) is not None
