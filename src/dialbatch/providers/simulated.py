@@ -132,6 +132,7 @@ class SimulatedProvider:
             provider_call_id=pcid,
             duration_s=round(talk_s, 1) if talk_s else None,
             provider_code=_CODES[outcome],
+            detail=outcome_detail(outcome, _CODES[outcome]),
             result=_result(request, pcid, outcome) if outcome is Outcome.COMPLETED else None,
         )
         call = _SimCall(pcid, request, event, ends_at_ms=now_ms() + int(delay_s * 1000))
@@ -209,6 +210,25 @@ _CODES = {
     Outcome.FAILED: "503",
     Outcome.CANCELED: "487",
 }
+
+
+# Reason phrases of the SIP codes above, so that a simulated busy reads like a real one.
+_REASONS = {"486": "Busy Here", "480": "Temporarily Unavailable", "487": "Request Terminated"}
+
+
+def outcome_detail(outcome: Outcome, code: str | None) -> str | None:
+    """The detail beside a simulated outcome's words: `Number busy (SIP 486 Busy Here)`.
+
+    A failure keeps the plain `Call failed` (domain.retry.final_reason lets a failure's
+    detail lead), a completed call has no error, and a cancel is our own doing.
+    """
+    if outcome in (Outcome.COMPLETED, Outcome.FAILED, Outcome.CANCELED):
+        return None
+    if outcome is Outcome.VOICEMAIL:
+        return "simulated answering machine"
+    if not code:
+        return None
+    return f"SIP {code} {_REASONS.get(code, '')}".strip()
 
 
 def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, float]:
