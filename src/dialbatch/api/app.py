@@ -11,6 +11,7 @@ from fastapi import FastAPI
 import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
+from dialbatch.api.ratelimit import RateLimiter
 from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
@@ -49,6 +50,8 @@ def create_app(
     app.state.events = EventApplier(db, app.state.retry, wake_workers=not db.is_sqlite)
     # A short key or an unwritable data dir fails the start, not the first agent report.
     app.state.agent_secrets = AgentSecrets.from_settings(settings)
+    # API rate limits: shared buckets on PostgreSQL, this process's on SQLite.
+    app.state.rate_limiter = RateLimiter.for_app(db, settings)
     errors.install(app)
     app.include_router(batches.router)
     app.include_router(batches.legacy_router)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from dialbatch.store.engine import Database
 
 
 def is_sqlite(conn: AsyncConnection) -> bool:
@@ -57,3 +62,16 @@ def for_update(
     if is_sqlite(conn):
         return stmt
     return stmt.with_for_update(skip_locked=skip_locked, of=of)
+
+
+@asynccontextmanager
+async def single_statement(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection for one self-contained write statement. PostgreSQL: autocommit, one
+    round trip with no BEGIN/COMMIT of its own. SQLite: the writer's usual transaction,
+    whose BEGIN IMMEDIATE is what serialises writers there."""
+    if db.is_sqlite:
+        async with db.write() as conn:
+            yield conn
+        return
+    async with db.writer.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
