@@ -77,7 +77,7 @@ FIRST_DELAY_S = 0.25
 
 def failure_delay_s(failures: float, max_delay_s: float) -> float:
     """How long to hold the 401 of an address's `failures`-th recent wrong key."""
-    extra = math.floor(failures + 1e-9) - FREE_FAILURES
+    extra = math.ceil(failures - 1e-6) - FREE_FAILURES
     if extra <= 0 or max_delay_s <= 0:
         return 0.0
     return min(max_delay_s, FIRST_DELAY_S * 2.0 ** min(extra - 1, 30))
