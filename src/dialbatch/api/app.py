@@ -11,6 +11,7 @@ from fastapi import FastAPI
 import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
+from dialbatch.api.openapi import document_errors
 from dialbatch.api.ratelimit import RateLimiter
 from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.events.apply import EventApplier
@@ -59,4 +60,6 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    # 400, 401 and 429 documented on every route they apply to, from its dependencies.
+    document_errors(app)
     return app

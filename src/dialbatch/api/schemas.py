@@ -279,3 +279,17 @@ def pagination(page: int, limit: int, total: int) -> dict[str, Any]:
         "hasNext": page < pages,
         "hasPrev": page > 1,
     }
+
+
+class RateLimitError(_Model):
+    code: str = Field(description='"rate_limit_exceeded"')
+    message: str
+    reset_at: str = Field(description="when a request is admitted again, ISO 8601 UTC")
+
+
+class RateLimitBody(BaseModel):
+    """429, in Trillet's shape (not the `{"error", "message"}` of other errors)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: RateLimitError

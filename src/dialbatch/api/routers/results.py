@@ -22,13 +22,17 @@ from dialbatch.api.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from dialbatch.api.openapi import RATE_LIMITED
 from dialbatch.api.ratelimit import limit_callbacks
 from dialbatch.domain.ids import job_id, parse_job_id
 from dialbatch.store import results
 
 # Agents are not API clients: their own, higher, per-address limit (api/ratelimit.py).
 router = APIRouter(
-    prefix="/v1/api/calls", tags=["agent results"], dependencies=[Depends(limit_callbacks)]
+    prefix="/v1/api/calls",
+    tags=["agent results"],
+    dependencies=[Depends(limit_callbacks)],
+    responses=RATE_LIMITED,
 )
 
 MAX_BODY_BYTES = 256 * 1024
