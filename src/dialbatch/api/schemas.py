@@ -41,6 +41,10 @@ class StartBatchResponse(_Model):
     message: str
     skipped: int = Field(0, description="extension: rows skipped with skipInvalid=true")
     duplicatesRemoved: int = Field(0, description="extension: rows dropped with dedupe=true")
+    skippedRows: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="extension: the rows skipped with skipInvalid=true and why (the first 100)",
+    )
 
 
 class CancelDetails(_Model):
@@ -91,6 +95,10 @@ class BatchResponse(_Model):
     totalCalls: int
     progress: Progress
     timestamp: int
+    agentId: str | None = Field(None, description="extension: the agent making the calls")
+    createdAt: int | None = Field(None, description="extension")
+    scheduledAt: int | None = Field(None, description="extension: null when it started at once")
+    cancelledAt: int | None = Field(None, description="extension")
 
 
 class ProgressResponse(Progress):
@@ -150,6 +158,24 @@ class CallDetail(_Model):
     error: str | None = None
     result: CallResult | None = None
     attempts: int = Field(0, description="extension: dials made so far")
+
+
+class BatchSummary(_Model):
+    id: str
+    status: str
+    agentId: str
+    totalCalls: int
+    createdAt: int
+    scheduledAt: int | None
+    startTime: int | None
+    completedTime: int | None
+
+
+class BatchPage(_Model):
+    """The batches listing (extension), newest first."""
+
+    batches: list[BatchSummary]
+    pagination: Pagination
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -181,7 +181,9 @@ def _region(raw: str | None) -> str | None:
     return code
 
 
-@router.get("", summary="List batches (extension)", responses=_ERRORS)
+@router.get(
+    "", summary="List batches (extension)", response_model=None, responses=_ok(schemas.BatchPage)
+)
 async def list_batches(
     workspace: Workspace,
     db: Db,
