@@ -6,6 +6,7 @@ workspace's credentials. Backends: tests/_backends.py."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,19 @@ from dialbatch.store.engine import Database
 from tests import _backends
 
 BACKENDS = _backends.selected_backends()
+
+# The API's rate limits are generous, but tests send hundreds of requests (and wrong keys)
+# in a blink: every test's settings, and every server process a test starts, get limits no
+# test reaches. The rate-limit tests (tests/api/test_ratelimit.py) set their own.
+for _name, _value in {
+    "DIALBATCH_RATE_LIMIT_PER_S": "1000000",
+    "DIALBATCH_RATE_LIMIT_BURST": "1000000",
+    "DIALBATCH_AUTH_FAILURES_PER_MIN": "100000000",
+    "DIALBATCH_AUTH_FAILURE_BURST": "1000000",
+    "DIALBATCH_CALLBACK_RATE_LIMIT_PER_S": "1000000",
+    "DIALBATCH_CALLBACK_RATE_LIMIT_BURST": "1000000",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # memory (simulated, SIP) to end before handing them over to the next worker.
     stop_grace_s: float = Field(30.0, ge=0, le=3600)
 
+    # API rate limits (docs/configuration.md, "Rate limits"): requests a second per API key
+    # with their burst; wrong keys per source address, slowed down then refused; provider
+    # callbacks and agent results per source address. A rate of 0 turns that limit off.
+    rate_limit_per_s: float = Field(50.0, ge=0)
+    rate_limit_burst: int = Field(100, ge=1)
+    auth_failures_per_min: float = Field(10.0, ge=0)
+    auth_failure_burst: int = Field(10, ge=1)
+    auth_failure_max_delay_s: float = Field(5.0, ge=0, le=60)
+    callback_rate_limit_per_s: float = Field(1000.0, ge=0)
+    callback_rate_limit_burst: int = Field(2000, ge=1)
+
     @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -475,14 +475,32 @@ async def queued(api: Harness) -> str:
         {"limit": "0"},
         {"limit": "-5"},
         {"limit": "ten"},
-        {"page": "2"},
-        {"page": "2", "status": "failed"},
     ],
     ids=lambda p: "&".join(f"{k}={v[:12]}" for k, v in p.items()),
 )
 async def test_bad_listing_parameters(api: Harness, queued: str, params: dict[str, str]) -> None:
     r = await api.client.get(f"{BASE}/{queued}/calls", headers=api.headers, params=params)
     assert_error_shape(r, 400)
+
+
+@pytest.mark.parametrize("params", [{"page": "2"}, {"page": "2", "status": "failed"}])
+async def test_a_page_past_the_end_is_empty(
+    api: Harness, queued: str, params: dict[str, str]
+) -> None:
+    """Like the batches listing: clients that page until an empty page stop there."""
+    r = await api.client.get(f"{BASE}/{queued}/calls", headers=api.headers, params=params)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["calls"] == []
+    assert body["pagination"]["hasNext"] is False and body["pagination"]["hasPrev"] is True
+    assert body["summary"]["total"] == 5
+    far = await api.client.get(
+        f"{BASE}/{queued}/calls", headers=api.headers, params={"page": 10_000_000}
+    )
+    assert far.status_code == 200 and far.json()["calls"] == []
+    batches = await api.client.get(BASE, headers=api.headers, params={"page": 1_000})
+    assert batches.status_code == 200 and batches.json()["batches"] == []
+    assert batches.json()["pagination"]["hasPrev"] is True
 
 
 async def test_limit_100_is_the_maximum_accepted(api: Harness, queued: str) -> None:

@@ -43,10 +43,11 @@ async def _bootstrap(settings: Settings) -> Demo:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
+def live_server(settings: Settings, *, dispatch: bool = True) -> Iterator[LiveServer]:
     """Serve the API (with its dispatcher) until the block ends, then shut down cleanly."""
     demo = asyncio.run(_bootstrap(settings))
-    app = Runtime.build(settings).app()  # the app's lifespan starts and stops the runtime
+    # The app's lifespan starts and stops the runtime.
+    app = Runtime.build(settings, dispatch=dispatch).app()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

@@ -19,6 +19,7 @@ from dialbatch.client import (
     DialbatchError,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServerError,
     Unauthorized,
 )
@@ -276,8 +277,8 @@ async def test_refusals_raise_bad_request_with_the_servers_message(client: Async
         await client.start_batch(contacts(1), "agent_nope")
 
     batch_id = (await client.start_batch(contacts(3), "agent_demo"))["batchId"]
-    with pytest.raises(BadRequest, match="past the last page"):
-        await client.list_calls(batch_id, page=2)
+    past = await client.list_calls(batch_id, page=2)
+    assert past["calls"] == [] and past["pagination"]["hasNext"] is False
     with pytest.raises(BadRequest, match="Unknown status filter"):
         await client.list_calls(batch_id, status="ringing")
 
@@ -419,3 +420,23 @@ def test_any_error_body_becomes_a_dialbatch_error(
     if message is not None:
         assert str(caught.value) == message
     assert caught.value.message
+
+
+async def test_a_refused_request_raises_rate_limited_with_when_to_retry(
+    make_settings: Callable[..., Settings],
+) -> None:
+    h = await start_harness(make_settings(rate_limit_per_s=0.1, rate_limit_burst=2), dispatch=False)
+    try:
+        async with client_for(h) as client:
+            await client.list_batches()
+            await client.list_batches()
+            with pytest.raises(RateLimited) as caught:
+                await client.list_batches()
+    finally:
+        await h.client.aclose()
+        await h.runtime.stop()
+    exc = caught.value
+    assert exc.status_code == 429 and exc.error == "rate_limit_exceeded"
+    assert "API key" in exc.message
+    assert exc.retry_after is not None and exc.retry_after >= 1
+    assert exc.reset_at is not None and exc.reset_at.endswith("Z")

@@ -142,7 +142,7 @@ async def test_smart_callbacks_dial_exactly_max_attempts(
     assert set((await dials_per_call(db)).values()) == {3}
     async with db.read() as conn:
         errors = {r[0] for r in await conn.execute(sa.select(calls.c.error))}
-    assert errors == {"Number busy - unable to connect after 3 attempts"}
+    assert errors == {"Number busy (SIP 486 Busy Here) - unable to connect after 3 attempts"}
     await assert_consistent(db, batch)
 
 

@@ -83,3 +83,35 @@ def test_parse_callback_policy_accepts_the_contract_shape() -> None:
 def test_parse_callback_policy_rejects_nonsense(raw: object) -> None:
     with pytest.raises(InvalidCallbackPolicy):
         parse_callback_policy(raw)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "detail", "error"),
+    [
+        (
+            Outcome.NO_ANSWER,
+            "SIP 480 Temporarily Unavailable",
+            "No answer (SIP 480 Temporarily Unavailable)",
+        ),
+        (Outcome.BUSY, "SIP 486 Busy Here", "Number busy (SIP 486 Busy Here)"),
+        (Outcome.VOICEMAIL, None, "Reached voicemail"),
+        (
+            Outcome.CANCELED,
+            "SIP CANCEL sent while ringing",
+            "Call canceled (SIP CANCEL sent while ringing)",
+        ),
+        (Outcome.FAILED, "SIP 503 Service Unavailable", "SIP 503 Service Unavailable"),
+        (Outcome.FAILED, None, "Call failed"),
+    ],
+)
+def test_the_error_says_the_outcome_first_and_the_providers_code_beside(
+    outcome: Outcome, detail: str | None, error: str
+) -> None:
+    d = decide(
+        outcome,
+        AttemptHistory(1 if outcome is Outcome.FAILED else 0, 1, 1),
+        NO_CALLBACKS,
+        connection_attempts=1,
+        detail=detail,
+    )
+    assert d.final and d.error == error

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 import dialbatch
 from dialbatch.api import errors
+from dialbatch.api.openapi import document_errors
+from dialbatch.api.ratelimit import RateLimiter
 from dialbatch.api.routers import agents, batches, callbacks, health, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
@@ -49,6 +51,8 @@ def create_app(
     app.state.events = EventApplier(db, app.state.retry, wake_workers=db.wakes_other_processes)
     # A short key or an unwritable data dir fails the start, not the first agent report.
     app.state.agent_secrets = AgentSecrets.from_settings(settings)
+    # API rate limits: shared buckets on PostgreSQL, this process's on SQLite.
+    app.state.rate_limiter = RateLimiter.for_app(db, settings)
     errors.install(app)
     app.include_router(batches.router)
     app.include_router(batches.legacy_router)
@@ -56,4 +60,6 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    # 400, 401 and 429 documented on every route they apply to, from its dependencies.
+    document_errors(app)
     return app

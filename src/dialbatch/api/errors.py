@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status_code = 400
     error = "Bad request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -87,10 +88,26 @@ class PayloadTooLarge(ApiError):
     error = "Payload too large"
 
 
+class RateLimited(ApiError):
+    """429 in Trillet's shape, `{"error": {"code", "message", "reset_at"}}`, with
+    `Retry-After` in whole seconds (api/ratelimit.py)."""
+
+    status_code = 429
+    error = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, reset_at: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.error, "message": self.message, "reset_at": self.reset_at}}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

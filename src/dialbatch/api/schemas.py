@@ -41,6 +41,10 @@ class StartBatchResponse(_Model):
     message: str
     skipped: int = Field(0, description="extension: rows skipped with skipInvalid=true")
     duplicatesRemoved: int = Field(0, description="extension: rows dropped with dedupe=true")
+    skippedRows: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="extension: the rows skipped with skipInvalid=true and why (the first 100)",
+    )
 
 
 class CancelDetails(_Model):
@@ -91,6 +95,10 @@ class BatchResponse(_Model):
     totalCalls: int
     progress: Progress
     timestamp: int
+    agentId: str | None = Field(None, description="extension: the agent making the calls")
+    createdAt: int | None = Field(None, description="extension")
+    scheduledAt: int | None = Field(None, description="extension: null when it started at once")
+    cancelledAt: int | None = Field(None, description="extension")
 
 
 class ProgressResponse(Progress):
@@ -150,6 +158,24 @@ class CallDetail(_Model):
     error: str | None = None
     result: CallResult | None = None
     attempts: int = Field(0, description="extension: dials made so far")
+
+
+class BatchSummary(_Model):
+    id: str
+    status: str
+    agentId: str
+    totalCalls: int
+    createdAt: int
+    scheduledAt: int | None
+    startTime: int | None
+    completedTime: int | None
+
+
+class BatchPage(_Model):
+    """The batches listing (extension), newest first."""
+
+    batches: list[BatchSummary]
+    pagination: Pagination
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -279,3 +305,17 @@ def pagination(page: int, limit: int, total: int) -> dict[str, Any]:
         "hasNext": page < pages,
         "hasPrev": page > 1,
     }
+
+
+class RateLimitError(_Model):
+    code: str = Field(description='"rate_limit_exceeded"')
+    message: str
+    reset_at: str = Field(description="when a request is admitted again, ISO 8601 UTC")
+
+
+class RateLimitBody(BaseModel):
+    """429, in Trillet's shape (not the `{"error", "message"}` of other errors)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: RateLimitError

@@ -14,6 +14,7 @@ from dialbatch.client.errors import (
     DialbatchError,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServerError,
     Unauthorized,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "DialbatchError",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "ScheduledAt",
     "ServerError",
     "Unauthorized",

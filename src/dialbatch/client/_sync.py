@@ -115,8 +115,8 @@ class Client:
     ) -> CallPage:
         """One page of the batch's calls in CSV row order, optionally of one status.
 
-        `page` is 1-based; `limit` is at most 100. Asking for a page past the last raises
-        `BadRequest`.
+        `page` is 1-based; `limit` is at most 100. A page past the last is empty, with
+        `hasNext` false.
         """
         body: CallPage = self._request(
             "GET", batch_path(batch_id, "calls"), params=_shared.calls_query(status, page, limit)

@@ -36,8 +36,8 @@ class DialbatchError(Exception):
 
 
 class BadRequest(DialbatchError):
-    """400: a missing field, a CSV that failed validation (see `body["problems"]`), a page
-    past the end, an unknown status filter."""
+    """400: a missing field, a CSV that failed validation (see `body["problems"]`), an
+    unknown status filter."""
 
 
 class Unauthorized(DialbatchError):
@@ -56,6 +56,18 @@ class PayloadTooLarge(DialbatchError):
     """413: the CSV is over the server's upload limit (20 MB by default)."""
 
 
+class RateLimited(DialbatchError):
+    """429: too many requests for this API key (or too many wrong keys from this address).
+
+    Attributes (besides DialbatchError's):
+        retry_after: seconds to wait before the next request (the `Retry-After` header).
+        reset_at: when a request is admitted again, ISO 8601 UTC (the body's `reset_at`).
+    """
+
+    retry_after: float | None = None
+    reset_at: str | None = None
+
+
 class ServerError(DialbatchError):
     """5xx: the server (or a proxy in front of it) failed."""
 
@@ -66,6 +78,7 @@ _BY_STATUS: dict[int, type[DialbatchError]] = {
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,
+    429: RateLimited,
 }
 
 
@@ -79,7 +92,12 @@ def error_from_response(response: httpx.Response) -> DialbatchError:
     except ValueError:
         body = response.text
     error, message = reason, reason
-    if isinstance(body, dict):
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        # Trillet's rate-limit shape: {"error": {"code", "message", "reset_at"}}.
+        nested = body["error"]
+        error = str(nested.get("code") or reason)
+        message = str(nested.get("message") or reason)
+    elif isinstance(body, dict):
         title, text = body.get("error"), body.get("message")
         if isinstance(text, str) and text:
             error, message = (title if isinstance(title, str) and title else reason), text
@@ -89,4 +107,10 @@ def error_from_response(response: httpx.Response) -> DialbatchError:
     elif isinstance(body, str) and body.strip():
         message = body.strip()[:300]
     cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else DialbatchError)
-    return cls(status, error, message, body)
+    exc = cls(status, error, message, body)
+    if isinstance(exc, RateLimited):
+        retry_after = response.headers.get("retry-after", "")
+        exc.retry_after = float(retry_after) if retry_after.isdigit() else None
+        nested = body.get("error") if isinstance(body, dict) else None
+        exc.reset_at = str(nested.get("reset_at")) if isinstance(nested, dict) else None
+    return exc

@@ -150,6 +150,8 @@ class CancelResult(TypedDict):
     status: str
     message: str
     details: CancelDetails
+    # extension: hang-ups requested, only with hangup_active=True
+    hungUpCalls: NotRequired[int]
 
 
 class BatchSummary(TypedDict):

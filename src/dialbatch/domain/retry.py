@@ -132,7 +132,7 @@ def decide(
 ) -> Decision:
     """What to do after a dial ended with `outcome`."""
     rule = OUTCOME_RULES[outcome]
-    reason = detail or rule.message
+    reason = final_reason(outcome, detail)
     if rule.retry is RetryKind.NONE:
         return Decision(final=True, error=reason or None)
     if rule.retry is RetryKind.CONNECTION:
@@ -147,6 +147,23 @@ def decide(
             kind=RetryKind.CALLBACK,
         )
     return Decision(final=True, error=_after(reason, history.dials))
+
+
+def final_reason(outcome: Outcome, detail: str | None) -> str:
+    """The error a call that ended with `outcome` shows: the outcome's words first, the
+    provider's detail beside them (`No answer (SIP 480 Temporarily Unavailable)`), so that a
+    user tells a no-answer from a hard failure at a glance.
+
+    A failure is the exception: the provider's own reason is the most precise thing to say
+    (`SIP 503 Service Unavailable`, `Call failed - Twilio error 32009`), and it already
+    reads as a failure, so it leads on its own.
+    """
+    words = OUTCOME_RULES[outcome].message
+    if outcome is Outcome.FAILED:
+        return detail or words
+    if not detail or not words:
+        return words
+    return f"{words} ({detail})"
 
 
 def _after(reason: str, dials: int) -> str:

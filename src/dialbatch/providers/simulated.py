@@ -147,6 +147,7 @@ class SimulatedProvider:
             provider_call_id=pcid,
             duration_s=round(talk_s, 1) if talk_s else None,
             provider_code=_CODES[outcome],
+            detail=outcome_detail(outcome, _CODES[outcome]),
             result=result,
         )
         return pcid, event, (ring_s + talk_s) * self._scale
@@ -259,6 +260,25 @@ _CODES = {
 }
 
 
+# Reason phrases of the SIP codes above, so that a simulated busy reads like a real one.
+_REASONS = {"486": "Busy Here", "480": "Temporarily Unavailable", "487": "Request Terminated"}
+
+
+def outcome_detail(outcome: Outcome, code: str | None) -> str | None:
+    """The detail beside a simulated outcome's words: `Number busy (SIP 486 Busy Here)`.
+
+    A failure keeps the plain `Call failed` (domain.retry.final_reason lets a failure's
+    detail lead), a completed call has no error, and a cancel is our own doing.
+    """
+    if outcome in (Outcome.COMPLETED, Outcome.FAILED, Outcome.CANCELED):
+        return None
+    if outcome is Outcome.VOICEMAIL:
+        return "simulated answering machine"
+    if not code:
+        return None
+    return f"SIP {code} {_REASONS.get(code, '')}".strip()
+
+
 def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, float]:
     """(outcome, ringing seconds, talk seconds)."""
     weights = cfg.get("outcomes") or DEFAULT_OUTCOMES
@@ -276,10 +296,6 @@ def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, floa
     if outcome is Outcome.BUSY:
         return outcome, rng.uniform(0.5, 4.0), 0.0
     return outcome, rng.uniform(0.2, 3.0), 0.0
-
-
-def _result(request: DialRequest, pcid: str, outcome: Outcome) -> dict[str, Any]:
-    return _result_for(request.metadata, pcid)
 
 
 def _result_for(meta: dict[str, Any], pcid: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@ for a capability by its name (`wakes_other_processes`, `writers_are_serial`), ne
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +23,9 @@ from dialbatch.store.tables import calls
 # Counter rows per (batch, status) on PostgreSQL, so concurrent workers do not queue on one
 # hot row; SQLite has one writer at a time and needs one.
 PG_COUNTER_SHARDS = 8
+
+if TYPE_CHECKING:
+    from dialbatch.store.engine import Database
 
 
 def is_sqlite(conn: AsyncConnection) -> bool:
@@ -166,3 +171,16 @@ _COPY_COLUMNS = [
     "next_attempt_at",
     "lease_token",
 ]
+
+
+@asynccontextmanager
+async def single_statement(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection for one self-contained write statement. PostgreSQL: autocommit, one
+    round trip with no BEGIN/COMMIT of its own. SQLite: the writer's usual transaction,
+    whose BEGIN IMMEDIATE is what serialises writers there."""
+    if db.is_sqlite:
+        async with db.write() as conn:
+            yield conn
+        return
+    async with db.writer.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")

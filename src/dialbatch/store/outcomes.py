@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import job_id
-from dialbatch.domain.outcomes import OUTCOME_RULES, CallEvent, Outcome
-from dialbatch.domain.retry import AttemptHistory, decide, parse_callback_policy
+from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import AttemptHistory, decide, final_reason, parse_callback_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, RUNNING_BATCH_STATES, CallState
 from dialbatch.settings import Settings
 from dialbatch.store import counters, outbox
@@ -248,7 +248,7 @@ class _Plan:
             # The batch was cancelled while this call was live: it ran to its end, and it
             # is not tried again (a waiting call in a cancelled batch would never finish).
             new = CallState.FAILED
-            reason = event.detail or OUTCOME_RULES[event.outcome].message
+            reason = final_reason(event.outcome, event.detail)
             row.update(
                 _error=f"{reason} - not retried: batch {call.batch_status}",
                 _duration=event.duration_s,

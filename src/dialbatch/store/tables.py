@@ -239,3 +239,19 @@ outbox = sa.Table(
         postgresql_where=sa.text("delivered_at IS NULL"),
     ),
 )
+
+# API rate limits (domain/ratelimit.py): one row per bucket (an API key, an address's failed
+# logins, an address's callbacks), its state one number, `tat`, in database ms. A row whose
+# `tat` has passed is a full bucket, the same as no row, so old rows are simply deleted.
+# On PostgreSQL the table is UNLOGGED (migration 0004): losing it in a crash only refills
+# every bucket, and its commits need not wait for the WAL.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),
+    # When the last request was weighed, and whether it was refused: what the UPSERT's
+    # RETURNING needs to tell an admitted request from a refused one.
+    sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
+)

@@ -132,7 +132,7 @@ async def test_ring_timeout_cancels_and_is_no_answer(
     await provider.start_call(req)
     event = await events.of(req.dial_key)
     assert event.outcome is Outcome.NO_ANSWER
-    assert event.detail == "no answer within 1 s (CANCEL sent)"
+    assert event.detail == "rang 1 s, CANCEL sent"
     assert await sipp.finished() == 0, sipp.errors()
 
 

@@ -181,7 +181,9 @@ def _region(raw: str | None) -> str | None:
     return code
 
 
-@router.get("", summary="List batches (extension)", responses=_ERRORS)
+@router.get(
+    "", summary="List batches (extension)", response_model=None, responses=_ok(schemas.BatchPage)
+)
 async def list_batches(
     workspace: Workspace,
     db: Db,
@@ -250,12 +252,14 @@ async def list_calls(
             raise BatchNotFound(batchId)
         tally = await counters.tally(conn, batchId)
         total = tally.total if wanted == "all" else tally.wire(wanted)
-        pages = (total + limit - 1) // limit
-        if page > max(pages, 1):
-            raise BadRequest(f"page {page} is past the last page ({max(pages, 1)})")
+        offset = (page - 1) * limit
         states = None if wanted == "all" else states_for_wire(wanted)
-        rows = await calls.page(
-            conn, batchId, states=states, offset=(page - 1) * limit, limit=limit
+        # A page past the end is an empty page (hasNext false), as for the batches listing:
+        # clients that page until an empty page stop there instead of failing.
+        rows = (
+            await calls.page(conn, batchId, states=states, offset=offset, limit=limit)
+            if offset < total
+            else []
         )
     summary = schemas.counts(tally)
     return {

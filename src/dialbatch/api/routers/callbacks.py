@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from dialbatch.api.errors import Forbidden, NotFound, PayloadTooLarge
+from dialbatch.api.openapi import RATE_LIMITED
+from dialbatch.api.ratelimit import limit_callbacks
+from dialbatch.api.schemas import ErrorBody
 from dialbatch.providers.base import CallbackProvider, CallbackRequest, InvalidSignature
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/providers", tags=["provider callbacks"])
+# Not the clients' limits: their own, higher, per-address limit (api/ratelimit.py).
+router = APIRouter(
+    prefix="/v1/providers",
+    tags=["provider callbacks"],
+    dependencies=[Depends(limit_callbacks)],
+    responses={
+        **RATE_LIMITED,
+        403: {"model": ErrorBody, "description": "Invalid or missing callback signature"},
+        404: {"model": ErrorBody, "description": "No such provider takes callbacks here"},
+        413: {"model": ErrorBody, "description": "Callback body too large"},
+    },
+)
 
 MAX_CALLBACK_BYTES = 64 * 1024
 

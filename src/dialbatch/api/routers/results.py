@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dialbatch.api import agent_auth, schemas
@@ -22,10 +22,18 @@ from dialbatch.api.errors import (
     PayloadTooLarge,
     Unauthorized,
 )
+from dialbatch.api.openapi import RATE_LIMITED
+from dialbatch.api.ratelimit import limit_callbacks
 from dialbatch.domain.ids import job_id, parse_job_id
 from dialbatch.store import results
 
-router = APIRouter(prefix="/v1/api/calls", tags=["agent results"])
+# Agents are not API clients: their own, higher, per-address limit (api/ratelimit.py).
+router = APIRouter(
+    prefix="/v1/api/calls",
+    tags=["agent results"],
+    dependencies=[Depends(limit_callbacks)],
+    responses=RATE_LIMITED,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DATA_KEYS = 200

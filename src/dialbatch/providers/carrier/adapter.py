@@ -31,6 +31,7 @@ from dialbatch.providers.base import (
     Stage,
 )
 from dialbatch.providers.carrier import signing
+from dialbatch.providers.simulated import outcome_detail
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +158,14 @@ def _translate(payload: dict[str, Any]) -> ProviderEvent:
 
 def _ended(call: dict[str, Any]) -> CallEvent:
     duration = call.get("duration_s")
+    outcome = Outcome(call["outcome"])
     return CallEvent(
-        outcome=Outcome(call["outcome"]),
+        outcome=outcome,
         dial_key=call.get("dial_key"),
         provider_call_id=str(call["id"]),
         duration_s=float(duration) if duration is not None else None,
         ended_at=call.get("ended_at"),
         provider_code=call.get("code"),
+        detail=outcome_detail(outcome, call.get("code")),
         result=call.get("result"),
     )

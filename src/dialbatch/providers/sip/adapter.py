@@ -284,7 +284,7 @@ class SipProvider:
         if call.state == "answered":
             self._finish(call, Outcome.COMPLETED, code="200", detail="hung up by dialbatch")
         else:
-            self._finish(call, Outcome.CANCELED, code="487", detail="canceled while ringing")
+            self._finish(call, Outcome.CANCELED, code="487", detail="SIP CANCEL sent while ringing")
 
     async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> CallEvent | Live:
         call = self._calls.get(dial_key)

@@ -37,4 +37,4 @@ def for_ring_timeout(ring_timeout_s: float, *, heard_from_peer: bool) -> Final:
     """Our ring timeout fired and we sent CANCEL (the far end answers 487)."""
     if not heard_from_peer:
         return Final(Outcome.FAILED, None, "no response from the SIP trunk")
-    return Final(Outcome.NO_ANSWER, "487", f"no answer within {ring_timeout_s:g} s (CANCEL sent)")
+    return Final(Outcome.NO_ANSWER, "487", f"rang {ring_timeout_s:g} s, CANCEL sent")

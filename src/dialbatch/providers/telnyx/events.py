@@ -171,9 +171,16 @@ def hangup_event(
     begun = answered_at_ms or iso_ms(p.get("start_time"))
     if outcome in TALKED and ended is not None and begun is not None:
         duration = round(max(0, ended - begun) / 1000, 1)
-    detail = None
+    # Beside the outcome's words in the error (`Number busy (Telnyx hangup_cause user_busy,
+    # SIP 486)`); a failure's detail leads the error on its own, so it says it failed.
+    said = f"Telnyx hangup_cause {cause or 'unknown'}, SIP {sip or 'n/a'}"
+    detail: str | None = said
     if outcome is Outcome.FAILED:
-        detail = f"Call failed - Telnyx hangup_cause {cause or 'unknown'}, SIP {sip or 'n/a'}"
+        detail = f"Call failed - {said}"
+    elif outcome is Outcome.COMPLETED:
+        detail = None
+    elif outcome is Outcome.VOICEMAIL:
+        detail = "Telnyx answering machine detection"
     return CallEvent(
         outcome=outcome,
         dial_key=state.dial_key,
@@ -192,6 +199,7 @@ def machine_event(hook: Webhook, state: ClientState) -> CallEvent:
         provider_call_id=hook.call_control_id,
         ended_at=hook.occurred_at_ms,
         provider_code=str(hook.payload.get("result")),
+        detail=f"Telnyx answering machine detection: {hook.payload.get('result')}",
     )
 
 

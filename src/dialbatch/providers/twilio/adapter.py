@@ -85,6 +85,8 @@ class TwilioProvider:
         self._http: Any = None
         self._limit = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._dials = DialOnce(MAX_REMEMBERED)
+        # Who is named in an outcome's detail (`No answer (Telnyx TeXML status no-answer)`).
+        self._label = "Telnyx TeXML" if settings.texml else "Twilio"
 
     # --- placing and ending calls ---------------------------------------------------------
 
@@ -165,6 +167,7 @@ class TwilioProvider:
             answered_by=call.answered_by,
             duration=call.duration,
             at_ms=_epoch_ms(call.end_time),
+            provider=self._label,
         )
         if isinstance(event, CallEvent):
             return event
@@ -239,7 +242,7 @@ class TwilioProvider:
         dial_key = request.query.get("dk") or None
         if self._settings.texml and dial_key is not None:
             dial_key = await self._confirmed_dial_key(dial_key, form.get("CallSid") or None)
-        event = statuses.from_callback(form, dial_key)
+        event = statuses.from_callback(form, dial_key, provider=self._label)
         if event is None:
             return CallbackReply()
         if (

@@ -59,9 +59,11 @@ def translate(
     sip_code: str | None = None,
     error_code: str | None = None,
     at_ms: int | None = None,
+    provider: str = "Twilio",
 ) -> ProviderEvent | None:
     """One Twilio status as our event; None for one that says nothing new (queued,
-    initiated) or that we do not know."""
+    initiated) or that we do not know. `provider` names who said it in the event's detail
+    (`Twilio`, or `Telnyx TeXML` for the Twilio-compatible dialect)."""
     status = status.strip().lower()
     if status in QUIET:
         return None
@@ -81,11 +83,13 @@ def translate(
         duration_s=_seconds(duration) if talked else None,
         ended_at=at_ms,
         provider_code=sip_code or error_code or None,
-        detail=_detail(outcome, error_code, sip_code),
+        detail=_detail(outcome, status, provider, error_code, sip_code, answered_by),
     )
 
 
-def from_callback(params: Mapping[str, str], dial_key: str | None) -> ProviderEvent | None:
+def from_callback(
+    params: Mapping[str, str], dial_key: str | None, *, provider: str = "Twilio"
+) -> ProviderEvent | None:
     """A status callback's form fields (already verified) as our event."""
     return translate(
         params.get("CallStatus", ""),
@@ -96,6 +100,7 @@ def from_callback(params: Mapping[str, str], dial_key: str | None) -> ProviderEv
         sip_code=params.get("SipResponseCode") or None,
         error_code=params.get("ErrorCode") or None,
         at_ms=rfc2822_ms(params.get("Timestamp")),
+        provider=provider,
     )
 
 
@@ -126,12 +131,28 @@ def _seconds(value: str | int | None) -> float | None:
         return None
 
 
-def _detail(outcome: Outcome, error_code: str | None, sip_code: str | None) -> str | None:
-    """Only failures get a more precise message than the outcome table's."""
-    if outcome is not Outcome.FAILED:
+def _detail(
+    outcome: Outcome,
+    status: str,
+    provider: str,
+    error_code: str | None,
+    sip_code: str | None,
+    answered_by: str | None,
+) -> str | None:
+    """What the provider said, for the error beside the outcome's words
+    (`No answer (Twilio status no-answer, SIP 480)`, domain.retry.final_reason). A failure's
+    detail leads the error on its own, so it says it failed."""
+    if outcome is Outcome.COMPLETED:
         return None
-    if error_code:
-        return f"Call failed - Twilio error {error_code}"
+    if outcome is Outcome.FAILED:
+        if error_code:
+            return f"Call failed - {provider} error {error_code}"
+        if sip_code:
+            return f"Call failed - SIP {sip_code}"
+        return None
+    if outcome is Outcome.VOICEMAIL:
+        return f"{provider} AnsweredBy {(answered_by or '').strip().lower()}"
+    parts = [f"{provider} status {status}"]
     if sip_code:
-        return f"Call failed - SIP {sip_code}"
-    return None
+        parts.append(f"SIP {sip_code}")
+    return ", ".join(parts)
