@@ -123,7 +123,9 @@ async def set_workspace_pause(
     row = (
         await conn.execute(
             workspaces.update()
-            .where(w.id == workspace_id, w.paused_at.is_(None) if paused else w.paused_at.is_not(None))
+            .where(
+                w.id == workspace_id, w.paused_at.is_(None) if paused else w.paused_at.is_not(None)
+            )
             .values(paused_at=now_ms_sql(conn) if paused else None)
             .returning(w.paused_at)
         )
