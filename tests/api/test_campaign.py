@@ -11,7 +11,9 @@ import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import (
     BASE,
     MISSING_BATCH,
@@ -86,6 +88,17 @@ async def test_pause_and_resume_error_cases(api: Harness, action: str) -> None:
     assert "already cancelled" in assert_error_shape(finished, 409)["message"]
 
 
+async def intents(h: Harness, batch_id: str) -> list[int]:
+    """When each dial's intent was written (the attempts' started_at, database clock)."""
+    async with h.runtime.db.read() as conn:
+        rows = await conn.execute(
+            sa.select(attempts.c.started_at)
+            .join(calls, calls.c.id == attempts.c.call_id)
+            .where(calls.c.batch_id == batch_id)
+        )
+        return [int(r[0]) for r in rows]
+
+
 async def test_a_paused_batch_dials_nothing_new_and_resume_finishes_it(
     small_pool: Harness,
 ) -> None:
@@ -95,15 +108,19 @@ async def test_a_paused_batch_dials_nothing_new_and_resume_finishes_it(
     deadline = time.monotonic() + 15
     while (await status_of(h, batch_id))["active"] < 3 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-    assert (await post(h, f"{BASE}/{batch_id}/pause")).status_code == 200
-    dialed = dials(h)
+    r = await post(h, f"{BASE}/{batch_id}/pause")
+    assert r.status_code == 200
+    paused_at = r.json()["pausedAt"]
     # The live calls end (about 0.4 s here) and their slots free up: nothing new starts.
     await wait_for_batch(h, batch_id, lambda b: b["progress"]["active"] == 0)
-    await asyncio.sleep(0.5)
-    assert dials(h) == dialed
+    await asyncio.sleep(0.5)  # 25 dispatcher ticks
+    written = await intents(h, batch_id)
+    tick_ms = h.runtime.settings.poll_interval_s * 1000
+    assert max(written) <= paused_at + tick_ms  # no intent after the pause (plus a tick)
+    assert dials(h) == len(written)  # and no dial without one
     batch = await get_batch(h, batch_id)
     assert batch["status"] == "paused" and not batch["isComplete"]
-    assert batch["progress"]["waiting"] == 12 - dialed
+    assert batch["progress"]["waiting"] == 12 - len(written)
     await assert_consistent(h.runtime.db, batch_id, h.demo.workspace_id)
     assert (await post(h, f"{BASE}/{batch_id}/resume")).status_code == 200
     final = await wait_for_batch(h, batch_id, timeout=30)
