@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     simulated_time_scale: float = Field(1.0, gt=0, le=1000)
 
     max_upload_mb: float = Field(20.0, gt=0)
+    # Most calls a JSON create (POST /v1/api/batch-calls as application/json) may hold; its
+    # body also counts against max_upload_mb.
+    max_json_calls: int = Field(100_000, ge=1, le=1_000_000)
     dispatch: bool = True
     poll_interval_s: float = Field(0.25, gt=0, le=60)
     claim_lease_s: float = Field(30.0, gt=0)

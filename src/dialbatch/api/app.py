@@ -12,7 +12,7 @@ import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.openapi import document_errors
 from dialbatch.api.ratelimit import RateLimiter
-from dialbatch.api.routers import agents, batches, callbacks, health, results
+from dialbatch.api.routers import agents, batches, callbacks, campaign, health, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
@@ -60,6 +60,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    app.include_router(campaign.router)  # extensions: pause/resume, retry-failed
     # 400, 401 and 429 documented on every route they apply to, from its dependencies.
     document_errors(app)
     return app

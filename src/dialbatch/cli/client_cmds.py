@@ -109,6 +109,22 @@ def submit(
     ] = False,
     interval: Interval = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the batch id.")] = False,
+    rows_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='FILE is JSON rows, [{"phone_number": ..., ...}] or {"calls": [...]}, sent '
+            "as a JSON body (extension) instead of a CSV upload.",
+        ),
+    ] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Sent as Idempotency-Key: repeating the command within 24 h makes no second "
+            "batch (extension).",
+        ),
+    ] = None,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
@@ -117,15 +133,18 @@ def submit(
     callback = _callback_config(callback_json)
     source = _csv_source(file)
     with _client(url, api_key, workspace) as client:
-        started = client.start_batch(
-            source,
-            agent,
-            scheduled_at=scheduled_at,
-            smart_callback=callback,
-            default_country=default_country,
-            skip_invalid=skip_invalid,
-            dedupe=dedupe,
-        )
+        options: dict[str, Any] = {
+            "scheduled_at": scheduled_at,
+            "smart_callback": callback,
+            "default_country": default_country,
+            "skip_invalid": skip_invalid,
+            "dedupe": dedupe,
+            "idempotency_key": idempotency_key,
+        }
+        if rows_json:
+            started = client.create_batch_from_rows(_json_rows(source), agent, **options)
+        else:
+            started = client.start_batch(source, agent, **options)
         batch_id = started["batchId"]
         if quiet:
             typer.echo(batch_id)
@@ -181,6 +200,11 @@ def status(
         ("Last completed", _iso_time(p["lastCompletedTime"])),
         ("Finished", _iso_time(p["completedTime"])),
         ("Cancelled at", _iso_time(batch.get("cancelledAt"))),
+        # extensions
+        ("Paused at", _iso_time(batch.get("pausedAt"))),
+        ("Workspace", "paused" if batch.get("workspacePaused") else None),
+        ("Retry of", batch.get("parentBatchId")),
+        ("Retried as", ", ".join(batch.get("retryBatchIds") or [])),
     ]
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -424,6 +448,20 @@ def _callback_config(raw: str | None) -> dict[str, Any] | None:
     if not isinstance(config, dict):
         _fail("--callback-json must be a JSON object")
     return config
+
+
+def _json_rows(source: CsvSource) -> list[dict[str, Any]]:
+    """The rows of a --json FILE: an array of objects, or an object with `calls`."""
+    raw = source if isinstance(source, bytes) else Path(str(source)).read_bytes()
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"the file is not valid JSON: {exc}")
+    if isinstance(data, dict):
+        data = data.get("calls")
+    if not isinstance(data, list):
+        _fail('the JSON file must be an array of rows, or an object with "calls": [...]')
+    return data
 
 
 def _csv_source(file: str) -> CsvSource:

@@ -321,3 +321,7 @@ from dialbatch.cli import carrier_cmd, client_cmds  # noqa: E402
 
 carrier_cmd.register(app)
 client_cmds.register(app)
+
+from dialbatch.cli import campaign_cmds  # noqa: E402
+
+campaign_cmds.register(app)

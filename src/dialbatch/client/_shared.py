@@ -7,7 +7,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,3 +127,47 @@ def next_pause(batch_id: str, deadline: float | None, poll_interval: float) -> f
     if left <= 0:
         raise TimeoutError(f"batch {batch_id} is not complete yet; it keeps running")
     return min(poll_interval, left)
+
+
+# -- campaign extensions ---------------------------------------------------------------------
+
+WORKSPACE = "/v1/api/workspace"
+
+
+def idempotency_headers(key: str | None) -> dict[str, str]:
+    """The `Idempotency-Key` header (extension), when a key is given."""
+    return {"Idempotency-Key": key} if key else {}
+
+
+def rows_body(
+    calls: Sequence[Mapping[str, Any]],
+    agent_id: str,
+    scheduled_at: ScheduledAt,
+    smart_callback: Mapping[str, Any] | None,
+    default_country: str | None,
+    skip_invalid: bool,
+    dedupe: bool,
+) -> dict[str, Any]:
+    """The JSON body of a batch created from rows (extension)."""
+    body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
+    if scheduled_at is not None:
+        body["scheduledAt"] = format_scheduled_at(scheduled_at)
+    if smart_callback is not None:
+        body["smartCallbackConfig"] = dict(smart_callback)
+    if default_country:
+        body["defaultCountry"] = default_country
+    if skip_invalid:
+        body["skipInvalid"] = True
+    if dedupe:
+        body["dedupe"] = True
+    return body
+
+
+def retry_filter(outcome: str | Sequence[str] | None, error_contains: str | None) -> dict[str, Any]:
+    """The optional filter of retry-failed."""
+    body: dict[str, Any] = {}
+    if outcome is not None:
+        body["outcome"] = outcome if isinstance(outcome, str) else list(outcome)
+    if error_contains is not None:
+        body["errorContains"] = error_contains
+    return body

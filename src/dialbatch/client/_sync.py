@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -20,7 +20,9 @@ from dialbatch.client.types import (
     CallDetail,
     CallPage,
     CancelResult,
+    PauseResult,
     StartBatchResult,
+    WorkspacePause,
 )
 
 
@@ -81,6 +83,7 @@ class Client:
         default_country: str | None = None,
         skip_invalid: bool = False,
         dedupe: bool = False,
+        idempotency_key: str | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -89,14 +92,19 @@ class Client:
         dialbatch extensions: `default_country` (ISO code for numbers without `+`),
         `skip_invalid` (leave bad rows out instead of refusing the file) and `dedupe`
         (drop repeated numbers). A CSV that fails validation raises `BadRequest` whose
-        `body["problems"]` lists the rows.
+        `body["problems"]` lists the rows. `idempotency_key` (extension): sent again within
+        24 h, the same request answers the first response instead of a second batch.
         """
         form = _shared.start_form(
             agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
-                "POST", BATCHES, data=form, files={"file": (name, file, "text/csv")}
+                "POST",
+                BATCHES,
+                data=form,
+                files={"file": (name, file, "text/csv")},
+                headers=_shared.idempotency_headers(idempotency_key),
             )
         return result
 
@@ -206,3 +214,75 @@ class Client:
             if progress["isComplete"]:
                 return progress
             time.sleep(_shared.next_pause(batch_id, deadline, poll_interval))
+
+    # -- campaign extensions ------------------------------------------------------------
+
+    def create_batch_from_rows(
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+        idempotency_key: str | None = None,
+    ) -> StartBatchResult:
+        """Queue one call per row given as data (extension: a JSON body, no CSV).
+
+        Each row is `{"phone_number": ..., **row_variables}`; values are stored as text.
+        Validation is the CSV's; a problem names its row `calls[i]`, i counted from 0.
+        The other arguments are those of `start_batch`.
+        """
+        body = _shared.rows_body(
+            calls, agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+        )
+        result: StartBatchResult = self._request(
+            "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
+        )
+        return result
+
+    def pause_batch(self, batch_id: str) -> PauseResult:
+        """Pause a batch (extension): no new dial starts; live calls run to their end.
+        Idempotent; a finished or cancelled batch raises `Conflict`."""
+        result: PauseResult = self._request("POST", batch_path(batch_id, "pause"))
+        return result
+
+    def resume_batch(self, batch_id: str) -> PauseResult:
+        """Resume a paused batch (extension). Idempotent."""
+        result: PauseResult = self._request("POST", batch_path(batch_id, "resume"))
+        return result
+
+    def get_workspace(self) -> WorkspacePause:
+        """Whether the whole workspace is paused (extension)."""
+        result: WorkspacePause = self._request("GET", _shared.WORKSPACE)
+        return result
+
+    def pause_workspace(self) -> WorkspacePause:
+        """Pause every batch of the workspace (extension): an emergency stop."""
+        result: WorkspacePause = self._request("POST", _shared.WORKSPACE + "/pause")
+        return result
+
+    def resume_workspace(self) -> WorkspacePause:
+        """Undo `pause_workspace` (batches paused one by one stay paused)."""
+        result: WorkspacePause = self._request("POST", _shared.WORKSPACE + "/resume")
+        return result
+
+    def retry_failed(
+        self,
+        batch_id: str,
+        outcome: str | Sequence[str] | None = None,
+        error_contains: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> StartBatchResult:
+        """A new batch of the batch's failed calls (extension), with their original numbers
+        and row variables; optionally only those whose last dial ended with `outcome`
+        (busy, no-answer, voicemail, failed, canceled) or whose error contains
+        `error_contains`. Nothing to retry raises `BadRequest`."""
+        result: StartBatchResult = self._request(
+            "POST",
+            batch_path(batch_id, "retry-failed"),
+            json=_shared.retry_filter(outcome, error_contains),
+            headers=_shared.idempotency_headers(idempotency_key),
+        )
+        return result

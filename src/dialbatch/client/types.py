@@ -20,6 +20,7 @@ class StartBatchResult(TypedDict):
     skipped: NotRequired[int]
     duplicatesRemoved: NotRequired[int]
     skippedRows: NotRequired[list[dict[str, Any]]]
+    parentBatchId: NotRequired[str]  # extension: retry-failed's new batch names its parent
 
 
 class RecentCall(TypedDict):
@@ -70,6 +71,11 @@ class Batch(TypedDict):
     createdAt: NotRequired[int]
     scheduledAt: NotRequired[int | None]
     cancelledAt: NotRequired[int | None]
+    # extensions: `status` reads "paused" while the batch or its workspace is paused
+    pausedAt: NotRequired[int | None]
+    workspacePaused: NotRequired[bool]
+    parentBatchId: NotRequired[str | None]
+    retryBatchIds: NotRequired[list[str]]
 
 
 class Call(TypedDict):
@@ -185,3 +191,24 @@ class Agent(TypedDict):
     createdAt: int
     # only in create_agent's answer: signs the agent's result reports (dialbatch.client.sign_result)
     signingSecret: NotRequired[str]
+
+
+class PauseResult(TypedDict):
+    """`POST /v1/api/batch-calls/{batchId}/pause` and `/resume` (extension)."""
+
+    batchId: str
+    status: str
+    pausedAt: int | None
+    workspacePaused: bool
+    changed: bool
+    message: str
+
+
+class WorkspacePause(TypedDict):
+    """`GET /v1/api/workspace`, `POST /v1/api/workspace/pause` and `/resume` (extension)."""
+
+    workspaceId: str
+    paused: bool
+    pausedAt: int | None
+    changed: NotRequired[bool]
+    message: NotRequired[str]

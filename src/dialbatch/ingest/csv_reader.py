@@ -19,7 +19,7 @@ from typing import BinaryIO
 from dialbatch.domain.phone import PhoneNormalizer
 from dialbatch.ingest.header import Header, parse_header
 from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem
-from dialbatch.ingest.records import Records, UnclosedQuote
+from dialbatch.ingest.records import Records, RecordSource, UnclosedQuote
 from dialbatch.ingest.text import NotText, not_text, text_lines
 from dialbatch.ingest.validation import RowValidator
 
@@ -168,8 +168,20 @@ def _tap(
         emit(chunk)
 
 
+def validate_records(
+    records: RecordSource,
+    options: IngestOptions,
+    emit: Callable[[Chunk], None],
+    chunk_size: int = 5000,
+) -> ScanResult:
+    """:func:`stream` over records that are not a CSV file (the rows of a JSON body): the
+    same header rules, row validation, skipping, dedupe and chunks, one pipeline."""
+    normalize = PhoneNormalizer(options.default_region).normalize
+    return _scan_records(records, options, normalize, emit, chunk_size)
+
+
 def _scan_records(
-    records: Records,
+    records: RecordSource,
     options: IngestOptions,
     normalize: Callable[[str], str],
     emit: Callable[[Chunk], None] | None = None,

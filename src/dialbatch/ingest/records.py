@@ -11,9 +11,19 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator
+from typing import Protocol
 
 from dialbatch.ingest.header import detect_delimiter
 from dialbatch.ingest.text import END_OF_INPUT
+
+
+class RecordSource(Protocol):
+    """Records to validate: the header first, then the data records; ``row`` names the
+    latest one in problems (a spreadsheet row for a CSV, an array index for JSON)."""
+
+    row: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
 
 
 class UnclosedQuote(Exception):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dialbatch.domain.phone import InvalidPhoneNumber
 from dialbatch.ingest.header import Header
 from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem, truncated
-from dialbatch.ingest.records import Records
+from dialbatch.ingest.records import RecordSource
 
 MAX_FIELD_CHARS = 10_000
 
@@ -28,7 +28,7 @@ class RowValidator:
     def __init__(
         self,
         header: Header,
-        records: Records,
+        records: RecordSource,
         normalize: Callable[[str], str],
         *,
         skip_invalid: bool,

@@ -36,6 +36,8 @@ class Batch:
     cancelled_at: int | None
     error: str | None
     last_claimed_at: int
+    paused_at: int | None = None  # extension: paused (store/pauses.py)
+    parent_batch_id: str | None = None  # extension: the batch this one retries
 
 
 async def insert_batch(
@@ -48,6 +50,7 @@ async def insert_batch(
     callback_policy: dict[str, Any],
     source_name: str | None,
     rows: AsyncIterable[list[tuple[int, str, str]]],
+    parent_batch_id: str | None = None,
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
     transaction; the caller commits or rolls back the whole. Returns the number of calls."""
@@ -64,6 +67,7 @@ async def insert_batch(
             callback_policy=callback_policy,
             source_name=source_name,
             created_at=now,
+            parent_batch_id=parent_batch_id,
         )
     )
     total = 0

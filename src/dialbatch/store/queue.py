@@ -26,6 +26,7 @@ from dialbatch.store.outcomes import RetryConfig as RetryConfig
 from dialbatch.store.outcomes import apply_outcome as apply_outcome
 from dialbatch.store.outcomes import apply_outcomes as apply_outcomes
 from dialbatch.store.outcomes import attempt_match as attempt_match
+from dialbatch.store.pauses import is_paused, may_dial
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
 
 
@@ -58,7 +59,9 @@ async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
     now = await db_now_ms(conn)
     rows = await conn.execute(
         sa.select(batches.c.workspace_id)
-        .where(batches.c.status.in_(RUNNING_BATCH_STATES), batches.c.scheduled_at <= now)
+        .where(
+            batches.c.status.in_(RUNNING_BATCH_STATES), batches.c.scheduled_at <= now, may_dial()
+        )
         .distinct()
     )
     return [r[0] for r in rows]
@@ -140,6 +143,7 @@ async def _claim_fairly(
                 b.workspace_id == workspace_id,
                 b.status.in_(RUNNING_BATCH_STATES),
                 b.scheduled_at <= now,
+                may_dial(),  # paused batches (or workspace) are skipped
             )
             .order_by(b.last_claimed_at, b.created_at)
         )
@@ -253,9 +257,10 @@ async def begin_dials(
     conn: AsyncConnection, group: Sequence[tuple[Claimed, str]], owner: str, lease_ms: int
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
-    batch still runs; the others must not be dialed (the batch was cancelled, or the lease
-    was lost and the call belongs to someone else now). One statement of each kind for the
-    whole group: the intents of a claimed group commit together, before any dial.
+    batch still runs and is not paused; the others must not be dialed (the batch was
+    cancelled or paused, or the lease was lost and the call belongs to someone else now). A
+    claim of a paused batch goes back to waiting. One statement of each kind for the whole
+    group: the intents of a claimed group commit together, before any dial.
     """
     if not group:
         return []
@@ -267,6 +272,7 @@ async def begin_dials(
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
+        may_dial(),
     )
     rows = await conn.execute(
         calls.update()
@@ -309,6 +315,8 @@ async def begin_dials(
         )
     refused = [by_id[i][0] for i in ids if i not in granted]
     ended = await _cancel_refused(conn, refused, owner, now) if refused else []
+    if len(ended) < len(refused):
+        ended += await _unclaim_paused(conn, refused, owner)
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
         conn,
@@ -342,6 +350,29 @@ async def _cancel_refused(
         .values(
             status=CallState.CANCELLED.value, ended_at=now, lease_owner=None, lease_expires=None
         )
+        .returning(c.batch_id, c.workspace_id, c.status)
+    )
+    return list(rows)
+
+
+async def _unclaim_paused(conn: AsyncConnection, refused: list[Claimed], owner: str) -> list[Any]:
+    """Claims we still hold in a paused batch (or workspace) go back to waiting, due as they
+    were: a claim that raced the pause is neither dialed nor failed."""
+    c = calls.c
+    paused = sa.select(batches.c.id).where(
+        batches.c.id.in_({call.batch_id for call in refused}),
+        batches.c.status.in_(RUNNING_BATCH_STATES),
+        is_paused(),
+    )
+    rows = await conn.execute(
+        calls.update()
+        .where(
+            sa.tuple_(c.id, c.lease_token).in_([(r.call_id, r.lease_token) for r in refused]),
+            c.status == CallState.CLAIMED.value,
+            c.lease_owner == owner,
+            c.batch_id.in_(paused),
+        )
+        .values(status=CallState.WAITING.value, lease_owner=None, lease_expires=None)
         .returning(c.batch_id, c.workspace_id, c.status)
     )
     return list(rows)

@@ -19,6 +19,9 @@ workspaces = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # An emergency stop for every batch of the workspace (migration 0006): while set, no
+    # claim and no intent of the workspace succeeds (store/pauses.py).
+    sa.Column("paused_at", sa.BigInteger, nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -106,8 +109,19 @@ batches = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     # Round-robin fairness between batches of one workspace.
     sa.Column("last_claimed_at", sa.BigInteger, nullable=False, server_default="0"),
+    # Paused (migration 0006): the status stays what it was, so resuming restores it; the
+    # claim and the intent step skip a batch while this is set (store/pauses.py).
+    sa.Column("paused_at", sa.BigInteger, nullable=True),
+    # The batch this one retries the failed calls of (POST .../retry-failed).
+    sa.Column("parent_batch_id", sa.String(64), nullable=True),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
+    sa.Index(
+        "ix_batches_parent",
+        "parent_batch_id",
+        sqlite_where=sa.text("parent_batch_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_batch_id IS NOT NULL"),
+    ),
 )
 
 calls = sa.Table(
@@ -254,4 +268,22 @@ rate_buckets = sa.Table(
     # RETURNING needs to tell an admitted request from a refused one.
     sa.Column("seen_at", sa.Float, nullable=False),
     sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+
+# Idempotency-Key of POST /v1/api/batch-calls (and retry-failed): the first request
+# inserts a pending row (status_code NULL) in its own transaction, so a second request
+# with the same key, in any API process, finds it; the response is stored once the first
+# request is answered, and replayed to repeats until `expires_at` (store/idempotency.py).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("response", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_idempotency_keys_expires", "expires_at"),
 )

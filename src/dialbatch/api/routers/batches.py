@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
-from dialbatch import ingest
-from dialbatch.api import schemas
+from dialbatch.api import batch_create, campaign_wire, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
+from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
 from dialbatch.api.errors import (
-    AgentNotFound,
     BadRequest,
     BatchNotFound,
     CallNotFound,
     Conflict,
-    ValidationFailed,
 )
-from dialbatch.api.producer import ThreadProducer
-from dialbatch.api.upload import Upload, read_upload
-from dialbatch.domain.ids import new_batch_id, now_ms, parse_job_id
-from dialbatch.domain.phone import is_known_region
-from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
-from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
+from dialbatch.api.upload import read_upload
+from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, states_for_wire
-from dialbatch.store import batches, calls, counters, workspaces
+from dialbatch.store import batches, calls, counters, pauses, workspaces
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
 log = logging.getLogger(__name__)
@@ -40,9 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorBody},
     404: {"model": schemas.ErrorBody},
 }
-# Rows per insert statement: large enough that thread hand-offs are rare, small enough
-# that the chunks in flight stay a few MB.
-INGEST_CHUNK_ROWS = 10_000
+INGEST_CHUNK_ROWS = batch_create.INGEST_CHUNK_ROWS  # bench/ingest_phases.py reads it here
 
 
 def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
@@ -54,9 +46,15 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
 @router.post(
     "",
     response_model=None,
-    responses={**_ok(schemas.StartBatchResponse), 413: {"model": schemas.ErrorBody}},
-    summary="Start a batch from a CSV",
+    responses={
+        **_ok(schemas.StartBatchResponse),
+        409: {"model": schemas.ErrorBody},
+        413: {"model": schemas.ErrorBody},
+        422: {"model": schemas.ErrorBody},
+    },
+    summary="Start a batch from a CSV (or, extension, from JSON rows)",
     openapi_extra={
+        "parameters": [IDEMPOTENCY_PARAMETER],
         "requestBody": {
             "content": {
                 "multipart/form-data": {
@@ -73,112 +71,32 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
                             "dedupe": {"type": "boolean", "description": "extension"},
                         },
                     }
-                }
+                },
+                "application/json": {"schema": JSON_CREATE_SCHEMA},
             },
             "required": True,
-        }
+        },
     },
 )
-async def start_batch(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
-    upload = await read_upload(request, request.app.state.settings.max_upload_bytes)
+async def start_batch(
+    request: Request, workspace: Workspace, db: Db
+) -> dict[str, Any] | JSONResponse:
+    settings = request.app.state.settings
+    if batch_create.is_json(request):  # extension: the rows as JSON
+        body, digest = await batch_create.read_json_body(request, settings.max_upload_bytes)
+        new = batch_create.from_json(body, settings.max_json_calls)
+        return await batch_create.create_once(request, workspace, db, new, digest)
+    upload = await read_upload(request, settings.max_upload_bytes)
     try:
-        return await _start(request, workspace, db, upload)
+        new = batch_create.from_form(upload)
+        digest = await batch_create.form_digest(request, upload) if _has_key(request) else ""
+        return await batch_create.create_once(request, workspace, db, new, digest)
     finally:
         await upload.aclose()
 
 
-async def _start(request: Request, workspace: str, db: Db, upload: Upload) -> dict[str, Any]:
-    f = upload.fields
-    if upload.file is None:
-        raise BadRequest("No file: send the CSV in the `file` field")
-    agent_id = f.get("agentId", "").strip()
-    if not agent_id:
-        raise BadRequest("No agentId: name the agent that makes the calls")
-    now = now_ms()
-    scheduled_at = None
-    if f.get("scheduledAt", "").strip():
-        try:
-            scheduled_at = parse_scheduled_at(f["scheduledAt"], now)
-        except InvalidSchedule as exc:
-            raise BadRequest(str(exc)) from exc
-    try:
-        policy = parse_callback_policy(_json_field(f, "smartCallbackConfig"))
-    except InvalidCallbackPolicy as exc:
-        raise BadRequest(str(exc)) from exc
-    options = ingest.IngestOptions(
-        default_region=_region(f.get("defaultCountry")),
-        skip_invalid=_flag(f, "skipInvalid"),
-        dedupe=_flag(f, "dedupe"),
-    )
-    async with db.read() as conn:
-        if await workspaces.get_agent(conn, workspace, agent_id) is None:
-            raise AgentNotFound(agent_id)
-    file = upload.file
-    producer: ThreadProducer[ingest.csv_reader.Chunk, ingest.ScanResult] = ThreadProducer(
-        lambda emit: ingest.stream(file, options, emit, chunk_size=INGEST_CHUNK_ROWS)
-    )
-    batch_id = new_batch_id()
-    try:
-        # One pass: rows are validated in a thread and inserted as they come; a rejection
-        # raises here and the transaction rolls back, so nothing is half-written.
-        async with db.write() as conn:
-            total = await batches.insert_batch(
-                conn,
-                batch_id=batch_id,
-                workspace_id=workspace,
-                agent_id=agent_id,
-                scheduled_at=scheduled_at,
-                callback_policy=policy_to_json(policy),
-                source_name=(upload.filename or "")[:255] or None,
-                rows=producer,
-            )
-    except ingest.CsvRejected as exc:
-        raise ValidationFailed(
-            exc.message,
-            problems=[p.as_dict() for p in exc.problems],
-            problemCount=exc.problem_count,
-        ) from exc
-    scan = producer.result
-    assert scan is not None
-    request.app.state.wake()
-    when = "at the scheduled time" if scheduled_at and scheduled_at > now else "now"
-    return {
-        "batchId": batch_id,
-        "totalCalls": total,
-        "status": "queued",
-        "message": f"Batch created with {total} calls; dialing starts {when}",
-        "skipped": scan.skipped_count,
-        "duplicatesRemoved": scan.duplicates_removed,
-        "skippedRows": [p.as_dict() for p in scan.skipped],
-    }
-
-
-def _json_field(fields: dict[str, str], name: str) -> Any:
-    raw = fields.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"{name} is not valid JSON: {exc.msg}") from exc
-
-
-def _flag(fields: dict[str, str], name: str) -> bool:
-    raw = fields.get(name, "").strip().lower()
-    if raw in ("", "false", "0", "no"):
-        return False
-    if raw in ("true", "1", "yes"):
-        return True
-    raise BadRequest(f"{name} must be true or false")
-
-
-def _region(raw: str | None) -> str | None:
-    if not raw or not raw.strip():
-        return None
-    code = raw.strip().upper()
-    if not is_known_region(code):
-        raise BadRequest(f"defaultCountry {raw!r} is not a known ISO 3166 country code")
-    return code
+def _has_key(request: Request) -> bool:
+    return idempotency.read_key(request) is not None
 
 
 @router.get(
@@ -193,11 +111,12 @@ async def list_batches(
     async with db.read() as conn:
         total = await batches.count_batches(conn, workspace)
         rows = await batches.list_batches(conn, workspace, limit=limit, offset=(page - 1) * limit)
+        ws_paused = await pauses.workspace_paused_at(conn, workspace)
     return {
         "batches": [
             {
                 "id": b.id,
-                "status": b.status,
+                "status": campaign_wire.wire_batch_status(b, ws_paused),
                 "agentId": b.agent_id,
                 "totalCalls": b.total_calls,
                 "createdAt": b.created_at,
@@ -211,26 +130,30 @@ async def list_batches(
     }
 
 
-async def _load(db: Db, workspace: str, batch_id: str) -> tuple[Any, Any, Any]:
+async def _load(
+    db: Db, workspace: str, batch_id: str, *, links: bool = True
+) -> tuple[Any, Any, Any, dict[str, Any]]:
     async with db.read() as conn:
         batch = await batches.get_batch(conn, workspace, batch_id)
         if batch is None:
             raise BatchNotFound(batch_id)
         tally = await counters.tally(conn, batch_id)
         recent = await calls.recent_finished(conn, batch_id)
-    return batch, tally, recent
+        # extensions: `paused` status, pausedAt, parentBatchId, retryBatchIds
+        extra = await campaign_wire.overlay(conn, batch, {}, links=links)
+    return batch, tally, recent, extra
 
 
 @router.get("/{batchId}", response_model=None, responses=_ok(schemas.BatchResponse))
 async def get_batch(batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
-    batch, tally, recent = await _load(db, workspace, batchId)
-    return schemas.batch_response(batch, tally, recent, now_ms())
+    batch, tally, recent, extra = await _load(db, workspace, batchId)
+    return {**schemas.batch_response(batch, tally, recent, now_ms()), **extra}
 
 
 @router.get("/{batchId}/status", response_model=None, responses=_ok(schemas.ProgressResponse))
 async def get_progress(batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
-    batch, tally, recent = await _load(db, workspace, batchId)
-    return schemas.progress_response(batch, tally, recent)
+    batch, tally, recent, extra = await _load(db, workspace, batchId, links=False)
+    return {**schemas.progress_response(batch, tally, recent), **extra}
 
 
 @router.get("/{batchId}/calls", response_model=None, responses=_ok(schemas.CallList))

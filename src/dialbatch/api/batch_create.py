@@ -1,0 +1,299 @@
+"""Creating a batch: from a multipart CSV upload (the contract) or from a JSON body of rows
+(extension), both read into one `NewBatch` and created by one function, once per
+`Idempotency-Key` (api/idempotency.py).
+
+The JSON body is read as it streams in, counted against the same limit as an upload, and
+hashed on the way for its idempotency key; its rows go through the CSV pipeline
+(ingest/json_rows.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from dialbatch import ingest
+from dialbatch.api import idempotency
+from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
+from dialbatch.api.producer import ThreadProducer
+from dialbatch.api.upload import Upload
+from dialbatch.domain.ids import new_batch_id, now_ms
+from dialbatch.domain.phone import is_known_region
+from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
+from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
+from dialbatch.ingest import json_rows
+from dialbatch.ingest.csv_reader import Chunk
+from dialbatch.store import batches, workspaces
+from dialbatch.store.engine import Database
+
+# Rows per insert statement: large enough that thread hand-offs are rare, small enough
+# that the chunks in flight stay a few MB.
+INGEST_CHUNK_ROWS = 10_000
+JSON_FIELDS = (
+    "agentId",
+    "calls",
+    "scheduledAt",
+    "smartCallbackConfig",
+    "defaultCountry",
+    "skipInvalid",
+    "dedupe",
+)
+
+Producer = Callable[[Callable[[Chunk], None]], ingest.ScanResult]
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A creation request, read and checked, whichever body it came in."""
+
+    agent_id: str
+    scheduled_at: int | None
+    callback_policy: dict[str, Any]
+    source_name: str | None
+    produce: Producer
+    problem: Callable[[ingest.RowProblem], dict[str, object]]
+    message: Callable[[ingest.CsvRejected], str]
+
+
+# -- the two bodies -------------------------------------------------------------------------
+
+
+def from_form(upload: Upload) -> NewBatch:
+    f = upload.fields
+    if upload.file is None:
+        raise BadRequest("No file: send the CSV in the `file` field")
+    file: BinaryIO = upload.file
+    agent_id = _agent_id(f.get("agentId"))
+    scheduled_at = _scheduled(f.get("scheduledAt"))
+    policy = _policy(_json_field(f.get("smartCallbackConfig"), "smartCallbackConfig"))
+    options = ingest.IngestOptions(
+        default_region=_region(f.get("defaultCountry")),
+        skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
+        dedupe=_flag(f.get("dedupe"), "dedupe"),
+    )
+    return NewBatch(
+        agent_id=agent_id,
+        scheduled_at=scheduled_at,
+        callback_policy=policy,
+        source_name=(upload.filename or "")[:255] or None,
+        produce=lambda emit: ingest.stream(file, options, emit, chunk_size=INGEST_CHUNK_ROWS),
+        problem=lambda p: p.as_dict(),
+        message=lambda exc: exc.message,
+    )
+
+
+def from_json(body: Any, max_calls: int) -> NewBatch:
+    """The JSON body: `{"agentId", "calls": [{"phone_number", ...}], ...}`; every other
+    field as in the form, with booleans and an object where the form has text."""
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object with `agentId` and `calls`")
+    unknown = sorted(set(body) - set(JSON_FIELDS))
+    if unknown:
+        raise BadRequest(f"Unknown field(s) {unknown}; the fields are: {', '.join(JSON_FIELDS)}")
+    calls = body.get("calls")
+    if not isinstance(calls, list):
+        raise BadRequest("calls must be an array of objects, one per call")
+    scheduled = body.get("scheduledAt")
+    if scheduled is not None and (
+        isinstance(scheduled, bool) or not isinstance(scheduled, str | int)
+    ):
+        raise BadRequest("scheduledAt must be an ISO 8601 string or epoch milliseconds")
+    policy = body.get("smartCallbackConfig")
+    if isinstance(policy, str):  # as the form sends it
+        policy = _json_field(policy, "smartCallbackConfig")
+    country = body.get("defaultCountry")
+    if country is not None and not isinstance(country, str):
+        raise BadRequest('defaultCountry must be a string such as "US"')
+    options = ingest.IngestOptions(
+        default_region=_region(country),
+        skip_invalid=_json_flag(body, "skipInvalid"),
+        dedupe=_json_flag(body, "dedupe"),
+        max_rows=max_calls,
+    )
+    agent = body.get("agentId")
+    if agent is not None and not isinstance(agent, str):
+        raise BadRequest("agentId must be a string")
+    return NewBatch(
+        agent_id=_agent_id(agent),
+        scheduled_at=_scheduled(None if scheduled is None else str(scheduled)),
+        callback_policy=_policy(policy),
+        source_name=None,
+        produce=lambda emit: json_rows.stream(calls, options, emit, INGEST_CHUNK_ROWS),
+        problem=json_rows.problem_dict,
+        message=json_rows.message,
+    )
+
+
+async def read_json_body(
+    request: Request, max_bytes: int, *, allow_empty: bool = False
+) -> tuple[Any, str]:
+    """The parsed body and its idempotency hash; 413 past `max_bytes`, as an upload. With
+    `allow_empty`, an empty body reads as None."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    hasher = idempotency.body_hasher(request.url.path)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > max_bytes:
+            raise _too_large(max_bytes)
+        hasher.update(chunk)
+    if allow_empty and not data.strip():
+        return None, hasher.hexdigest()
+    try:
+        body = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno}, column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise BadRequest(f"The body is not valid JSON{where}") from exc
+    return body, hasher.hexdigest()
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The body is larger than the {max_bytes / (1024 * 1024):g} MB limit")
+
+
+def is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+async def form_digest(request: Request, upload: Upload) -> str:
+    return await asyncio.to_thread(
+        idempotency.form_hash, request.url.path, upload.fields, upload.file
+    )
+
+
+# -- creating it -------------------------------------------------------------------------
+
+
+async def create(
+    request: Request,
+    workspace: str,
+    db: Database,
+    new: NewBatch,
+    complete: idempotency.Complete,
+) -> dict[str, Any]:
+    """Validate the rows while inserting them, in one transaction that a rejection rolls
+    back; the response body is stored with the idempotency key in that transaction."""
+    async with db.read() as conn:
+        if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
+            raise AgentNotFound(new.agent_id)
+    producer: ThreadProducer[Chunk, ingest.ScanResult] = ThreadProducer(new.produce)
+    batch_id = new_batch_id()
+    now = now_ms()
+    try:
+        async with db.write() as conn:
+            total = await batches.insert_batch(
+                conn,
+                batch_id=batch_id,
+                workspace_id=workspace,
+                agent_id=new.agent_id,
+                scheduled_at=new.scheduled_at,
+                callback_policy=new.callback_policy,
+                source_name=new.source_name,
+                rows=producer,
+            )
+            scan = producer.result
+            assert scan is not None
+            when = "at the scheduled time" if new.scheduled_at and new.scheduled_at > now else "now"
+            body = {
+                "batchId": batch_id,
+                "totalCalls": total,
+                "status": "queued",
+                "message": f"Batch created with {total} calls; dialing starts {when}",
+                "skipped": scan.skipped_count,
+                "duplicatesRemoved": scan.duplicates_removed,
+                "skippedRows": [new.problem(p) for p in scan.skipped],
+            }
+            await complete(conn, body)
+    except ingest.CsvRejected as exc:
+        raise ValidationFailed(
+            new.message(exc),
+            problems=[new.problem(p) for p in exc.problems],
+            problemCount=exc.problem_count,
+        ) from exc
+    request.app.state.wake()
+    return body
+
+
+async def create_once(
+    request: Request, workspace: str, db: Database, new: NewBatch, digest: str
+) -> dict[str, Any] | JSONResponse:
+    key = idempotency.read_key(request)
+    return await idempotency.run_once(
+        db, workspace, key, digest, lambda complete: create(request, workspace, db, new, complete)
+    )
+
+
+# -- fields ----------------------------------------------------------------------------------
+
+
+def _agent_id(raw: str | None) -> str:
+    agent_id = (raw or "").strip()
+    if not agent_id:
+        raise BadRequest("No agentId: name the agent that makes the calls")
+    return agent_id
+
+
+def _scheduled(raw: str | None) -> int | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return parse_scheduled_at(raw, now_ms())
+    except InvalidSchedule as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _policy(raw: Any) -> dict[str, Any]:
+    try:
+        return policy_to_json(parse_callback_policy(raw))
+    except InvalidCallbackPolicy as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _json_field(raw: str | None, name: str) -> Any:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{name} is not valid JSON: {exc.msg}") from exc
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    text = (raw or "").strip().lower()
+    if text in ("", "false", "0", "no"):
+        return False
+    if text in ("true", "1", "yes"):
+        return True
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _json_flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
+def _region(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    code = raw.strip().upper()
+    if not is_known_region(code):
+        raise BadRequest(f"defaultCountry {raw!r} is not a known ISO 3166 country code")
+    return code

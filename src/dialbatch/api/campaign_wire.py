@@ -1,0 +1,101 @@
+"""Wire pieces of the campaign extensions: the OpenAPI description of the JSON create body
+and of the Idempotency-Key header, and the batch fields a pause or a retry adds.
+
+A paused batch reads `status: "paused"` (its stored status, queued or processing, comes
+back on resume), keeps `isComplete: false`, and carries `pausedAt` (ms; the workspace's
+pause time when only the workspace is paused) and `workspacePaused`. A retry batch names
+its `parentBatchId`; a parent lists its `retryBatchIds`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dialbatch.domain.states import RUNNING_BATCH_STATES
+from dialbatch.store import pauses, retry_failed
+from dialbatch.store.batches import Batch
+
+PAUSED = "paused"
+
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 255},
+    "description": (
+        "extension: a repeat within 24 h answers the first response (same batchId and "
+        "status code, header Idempotent-Replayed: true) instead of creating another batch; "
+        "the same key with a different request answers 422; while the first is still being "
+        "handled a repeat waits up to 30 s, then answers 409"
+    ),
+}
+
+JSON_CREATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "extension: the rows as JSON instead of a CSV file",
+    "required": ["agentId", "calls"],
+    "additionalProperties": False,
+    "properties": {
+        "agentId": {"type": "string"},
+        "calls": {
+            "type": "array",
+            "minItems": 1,
+            "description": (
+                "one object per call: phone_number plus row variables (strings, numbers, "
+                "booleans or null; stored as text); problems name the element calls[i], "
+                "i counted from 0"
+            ),
+            "items": {
+                "type": "object",
+                "required": ["phone_number"],
+                "properties": {"phone_number": {"type": "string"}},
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+            },
+        },
+        "scheduledAt": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]},
+        "smartCallbackConfig": {
+            "type": "object",
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "maxAttempts": {"type": "integer"},
+                "gaps": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"days": {"type": "number"}, "hours": {"type": "number"}},
+                    },
+                },
+            },
+        },
+        "defaultCountry": {"type": "string"},
+        "skipInvalid": {"type": "boolean"},
+        "dedupe": {"type": "boolean"},
+    },
+}
+
+
+def wire_batch_status(batch: Batch, workspace_paused_at: int | None) -> str:
+    """The status a client reads: `paused` while a running batch may not dial."""
+    running = batch.status in RUNNING_BATCH_STATES
+    if running and (batch.paused_at is not None or workspace_paused_at is not None):
+        return PAUSED
+    return batch.status
+
+
+async def overlay(
+    conn: AsyncConnection, batch: Batch, body: dict[str, Any], *, links: bool = True
+) -> dict[str, Any]:
+    """Add the pause and retry fields to a batch (or progress) body, in place."""
+    ws_paused = await pauses.workspace_paused_at(conn, batch.workspace_id)
+    status = wire_batch_status(batch, ws_paused)
+    body["status"] = status
+    body["pausedAt"] = (batch.paused_at or ws_paused) if status == PAUSED else None
+    body["workspacePaused"] = ws_paused is not None
+    if links:
+        body["parentBatchId"] = batch.parent_batch_id
+        body["retryBatchIds"] = await retry_failed.retry_batch_ids(
+            conn, batch.workspace_id, batch.id
+        )
+    return body

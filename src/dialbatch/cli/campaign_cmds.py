@@ -1,0 +1,133 @@
+"""Steering a running campaign from the command line (extensions): `pause`, `resume` (one
+batch, or with `--all` every batch of the workspace) and `retry-failed`. Connection options
+as for the other client commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from dialbatch.cli.client_cmds import (
+    DEFAULT_URL,
+    ApiKey,
+    Interval,
+    Url,
+    WorkspaceId,
+    _client,
+    _fail,
+    _watch,
+    console,
+)
+
+OptionalBatchId = Annotated[
+    str | None,
+    typer.Argument(metavar="[BATCH_ID]", help="The batch id; leave out with --all."),
+]
+AllBatches = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Every batch of the workspace at once (an emergency stop), not one batch.",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Sent as Idempotency-Key: repeating the command within 24 h makes no second batch.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the campaign commands to the `dialbatch` command."""
+    app.command()(pause)
+    app.command()(resume)
+    app.command("retry-failed")(retry_failed)
+
+
+def _target(batch_id: str | None, all_batches: bool) -> None:
+    if all_batches == (batch_id is not None):
+        _fail("name one BATCH_ID, or pass --all for every batch of the workspace")
+
+
+def pause(
+    batch_id: OptionalBatchId = None,
+    all_batches: AllBatches = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Pause a batch (or, with --all, the workspace): no new dial starts; live calls run to
+    their end. `dialbatch resume` goes on where it stopped."""
+    _target(batch_id, all_batches)
+    with _client(url, api_key, workspace) as client:
+        if batch_id is None:
+            ws = client.pause_workspace()
+            console.print(f"[bold]{ws['workspaceId']}[/bold] paused: {escape(ws['message'])}")
+            return
+        result = client.pause_batch(batch_id)
+    console.print(f"[bold]{batch_id}[/bold] {result['status']}: {escape(result['message'])}")
+
+
+def resume(
+    batch_id: OptionalBatchId = None,
+    all_batches: AllBatches = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Resume a paused batch (or, with --all, the workspace)."""
+    _target(batch_id, all_batches)
+    with _client(url, api_key, workspace) as client:
+        if batch_id is None:
+            ws = client.resume_workspace()
+            console.print(f"[bold]{ws['workspaceId']}[/bold] resumed: {escape(ws['message'])}")
+            return
+        result = client.resume_batch(batch_id)
+    console.print(f"[bold]{batch_id}[/bold] {result['status']}: {escape(result['message'])}")
+
+
+def retry_failed(
+    batch_id: Annotated[str, typer.Argument(metavar="BATCH_ID", help="The batch to retry.")],
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outcome",
+            help="Only calls whose last dial ended so: busy, no-answer, voicemail, failed, "
+            "canceled (repeatable).",
+        ),
+    ] = None,
+    error_contains: Annotated[
+        str | None, typer.Option("--error-contains", help="Only calls whose error has this text.")
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    watch_after: Annotated[
+        bool, typer.Option("--watch", help="Then watch the new batch until it is complete.")
+    ] = False,
+    interval: Interval = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Call a batch's failed numbers again: a new batch of them, with their original row
+    variables, the same agent and callback settings."""
+    with _client(url, api_key, workspace) as client:
+        started = client.retry_failed(
+            batch_id,
+            outcome=outcome or None,
+            error_contains=error_contains,
+            idempotency_key=idempotency_key,
+        )
+        new_id = started["batchId"]
+        if quiet:
+            typer.echo(new_id)
+        else:
+            console.print(
+                f"[bold]{new_id}[/bold] {started['status']}: {escape(started['message'])}"
+            )
+        if watch_after:
+            _watch(client, new_id, interval)

@@ -1,0 +1,64 @@
+"""pause, resume, retry-failed and `submit --json` against a real server over HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.cli.test_client_cmds import run, sdk, submit_quietly, write_contacts
+from tests.client._server import LiveServer
+from tests.conftest import numbers
+
+# Far enough ahead that nothing is dialed (and nothing fails) during a test.
+LATER = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_pause_and_resume_a_batch_and_the_workspace(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", LATER)
+    paused = run(server, "pause", batch_id)
+    assert paused.exit_code == 0, paused.output
+    assert f"{batch_id} paused" in paused.stdout
+    shown = run(server, "status", batch_id)
+    assert "paused" in shown.stdout and "Paused at" in shown.stdout
+    resumed = run(server, "resume", batch_id)
+    assert resumed.exit_code == 0 and f"{batch_id} queued" in resumed.stdout
+    stop = run(server, "pause", "--all")
+    assert stop.exit_code == 0 and "paused" in stop.stdout
+    with sdk(server) as client:
+        assert client.get_workspace()["paused"] is True
+    assert run(server, "resume", "--all").exit_code == 0
+    with sdk(server) as client:
+        assert client.get_workspace()["paused"] is False
+    both = run(server, "pause", batch_id, "--all")
+    assert both.exit_code == 1 and "--all" in both.stderr
+    assert run(server, "pause").exit_code == 1
+    missing = run(server, "pause", "batch_00000000deadbeef")
+    assert missing.exit_code == 1 and "No batch" in missing.stderr
+
+
+def test_retry_failed_with_nothing_failed_says_so(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 2), "--scheduled-at", LATER)
+    result = run(server, "retry-failed", batch_id, "--outcome", "busy")
+    assert result.exit_code == 1 and "Nothing to retry" in result.stderr
+
+
+def test_submit_json_rows_with_an_idempotency_key(server: LiveServer, tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text(
+        json.dumps([{"phone_number": p, "name": f"N{i}"} for i, p in enumerate(numbers(3))])
+    )
+    args = ("--json", "--idempotency-key", "cli-rows-1")
+    first = submit_quietly(server, path, *args)
+    assert first.startswith("batch_")
+    assert submit_quietly(server, path, *args) == first
+    with sdk(server) as client:
+        calls = list(client.iter_calls(first))
+    assert [c["metadata"] for c in calls] == [{"name": "N0"}, {"name": "N1"}, {"name": "N2"}]
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"calls": [{"phone_number": "12"}]}))
+    bad = run(server, "submit", str(wrapped), "--agent", "agent_demo", "--json")
+    assert bad.exit_code == 1 and "calls[0]" in bad.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert "not valid JSON" in run(server, "submit", str(broken), "--agent", "a", "--json").stderr

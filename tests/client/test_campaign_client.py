@@ -1,0 +1,60 @@
+"""The SDK's campaign methods (extensions) against the real app: pause and resume, the
+workspace stop, retry-failed, JSON rows and Idempotency-Key; async in-process, blocking
+over real HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialbatch.client import BadRequest, Client, Conflict, NotFound
+from tests.client._server import LiveServer
+from tests.client.test_client import client_for
+from tests.conftest import Harness, numbers
+
+
+def rows(n: int) -> list[dict[str, object]]:
+    return [{"phone_number": p, "name": f"N{i}", "n": i} for i, p in enumerate(numbers(n))]
+
+
+async def test_async_client_pauses_retries_and_sends_rows(api: Harness) -> None:
+    async with client_for(api) as client:
+        started = await client.create_batch_from_rows(
+            rows(3), api.demo.agent_id, idempotency_key="rows-1"
+        )
+        again = await client.create_batch_from_rows(
+            rows(3), api.demo.agent_id, idempotency_key="rows-1"
+        )
+        assert again["batchId"] == started["batchId"] and started["totalCalls"] == 3
+        calls = [c async for c in client.iter_calls(started["batchId"])]
+        assert calls[2]["metadata"] == {"name": "N2", "n": "2"}
+        with pytest.raises(BadRequest) as bad:
+            await client.create_batch_from_rows([{"phone_number": "x"}], api.demo.agent_id)
+        assert bad.value.body["problems"][0]["name"] == "calls[0]"
+
+        paused = await client.pause_batch(started["batchId"])
+        assert paused["status"] == "paused" and paused["changed"]
+        assert (await client.get_batch(started["batchId"]))["status"] == "paused"
+        assert (await client.resume_batch(started["batchId"]))["status"] == "queued"
+        stop = await client.pause_workspace()
+        assert stop["paused"] and (await client.get_workspace())["paused"]
+        assert not (await client.resume_workspace())["paused"]
+        with pytest.raises(BadRequest):  # nothing failed yet
+            await client.retry_failed(started["batchId"], outcome=["busy"], error_contains="x")
+        with pytest.raises(NotFound):
+            await client.pause_batch("batch_00000000deadbeef")
+        await client.cancel_batch(started["batchId"])
+        with pytest.raises(Conflict):
+            await client.resume_batch(started["batchId"])
+
+
+def test_blocking_client_campaign_methods(server: LiveServer) -> None:
+    demo = server.demo
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        started = client.create_batch_from_rows(rows(2), demo.agent_id, dedupe=True)
+        assert client.pause_batch(started["batchId"])["status"] == "paused"
+        assert client.resume_batch(started["batchId"])["changed"] is True
+        assert client.get_workspace()["paused"] is False
+        assert client.pause_workspace()["changed"] is True
+        assert client.resume_workspace()["changed"] is True
+        with pytest.raises(BadRequest):
+            client.retry_failed(started["batchId"])
