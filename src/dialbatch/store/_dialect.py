@@ -57,3 +57,18 @@ def for_update(
     if is_sqlite(conn):
         return stmt
     return stmt.with_for_update(skip_locked=skip_locked, of=of)
+
+
+# An arbitrary constant naming the outbox's ordering lock (store/outbox.py).
+OUTBOX_ORDER_LOCK = 0x6469616C_6F627800  # "dialobx"
+
+
+async def lock_outbox_order(conn: AsyncConnection) -> None:
+    """Serialise outbox inserts until the transaction ends, so ids commit in order.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing, its single writer
+    (BEGIN IMMEDIATE) already commits one transaction at a time.
+    """
+    if is_sqlite(conn):
+        return
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_ORDER_LOCK)))

@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from dialbatch.store import outbox
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_CACHE_KIB = 64 * 1024
 
@@ -42,7 +44,13 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         async with self.writer.begin() as conn:
-            yield conn
+            outbox.discard(conn)
+            try:
+                yield conn
+                # Last, just before the commit: outbox ids must commit in order.
+                await outbox.flush(conn)
+            finally:
+                outbox.discard(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
