@@ -167,7 +167,11 @@ async def _claim_fairly(
     await outbox.emit_many(
         conn,
         [
-            (workspace_id, "batch.started", {"batchId": b_id, "status": BatchState.PROCESSING.value})
+            (
+                workspace_id,
+                "batch.started",
+                {"batchId": b_id, "status": BatchState.PROCESSING.value},
+            )
             for b_id in started
         ],
     )
