@@ -12,7 +12,10 @@ import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
 from dialbatch.api.routers import agents, batches, callbacks, health, results
+from dialbatch.api.routers import events as events_router
+from dialbatch.api.routers import webhooks as webhooks_router
 from dialbatch.events.apply import EventApplier
+from dialbatch.events.stream import OutboxPoller, close_streams_on_exit
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
@@ -36,7 +39,7 @@ def create_app(
             "Batch outbound calling for AI voice agents. Speaks Trillet's batch-calls API; "
             "fields marked *extension* are dialbatch's additions."
         ),
-        lifespan=lifespan,
+        lifespan=close_streams_on_exit(lifespan),
     )
     app.state.db = db
     app.state.settings = settings
@@ -56,4 +59,9 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    # Live events and webhooks (extensions): one outbox poller per process serves every
+    # event-stream client of the app.
+    app.state.event_poller = OutboxPoller(db, settings.events_poll_s)
+    app.include_router(events_router.router)
+    app.include_router(webhooks_router.router)
     return app

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import now_ms
@@ -76,3 +77,42 @@ async def flush(conn: AsyncConnection) -> None:
             for w, e, p in events
         ],
     )
+
+
+# --- Reading (events/stream.py, events/webhooks.py) ------------------------------------------
+
+ROW_COLUMNS = (
+    outbox.c.id,
+    outbox.c.workspace_id,
+    outbox.c.batch_id,
+    outbox.c.event,
+    outbox.c.payload,
+    outbox.c.created_at,
+)
+
+
+async def read_after(
+    conn: AsyncConnection,
+    after_id: int,
+    *,
+    limit: int,
+    up_to: int | None = None,
+    workspace_id: str | None = None,
+    batch_id: str | None = None,
+) -> list[Any]:
+    """Events with `after_id < id (<= up_to)`, in id order, of one workspace or batch (or
+    all). Every id up to the largest one returned is final: ids commit in order."""
+    o = outbox.c
+    stmt = sa.select(*ROW_COLUMNS).where(o.id > after_id).order_by(o.id).limit(limit)
+    if up_to is not None:
+        stmt = stmt.where(o.id <= up_to)
+    if batch_id is not None:
+        stmt = stmt.where(o.batch_id == batch_id)
+    if workspace_id is not None:
+        stmt = stmt.where(o.workspace_id == workspace_id)
+    return list(await conn.execute(stmt))
+
+
+async def last_id(conn: AsyncConnection) -> int:
+    """The largest outbox id committed so far (0 for none)."""
+    return int(await conn.scalar(sa.select(sa.func.max(outbox.c.id))) or 0)
