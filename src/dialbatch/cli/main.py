@@ -288,3 +288,7 @@ from dialbatch.cli import carrier_cmd, client_cmds  # noqa: E402
 
 carrier_cmd.register(app)
 client_cmds.register(app)
+
+from dialbatch.cli import webhooks_cmd  # noqa: E402
+
+app.add_typer(webhooks_cmd.app, name="webhooks")
