@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
+from dialbatch.events.webhooks import WebhookDeliverer
 from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
 from dialbatch.settings import Settings
+from dialbatch.signing import load_master_key
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 
@@ -51,6 +53,9 @@ class Runtime:
     providers: dict[str, Provider]
     dispatch: bool = True
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Outbound webhooks are delivered by every process that dispatches (events/webhooks.py).
+    webhooks: WebhookDeliverer | None = None
+    _webhook_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, dispatch: bool = True) -> Runtime:
@@ -76,6 +81,7 @@ class Runtime:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        await self._start_webhooks()
 
     def hurry(self) -> None:
         """Told to stop a second time: stop waiting for live calls (they are handed over)."""
@@ -89,6 +95,7 @@ class Runtime:
         awaited, not cancelled: a task cancelled inside a transaction would try to roll
         back over a connection that dispose() is closing, and hang.
         """
+        await self._stop_webhooks()
         limit = self.dispatcher.config.stop_grace_s + STOP_MARGIN_S
         try:
             await asyncio.wait_for(self.dispatcher.stop(), limit)
@@ -105,6 +112,25 @@ class Runtime:
         for provider in self.providers.values():
             await provider.aclose()
         await self.db.dispose()
+
+    async def _start_webhooks(self) -> None:
+        if not self.dispatch:
+            return
+        master_key = load_master_key(self.settings.secret_key, self.settings.data_dir)
+        self.webhooks = WebhookDeliverer(self.db, self.settings, master_key)
+        self._webhook_task = asyncio.create_task(self.webhooks.run(), name="webhooks")
+
+    async def _stop_webhooks(self) -> None:
+        """Stop claiming deliveries; those in flight finish and are recorded (bounded by
+        the webhook timeout); any left unrecorded are sent again after their lease."""
+        if self.webhooks is None or self._webhook_task is None:
+            return
+        try:
+            await asyncio.wait_for(self.webhooks.stop(), STOP_MARGIN_S)
+        except TimeoutError:
+            self._webhook_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._webhook_task
 
     def app(self) -> FastAPI:
         # Imported here: a `dialbatch worker` runs no API and never loads FastAPI.

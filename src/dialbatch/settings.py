@@ -81,6 +81,24 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    # --- Live events and outbound webhooks (events/) ---
+    # How often each process's one outbox poller reads new events for its SSE clients.
+    events_poll_s: float = Field(0.2, gt=0, le=10)
+    # A comment line on every event stream this often, so proxies keep it open.
+    sse_heartbeat_s: float = Field(15.0, gt=0, le=300)
+    # Webhook URLs that resolve to loopback, private or link-local addresses are refused
+    # unless this is true (tests, a receiver on the same host). Never in production.
+    webhooks_allow_private: bool = False
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120)
+    # Retries: base * 2^(attempt-1), at most max, until the window since the first attempt
+    # has passed; then the delivery is a dead letter (listable, replayable).
+    webhook_retry_base_s: float = Field(5.0, gt=0)
+    webhook_retry_max_s: float = Field(3600.0, gt=0)
+    webhook_retry_window_s: float = Field(86400.0, gt=0)
+    # Deliveries in flight at once per worker process.
+    webhook_concurrency: int = Field(64, ge=1, le=1000)
+    webhook_poll_s: float = Field(0.2, gt=0, le=60)
+
 
 def to_async_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs; pick the async driver ourselves."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pytest
 
 from dialbatch.domain.ids import job_id
 from dialbatch.store import workspaces
+from dialbatch.store.tables import webhook_deliveries, webhook_endpoints
 from tests.api.conftest import (
     BASE,
     LEGACY_BASE,
@@ -26,6 +28,7 @@ from tests.api.conftest import (
 )
 
 AGENTS = "/v1/api/agents"
+WEBHOOKS = "/v1/api/webhooks"
 
 # Every operation the server exposes behind a key (the health probes and docs need none).
 ROUTES: list[tuple[str, str]] = [
@@ -47,6 +50,16 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/v1/api/workspace"),
     ("POST", "/v1/api/workspace/pause"),
     ("POST", "/v1/api/workspace/resume"),
+    # Live events and webhooks (tests/api/test_events.py, tests/api/test_webhooks.py)
+    ("POST", "/v1/api/events/token"),
+    ("GET", "/v1/api/events"),
+    ("GET", BASE + "/{batchId}/events"),
+    ("POST", WEBHOOKS),
+    ("GET", WEBHOOKS),
+    ("GET", WEBHOOKS + "/{webhookId}"),
+    ("DELETE", WEBHOOKS + "/{webhookId}"),
+    ("GET", WEBHOOKS + "/{webhookId}/deliveries"),
+    ("POST", WEBHOOKS + "/{webhookId}/deliveries/{deliveryId}/replay"),
 ]
 BATCH_ROUTES = [(m, p) for m, p in ROUTES if "{batchId}" in p]
 OPEN_PATHS = {
@@ -69,7 +82,19 @@ async def send(
 ) -> httpx.Response:
     """A well-formed request to `route`: only the credentials vary between cases."""
     method, template = route
-    url = template.format(batchId=batch_id, jobId=job, agentId=h.demo.agent_id)
+    url = template.format(
+        batchId=batch_id,
+        jobId=job,
+        agentId=h.demo.agent_id,
+        webhookId=WEBHOOK_ID,
+        deliveryId=DELIVERY_ID,
+    )
+    if template.endswith("/events"):
+        return await _open_stream(h, url, headers)
+    if (method, template) == ("POST", WEBHOOKS):
+        # A public address, never contacted: this process runs no deliverer.
+        body = {"url": "https://93.184.216.34/hook", "events": ["call.completed"]}
+        return await h.client.post(url, headers=headers, json=body)
     if (method, template) == ("POST", BASE):
         return await h.client.post(
             url,
@@ -80,6 +105,48 @@ async def send(
     if (method, template) == ("POST", AGENTS):
         return await h.client.post(url, headers=headers, json={"name": "intruder"})
     return await h.client.request(method, url, headers=headers)
+
+
+WEBHOOK_ID = "wh_auth"
+DELIVERY_ID = 1
+
+
+async def _open_stream(h: Harness, url: str, headers: dict[str, str]) -> httpx.Response:
+    """An event stream, ended by the server once it has started (the test transport
+    buffers a response until it ends)."""
+    task = asyncio.create_task(h.client.get(url, headers=headers))
+    poller = h.client._transport.app.state.event_poller  # type: ignore[attr-defined]
+    while not task.done():
+        if poller.clients:
+            poller.end_streams()
+        await asyncio.sleep(0.01)
+    return await task
+
+
+async def _add_webhook(h: Harness) -> None:
+    """Webhook WEBHOOK_ID of workspace A, with one delivery (DELIVERY_ID)."""
+    async with h.runtime.db.write() as conn:
+        await conn.execute(
+            webhook_endpoints.insert().values(
+                id=WEBHOOK_ID,
+                workspace_id=h.demo.workspace_id,
+                url="https://93.184.216.34/hook",
+                events=["call.completed"],
+                created_at=0,
+            )
+        )
+        await conn.execute(
+            webhook_deliveries.insert().values(
+                id=DELIVERY_ID,
+                endpoint_id=WEBHOOK_ID,
+                workspace_id=h.demo.workspace_id,
+                outbox_id=1,
+                event="call.completed",
+                status="dead",
+                next_attempt_at=0,
+                created_at=0,
+            )
+        )
 
 
 @dataclass
@@ -112,6 +179,7 @@ async def world(api: Harness) -> AsyncIterator[World]:
     assert (await api.client.get(f"{BASE}/{batch_id}", headers=live)).status_code == 200
     async with api.runtime.db.write() as conn:
         assert await workspaces.revoke_api_key(conn, key_id)
+    await _add_webhook(api)
     yield World(api, batch_id, calls.json()["calls"][0]["jobId"], b_headers, secret)
 
 

@@ -13,7 +13,10 @@ from dialbatch.api import errors
 from dialbatch.api.openapi import document_errors
 from dialbatch.api.ratelimit import RateLimiter
 from dialbatch.api.routers import agents, batches, callbacks, campaign, health, results
+from dialbatch.api.routers import events as events_router
+from dialbatch.api.routers import webhooks as webhooks_router
 from dialbatch.events.apply import EventApplier
+from dialbatch.events.stream import OutboxPoller, close_streams_on_exit
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.signing import AgentSecrets
@@ -38,7 +41,7 @@ def create_app(
             "Batch outbound calling for AI voice agents. Speaks Trillet's batch-calls API; "
             "fields marked *extension* are dialbatch's additions."
         ),
-        lifespan=lifespan,
+        lifespan=close_streams_on_exit(lifespan),
     )
     app.state.db = db
     app.state.settings = settings
@@ -61,6 +64,11 @@ def create_app(
     app.include_router(results.router)
     app.include_router(health.router)
     app.include_router(campaign.router)  # extensions: pause/resume, retry-failed
+    # Live events and webhooks (extensions): one outbox poller per process serves every
+    # event-stream client of the app.
+    app.state.event_poller = OutboxPoller(db, settings.events_poll_s)
+    app.include_router(events_router.router)
+    app.include_router(webhooks_router.router)
     # 400, 401 and 429 documented on every route they apply to, from its dependencies.
     document_errors(app)
     return app

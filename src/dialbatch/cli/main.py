@@ -325,3 +325,7 @@ client_cmds.register(app)
 from dialbatch.cli import campaign_cmds  # noqa: E402
 
 campaign_cmds.register(app)
+
+from dialbatch.cli import webhooks_cmd  # noqa: E402
+
+app.add_typer(webhooks_cmd.app, name="webhooks")

@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 
 from dialbatch.client import _shared
-from dialbatch.client._shared import AGENTS, BATCHES, CsvSource, ScheduledAt, batch_path
+from dialbatch.client._shared import (
+    AGENTS,
+    BATCHES,
+    WEBHOOKS,
+    CsvSource,
+    ScheduledAt,
+    batch_path,
+    webhook_path,
+)
 from dialbatch.client.types import (
     Agent,
     Batch,
@@ -24,6 +32,9 @@ from dialbatch.client.types import (
     PauseResult,
     StartBatchResult,
     WorkspacePause,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryPage,
 )
 
 
@@ -291,3 +302,40 @@ class AsyncClient:
             headers=_shared.idempotency_headers(idempotency_key),
         )
         return result
+
+    # -- Webhooks (extension) -------------------------------------------------------------
+
+    async def create_webhook(self, url: str, events: list[str], description: str = "") -> Webhook:
+        """Add a webhook endpoint for `events`; the answer's `secret` is shown only now."""
+        body = {"url": url, "events": list(events), "description": description}
+        webhook: Webhook = await self._request("POST", WEBHOOKS, json=body)
+        return webhook
+
+    async def list_webhooks(self) -> list[Webhook]:
+        webhooks: list[Webhook] = (await self._request("GET", WEBHOOKS))["webhooks"]
+        return webhooks
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        webhook: Webhook = await self._request("GET", webhook_path(webhook_id))
+        return webhook
+
+    async def delete_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """Remove an endpoint: nothing more is sent to it; its delivery log stays."""
+        result: dict[str, Any] = await self._request("DELETE", webhook_path(webhook_id))
+        return result
+
+    async def list_webhook_deliveries(
+        self, webhook_id: str, status: str = "all", page: int = 1, limit: int = 20
+    ) -> WebhookDeliveryPage:
+        """An endpoint's deliveries, newest first, each with every attempt."""
+        params = {"status": status, "page": page, "limit": limit}
+        found: WebhookDeliveryPage = await self._request(
+            "GET", webhook_path(webhook_id, "deliveries"), params=params
+        )
+        return found
+
+    async def replay_webhook_delivery(self, webhook_id: str, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery (a dead letter, say) again now."""
+        path = webhook_path(webhook_id, "deliveries", str(delivery_id), "replay")
+        delivery: WebhookDelivery = await self._request("POST", path)
+        return delivery

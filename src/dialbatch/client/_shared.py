@@ -21,6 +21,7 @@ from dialbatch.client.errors import DialbatchError, error_from_response
 
 BATCHES = "/v1/api/batch-calls"
 AGENTS = "/v1/api/agents"
+WEBHOOKS = "/v1/api/webhooks"
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGE_SIZE = 100
 
@@ -42,6 +43,10 @@ def headers(api_key: str, workspace_id: str) -> dict[str, str]:
 def batch_path(batch_id: str, *rest: str) -> str:
     """The URL path of a batch (or of something under it), each id escaped."""
     return "/".join([BATCHES, *(quote(part, safe="") for part in (batch_id, *rest))])
+
+
+def webhook_path(webhook_id: str, *rest: str) -> str:
+    return "/".join([WEBHOOKS, *(quote(part, safe="") for part in (webhook_id, *rest))])
 
 
 def start_form(

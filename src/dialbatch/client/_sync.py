@@ -10,7 +10,15 @@ from typing import Any
 import httpx
 
 from dialbatch.client import _shared
-from dialbatch.client._shared import AGENTS, BATCHES, CsvSource, ScheduledAt, batch_path
+from dialbatch.client._shared import (
+    AGENTS,
+    BATCHES,
+    WEBHOOKS,
+    CsvSource,
+    ScheduledAt,
+    batch_path,
+    webhook_path,
+)
 from dialbatch.client.types import (
     Agent,
     Batch,
@@ -23,6 +31,9 @@ from dialbatch.client.types import (
     PauseResult,
     StartBatchResult,
     WorkspacePause,
+    Webhook,
+    WebhookDelivery,
+    WebhookDeliveryPage,
 )
 
 
@@ -286,3 +297,40 @@ class Client:
             headers=_shared.idempotency_headers(idempotency_key),
         )
         return result
+
+    # -- Webhooks (extension) -------------------------------------------------------------
+
+    def create_webhook(self, url: str, events: list[str], description: str = "") -> Webhook:
+        """Add a webhook endpoint for `events`; the answer's `secret` is shown only now."""
+        body = {"url": url, "events": list(events), "description": description}
+        webhook: Webhook = self._request("POST", WEBHOOKS, json=body)
+        return webhook
+
+    def list_webhooks(self) -> list[Webhook]:
+        webhooks: list[Webhook] = (self._request("GET", WEBHOOKS))["webhooks"]
+        return webhooks
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        webhook: Webhook = self._request("GET", webhook_path(webhook_id))
+        return webhook
+
+    def delete_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """Remove an endpoint: nothing more is sent to it; its delivery log stays."""
+        result: dict[str, Any] = self._request("DELETE", webhook_path(webhook_id))
+        return result
+
+    def list_webhook_deliveries(
+        self, webhook_id: str, status: str = "all", page: int = 1, limit: int = 20
+    ) -> WebhookDeliveryPage:
+        """An endpoint's deliveries, newest first, each with every attempt."""
+        params = {"status": status, "page": page, "limit": limit}
+        found: WebhookDeliveryPage = self._request(
+            "GET", webhook_path(webhook_id, "deliveries"), params=params
+        )
+        return found
+
+    def replay_webhook_delivery(self, webhook_id: str, delivery_id: int) -> WebhookDelivery:
+        """Send a delivery (a dead letter, say) again now."""
+        path = webhook_path(webhook_id, "deliveries", str(delivery_id), "replay")
+        delivery: WebhookDelivery = self._request("POST", path)
+        return delivery

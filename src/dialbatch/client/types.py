@@ -212,3 +212,44 @@ class WorkspacePause(TypedDict):
     pausedAt: int | None
     changed: NotRequired[bool]
     message: NotRequired[str]
+
+
+class Webhook(TypedDict):
+    """A webhook endpoint (extension): where the workspace's events are POSTed."""
+
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    createdAt: int
+    # only in create_webhook's answer: verifies the deliveries' signatures; shown once
+    secret: NotRequired[str]
+
+
+class WebhookAttempt(TypedDict):
+    n: int
+    at: int
+    statusCode: int | None
+    latencyMs: int | None
+    error: str | None
+
+
+class WebhookDelivery(TypedDict):
+    """One event for one endpoint: pending, delivered, dead (retries ran out) or cancelled."""
+
+    id: int
+    eventId: int
+    event: str
+    status: str
+    attempts: int
+    createdAt: int
+    nextAttemptAt: int | None
+    deliveredAt: int | None
+    lastStatusCode: int | None
+    lastError: str | None
+    attemptLog: list[WebhookAttempt]
+
+
+class WebhookDeliveryPage(TypedDict):
+    deliveries: list[WebhookDelivery]
+    pagination: Pagination

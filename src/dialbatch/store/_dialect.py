@@ -184,3 +184,18 @@ async def single_statement(db: Database) -> AsyncIterator[AsyncConnection]:
         return
     async with db.writer.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+# An arbitrary constant naming the outbox's ordering lock (store/outbox.py).
+OUTBOX_ORDER_LOCK = 0x6469616C_6F627800  # "dialobx"
+
+
+async def lock_outbox_order(conn: AsyncConnection) -> None:
+    """Serialise outbox inserts until the transaction ends, so ids commit in order.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing, its single writer
+    (BEGIN IMMEDIATE) already commits one transaction at a time.
+    """
+    if is_sqlite(conn):
+        return
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_ORDER_LOCK)))

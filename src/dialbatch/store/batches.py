@@ -77,7 +77,10 @@ async def insert_batch(
     await conn.execute(batches.update().where(batches.c.id == batch_id).values(total_calls=total))
     await counters.move(conn, batch_id, {CallState.WAITING: total})
     await outbox.emit(
-        conn, workspace_id, "batch.created", {"batchId": batch_id, "totalCalls": total}
+        conn,
+        workspace_id,
+        "batch.created",
+        {"batchId": batch_id, "status": BatchState.QUEUED.value, "totalCalls": total},
     )
     await notify(conn, batch_id)
     return total
@@ -143,7 +146,9 @@ async def cancel_batch(db: Database, workspace_id: str, batch_id: str) -> Batch 
                 .where(batches.c.id == batch_id)
                 .values(status=BatchState.CANCELLED.value, cancelled_at=now_ms_sql(conn))
             )
-            await outbox.emit(conn, workspace_id, "batch.cancelled", {"batchId": batch_id})
+            await outbox.emit(
+                conn, workspace_id, "batch.cancelled", {"batchId": batch_id, "status": "cancelled"}
+            )
             await notify(conn, batch_id)
     for state in (CallState.CLAIMED, CallState.WAITING):
         while True:
@@ -217,8 +222,9 @@ async def mark_done_if_drained(conn: AsyncConnection, batch_id: str) -> bool:
             .returning(b.workspace_id, b.status)
         )
     ).first()
-    if row is not None:
+    if row is not None and row.status == BatchState.COMPLETED:
+        # A cancelled batch reported `batch.cancelled` when it was cancelled.
         await outbox.emit(
-            conn, row.workspace_id, "batch.finished", {"batchId": batch_id, "status": row.status}
+            conn, row.workspace_id, "batch.completed", {"batchId": batch_id, "status": row.status}
         )
     return row is not None

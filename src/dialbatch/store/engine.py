@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from dialbatch.store import _dialect
+from dialbatch.store import outbox
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The writer's page cache. 16 MiB holds the pages an upload keeps touching (each index of
@@ -50,7 +51,13 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         async with self.writer.begin() as conn:
-            yield conn
+            outbox.discard(conn)
+            try:
+                yield conn
+                # Last, just before the commit: outbox ids must commit in order.
+                await outbox.flush(conn)
+            finally:
+                outbox.discard(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

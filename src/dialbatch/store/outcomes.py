@@ -244,6 +244,20 @@ class _Plan:
             new = CallState.WAITING
             row.update(_next=now + decision.retry_after_ms)
             self.retries.append(row)
+            self.events.append(
+                (
+                    call.workspace_id,
+                    "call.retry_scheduled",
+                    {
+                        "batchId": call.batch_id,
+                        "jobId": job_id(call.batch_id, call.seq),
+                        "status": "waiting",
+                        "attempt": n,
+                        "outcome": event.outcome.value,
+                        "nextAttemptAt": now + decision.retry_after_ms,
+                    },
+                )
+            )
         elif not decision.final:
             # The batch was cancelled while this call was live: it ran to its end, and it
             # is not tried again (a waiting call in a cancelled batch would never finish).
@@ -268,8 +282,16 @@ class _Plan:
             counters.Move(call.batch_id, {old: -1, new: 1}, duration_s=duration, last_at=ended_at)
         )
         if new in FINAL_CALL_STATES:
-            payload = {"batchId": call.batch_id, "jobId": job_id(call.batch_id, call.seq)}
-            self.events.append((call.workspace_id, f"call.{new.value}", {**payload, "attempt": n}))
+            payload = {
+                "batchId": call.batch_id,
+                "jobId": job_id(call.batch_id, call.seq),
+                "status": new.value,
+                "attempt": n,
+                "outcome": event.outcome.value,
+            }
+            if new is CallState.FAILED:
+                payload["error"] = row.get("_error")
+            self.events.append((call.workspace_id, f"call.{new.value}", payload))
             self.finished_batches.add(call.batch_id)
         return Applied(
             changed=True, batch_id=call.batch_id, status=new, workspace_id=call.workspace_id

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.store import counters
-from dialbatch.store._dialect import db_now_ms, for_update
+from dialbatch.store import counters, outbox
+from dialbatch.store._dialect import db_now_ms, for_update, is_sqlite
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
 from dialbatch.store.outcomes import RetryConfig as RetryConfig
@@ -138,7 +138,7 @@ async def _claim_fairly(
     b = batches.c
     runnable = (
         await conn.execute(
-            sa.select(b.id, b.agent_id)
+            sa.select(b.id, b.agent_id, b.status)
             .where(
                 b.workspace_id == workspace_id,
                 b.status.in_(RUNNING_BATCH_STATES),
@@ -153,7 +153,7 @@ async def _claim_fairly(
     fair_share = max(1, math.ceil(n / len(runnable)))
     claimed: list[Claimed] = []
     for share_pass in (fair_share, n):
-        for batch_id, agent_id in runnable:
+        for batch_id, agent_id, _ in runnable:
             want = min(share_pass, n - len(claimed))
             if want <= 0:
                 break
@@ -165,6 +165,20 @@ async def _claim_fairly(
         if len(claimed) >= n:
             break
     served = Counter(c.batch_id for c in claimed)
+    # The claims of a workspace queue on its limiter row, so one claim alone sees each
+    # batch leave `queued`.
+    started = sorted(b_id for b_id, _, st in runnable if st == BatchState.QUEUED and b_id in served)
+    await outbox.emit_many(
+        conn,
+        [
+            (
+                workspace_id,
+                "batch.started",
+                {"batchId": b_id, "status": BatchState.PROCESSING.value},
+            )
+            for b_id in started
+        ],
+    )
     for batch_id, k in served.items():
         await counters.move(conn, batch_id, {CallState.WAITING: -k, CallState.CLAIMED: k})
         await conn.execute(
@@ -299,6 +313,22 @@ async def begin_dials(
         if call.call_id in granted
     ]
     if intents:
+        await outbox.emit_many(
+            conn,
+            [
+                (
+                    i.call.workspace_id,
+                    "call.started",
+                    {
+                        "batchId": i.call.batch_id,
+                        "jobId": i.call.job_id,
+                        "status": "active",
+                        "attempt": i.attempt,
+                    },
+                )
+                for i in intents
+            ],
+        )
         await conn.execute(
             attempts.insert(),
             [

@@ -246,12 +246,103 @@ outbox = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("delivered_at", sa.BigInteger, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # The batch an event is about (null for workspace-wide events), for batch streams
+    # (migration 0005).
+    sa.Column("batch_id", sa.String(64), nullable=True),
     sa.Index(
         "ix_outbox_pending",
         "id",
         sqlite_where=sa.text("delivered_at IS NULL"),
         postgresql_where=sa.text("delivered_at IS NULL"),
     ),
+    # Resuming a workspace's or a batch's event stream after an id (events/stream.py).
+    sa.Index("ix_outbox_workspace_id", "workspace_id", "id"),
+    sa.Index("ix_outbox_batch_id", "batch_id", "id"),
+)
+
+
+# --- Outbound webhooks (events/webhooks.py, migration 0005) -----------------------------
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),  # the event names it subscribes to
+    sa.Column("description", sa.String(200), nullable=False, server_default=""),
+    # The signing secret is derived from the server's key and this version, never stored
+    # (events/signing.py), like agents' secrets.
+    sa.Column("secret_version", sa.Integer, nullable=False, server_default="1"),
+    # Only events after this outbox id are delivered: a new endpoint gets no history.
+    sa.Column("after_outbox_id", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Removed endpoints stay (their delivery log stays listable); nothing more is sent.
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_webhook_endpoints_workspace", "workspace_id", "created_at"),
+)
+
+# One row per (endpoint, event): the unique key makes fan-out idempotent, and the lease
+# (`next_attempt_at` moved ahead, `lease_token` bumped) shares the work between workers.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("endpoint_id", sa.String(64), nullable=False),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("outbox_id", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    # pending -> delivered | dead; a replay puts it back to pending.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_token", sa.Integer, nullable=False, server_default="0"),
+    # When retrying started (the first attempt, or the last replay): retries stop
+    # (dead letter) once the retry window has passed since then.
+    sa.Column("first_attempt_at", sa.BigInteger, nullable=True),
+    sa.Column("last_attempt_at", sa.BigInteger, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("endpoint_id", "outbox_id", name="uq_webhook_deliveries_event"),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        "id",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index("ix_webhook_deliveries_endpoint", "endpoint_id", "status", "id"),
+)
+
+# Every attempt, with its answer: what `GET /v1/api/webhooks/{id}/deliveries` shows.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.BigInteger, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.Index("ix_webhook_attempts_delivery", "delivery_id", "n"),
+)
+
+# How far fan-out has read the outbox (one row, id 1). Outbox ids commit in order
+# (store/outbox.py), so "everything up to here was fanned out" is exact.
+webhook_fanout = sa.Table(
+    "webhook_fanout",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("outbox_id", sa.BigInteger, nullable=False),
 )
 
 # API rate limits (domain/ratelimit.py): one row per bucket (an API key, an address's failed

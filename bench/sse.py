@@ -1,0 +1,192 @@
+"""Live events at scale: do 500 SSE clients on one API process each receive every event of a
+running batch within a second, while the other endpoints keep their latency?
+
+Runs the real `dialbatch serve` (API + dispatcher, one process), opens `--clients`
+connections to `GET /v1/api/batch-calls/{id}/events` from this process (plain asyncio
+sockets, so the clients cost little CPU), and starts a batch of `--calls` calls at
+`--rate` calls/s. Each client records when each event id arrives; an event's delay is
+its arrival minus the commit time in the outbox (`created_at`, same machine's clock).
+Meanwhile `GET .../status` is timed every 100 ms, before the clients connect and while
+they stream. Printed: events per client (every client must get every event), delay
+p50/p99/max over all deliveries, and the status endpoint's latency idle vs. loaded.
+
+    .venv/bin/python bench/sse.py                    # 500 clients, SQLite
+    .venv/bin/python bench/sse.py --clients 100 --calls 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import AGENT, API_KEY, WORKSPACE, Server, print_load, print_machine, run_server
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+async def client(
+    host: str,
+    port: int,
+    path: str,
+    arrivals: dict[int, float],
+    connected: asyncio.Event,
+    done: asyncio.Event,
+) -> None:
+    """One SSE client: every `id:` line's arrival time, until `done`."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+            f"x-api-key: {API_KEY}\r\nx-workspace-id: {WORKSPACE}\r\nLast-Event-ID: 0\r\n\r\n"
+        ).encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    assert b" 200 " in status, status
+    connected.set()
+    try:
+        while not done.is_set():
+            try:
+                line = await asyncio.wait_for(reader.readline(), 1.0)
+            except TimeoutError:
+                continue
+            if not line:
+                return
+            if line.startswith(b"id: "):
+                arrivals.setdefault(int(line[4:]), time.time())
+    finally:
+        writer.close()
+
+
+async def time_status(
+    http: httpx.AsyncClient, path: str, stop: asyncio.Event, out: list[float]
+) -> None:
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        r = await http.get(path)
+        assert r.status_code == 200, r.text
+        out.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.1)
+
+
+def outbox_times(server: Server, batch_id: str) -> dict[int, float]:
+    with sqlite3.connect(server.sqlite_path) as db:
+        rows = db.execute(
+            "SELECT id, created_at FROM outbox WHERE batch_id = ?", (batch_id,)
+        ).fetchall()
+    return {int(i): at / 1000 for i, at in rows}
+
+
+async def run(server: Server, args: argparse.Namespace) -> None:
+    host, port = server.base_url.removeprefix("http://").split(":")
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers=server.headers, timeout=120
+    ) as http:
+        csv = "phone_number\n" + "".join(f"+1202555{i:04d}\n" for i in range(args.calls))
+        # A batch to stream: scheduled a little later, so every client is connected first.
+        start_at = time.time() + args.connect_s
+        r = await http.post(
+            "/v1/api/batch-calls",
+            files={"file": ("c.csv", csv.encode())},
+            data={"agentId": AGENT, "scheduledAt": str(int(start_at * 1000))},
+        )
+        assert r.status_code == 200, r.text
+        batch_id = r.json()["batchId"]
+        status_path = f"/v1/api/batch-calls/{batch_id}/status"
+
+        idle: list[float] = []
+        stop_idle = asyncio.Event()
+        t = asyncio.create_task(time_status(http, status_path, stop_idle, idle))
+        await asyncio.sleep(2.0)
+        stop_idle.set()
+        await t
+
+        done = asyncio.Event()
+        arrivals = [dict[int, float]() for _ in range(args.clients)]
+        connected = [asyncio.Event() for _ in range(args.clients)]
+        path = f"/v1/api/batch-calls/{batch_id}/events"
+        tasks = [
+            asyncio.create_task(client(host, int(port), path, arrivals[i], connected[i], done))
+            for i in range(args.clients)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in connected)), args.connect_s)
+        print(f"{args.clients} clients connected; the batch starts at its scheduled time")
+        all_connected = time.time()
+
+        loaded: list[float] = []
+        stop_loaded = asyncio.Event()
+        timer = asyncio.create_task(time_status(http, status_path, stop_loaded, loaded))
+        deadline = time.monotonic() + args.timeout_s
+        while time.monotonic() < deadline:
+            body = (await http.get(status_path)).json()
+            if body["isComplete"]:
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)  # the last events reach everyone
+        stop_loaded.set()
+        await timer
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    committed = outbox_times(server, batch_id)
+    expected = {i for i in committed}
+    counts = [len(set(a) & expected) for a in arrivals]
+    # Events committed before every client was connected (batch.created) arrive by
+    # catch-up; the delay is measured on the live ones.
+    delays = [
+        (at - committed[i]) * 1000
+        for a in arrivals
+        for i, at in a.items()
+        if i in committed and committed[i] > all_connected
+    ]
+    print(
+        f"events of the batch: {len(expected)}; every client got all of them: "
+        f"{all(c == len(expected) for c in counts)} (min {min(counts)}, max {max(counts)})"
+    )
+    print(
+        f"delay commit -> client, over {len(delays)} deliveries: p50 {pct(delays, 0.5):.0f} ms,"
+        f" p99 {pct(delays, 0.99):.0f} ms, max {max(delays):.0f} ms"
+    )
+    print(
+        f"GET status latency: idle p50 {pct(idle, 0.5):.1f} ms / p99 {pct(idle, 0.99):.1f} ms; "
+        f"with {args.clients} streams p50 {pct(loaded, 0.5):.1f} ms / "
+        f"p99 {pct(loaded, 0.99):.1f} ms ({len(loaded)} requests)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--rate", type=float, default=20.0, help="calls started per second")
+    parser.add_argument("--connect-s", type=float, default=30.0)
+    parser.add_argument("--timeout-s", type=float, default=300.0)
+    args = parser.parse_args()
+    print_machine()
+    print_load("before")
+    extra = {
+        "DIALBATCH_DEMO_MAX_CONCURRENT_CALLS": "50",
+        "DIALBATCH_SIMULATED_TIME_SCALE": "0.05",
+    }
+    with run_server(calls_per_second=args.rate, extra_env=extra) as server:
+        try:
+            asyncio.run(run(server, args))
+        finally:
+            print("server log tail:\n" + server.log_tail(15))
+    print_load("after")
+
+
+if __name__ == "__main__":
+    main()
