@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,29 +117,47 @@ def test_export_writes_one_row_per_call_with_metadata_columns(
         rows = list(reader)
     assert reader.fieldnames == [
         "jobId",
-        "status",
         "phone_number",
+        "status",
         "startTime",
         "endTime",
         "duration",
+        "attempts",
         "error",
+        "outcome",
+        "transcript",
+        "summary",
+        "data",
         "first_name",
         "last_name",
         "email",
     ]
     assert [r["jobId"] for r in rows] == [f"call_{batch_id[6:]}_{i}" for i in range(101)]
-    assert [r["phone_number"] for r in rows] == numbers(101)
+    # "+" starts a formula in a spreadsheet: the number is kept as text.
+    assert [r["phone_number"] for r in rows] == ["'" + n for n in numbers(101)]
     assert [r["first_name"] for r in rows] == [f"First{i}" for i in range(101)]
     assert sum(r["status"] == "completed" for r in rows) == final["completed"]
     for r in rows:
-        start = datetime.fromisoformat(r["startTime"])
-        end = datetime.fromisoformat(r["endTime"])
-        assert r["endTime"].endswith("Z") and start.utcoffset() == timedelta(0)
-        assert start <= end
+        assert int(r["startTime"]) <= int(r["endTime"])
+        assert int(r["attempts"]) >= 1
         if r["status"] == "completed":
             assert float(r["duration"]) > 0 and r["error"] == ""
+            # the simulated agent's transcript greets the contact by the CSV's name
+            assert r["outcome"] and f"Hello {r['first_name']}" in r["transcript"]
         else:
-            assert r["error"] and r["duration"] == ""
+            assert r["error"] and r["duration"] == "" and r["transcript"] == ""
+
+
+def test_export_as_json_lines(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3))
+    wait(server, batch_id)
+    result = run(server, "export", batch_id, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [c["metadata"]["first_name"] for c in lines] == ["First0", "First1", "First2"]
+    assert "exported 3 calls" in result.stderr
+    bad = run(server, "export", batch_id, "--format", "xlsx")
+    assert bad.exit_code == 1 and "csv or jsonl" in bad.stderr
 
 
 def test_export_to_stdout_with_a_status_filter(server: LiveServer, tmp_path: Path) -> None:

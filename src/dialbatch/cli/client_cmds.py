@@ -7,13 +7,12 @@ Connection: `--url`, `--api-key`, `--workspace`, or `DIALBATCH_URL`, `DIALBATCH_
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dialbatch.client import Client, CsvSource, DialbatchError
-from dialbatch.client.types import BatchProgress, Call
+from dialbatch.client.types import BatchProgress
 from dialbatch.client.types import Progress as Counts
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -213,8 +212,14 @@ def cancel(
 def export(
     batch_id: BatchId,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="The CSV file to write; - for stdout.")
+        str, typer.Option("--output", "-o", help="The file to write; - for stdout.")
     ] = "-",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="csv (one column per CSV column) or jsonl (one JSON object a line)."
+        ),
+    ] = "csv",
     call_status: Annotated[
         str,
         typer.Option(
@@ -225,39 +230,23 @@ def export(
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
 ) -> None:
-    """Write every call of a batch as CSV, one row per call, page by page.
+    """Write every call of a batch with its result, one row per call, as the server streams it.
 
-    Columns: jobId, status, phone_number, startTime, endTime (ISO UTC), duration, error.
-
-    Then one column per metadata key: the other columns of the uploaded CSV.
+    Columns: jobId, phone_number, status, startTime, endTime (epoch ms), duration (s),
+    attempts, error, and the result's outcome, transcript, summary and data; then one
+    column per column of the uploaded CSV. In CSV, a cell that a spreadsheet would run as
+    a formula starts with ' (the phone numbers' + among them).
     """
     with _client(url, api_key, workspace) as client:
-        pages = client.iter_call_pages(batch_id, status=call_status)
-        first = next(pages)  # a refusal surfaces before any file is created
-        bar = Progress(
-            TextColumn("exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        with _output(output) as out, bar:
-            writer = CallWriter(out, first["calls"])
-            task = bar.add_task("export", total=first["pagination"]["total"])
-            for page in itertools.chain([first], pages):
-                writer.write(page["calls"])
-                bar.advance(task, len(page["calls"]))
-    if writer.unexported:
-        err.print(
-            "warning: metadata keys first seen after the header was written were left out: "
-            + ", ".join(sorted(writer.unexported))
-        )
+        chunks = client.iter_export(batch_id, format=fmt, status=call_status)
+        first = next(chunks, b"")  # a refusal surfaces before any file is created
+        rows = RowCounter(csv_header=fmt.strip().lower() == "csv")
+        with _output(output) as out:
+            for chunk in itertools.chain([first], chunks):
+                out.write(chunk)
+                rows.feed(chunk)
     where = "stdout" if output == "-" else output
-    err.print(f"exported {writer.count} calls of {batch_id} to {escape(where)}")
+    err.print(f"exported {rows.count} calls of {batch_id} to {escape(where)}")
 
 
 def batches(
@@ -293,60 +282,40 @@ def batches(
 
 # -- export -------------------------------------------------------------------------------
 
-CALL_COLUMNS = ("jobId", "status", "phone_number", "startTime", "endTime", "duration", "error")
 
+class RowCounter:
+    """Counts the records of a CSV or JSON Lines stream as it passes, chunk by chunk: a
+    record ends at a newline outside quotes (a transcript may span lines inside its
+    quotes; an escaped quote `""` flips the state twice)."""
 
-class CallWriter:
-    """Writes calls as CSV rows. The metadata columns are the keys of the first page's calls
-    (every row of a batch comes from one CSV header), in the order first seen."""
+    def __init__(self, *, csv_header: bool) -> None:
+        self._lines = -1 if csv_header else 0
+        self._quoted = False
 
-    def __init__(self, out: IO[str], first_calls: Sequence[Call]) -> None:
-        keys = dict.fromkeys(k for call in first_calls for k in call.get("metadata", {}))
-        self._keys = list(keys)
-        self._writer = csv.writer(out)
-        self._writer.writerow(
-            [*CALL_COLUMNS, *(f"metadata.{k}" if k in CALL_COLUMNS else k for k in self._keys)]
-        )
-        self.count = 0
-        self.unexported: set[str] = set()
+    def feed(self, chunk: bytes) -> None:
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            self._quoted ^= bool(piece.count(b'"') & 1)
+            if not self._quoted:
+                self._lines += 1
+        self._quoted ^= bool(pieces[-1].count(b'"') & 1)
 
-    def write(self, calls: Iterable[Call]) -> None:
-        for call in calls:
-            metadata = call.get("metadata", {})
-            self.unexported.update(set(metadata) - set(self._keys))
-            self._writer.writerow(
-                [
-                    call["jobId"],
-                    call["status"],
-                    call["phone_number"],
-                    _iso_time(call.get("startTime"), "milliseconds"),
-                    _iso_time(call.get("endTime"), "milliseconds"),
-                    _cell(call.get("duration")),
-                    call.get("error", ""),
-                    *(_cell(metadata.get(k)) for k in self._keys),
-                ]
-            )
-            self.count += 1
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    @property
+    def count(self) -> int:
+        return max(self._lines, 0)
 
 
 @contextmanager
-def _output(target: str) -> Iterator[IO[str]]:
+def _output(target: str) -> Iterator[IO[bytes]]:
     """stdout for `-`; otherwise a file that appears only once complete."""
     if target == "-":
-        yield sys.stdout
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
         return
     path = Path(target)
     fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(fd, "wb") as out:
             yield out
         os.replace(partial, path)
     except BaseException:

@@ -147,3 +147,39 @@ async def live_provider_call_ids(
         .order_by(c.seq)
     )
     return [r[0] for r in rows]
+
+
+# -- export -------------------------------------------------------------------------------
+
+_EXPORT_COLUMNS = (
+    calls.c.seq,
+    calls.c.phone_number,
+    calls.c.metadata,
+    calls.c.status,
+    calls.c.attempt,
+    calls.c.started_at,
+    calls.c.ended_at,
+    calls.c.duration_s,
+    calls.c.error,
+    # As text: the export parses it itself, once (store/_dialect-free: both engines cast).
+    sa.cast(calls.c.result, sa.Text).label("result"),
+)
+
+
+async def after(
+    conn: AsyncConnection,
+    batch_id: str,
+    *,
+    after_seq: int,
+    states: tuple[CallState, ...] | None,
+    limit: int,
+) -> list[sa.Row[Any]]:
+    """The next `limit` calls of the batch past `after_seq`, in CSV order, optionally only
+    those in `states`: one keyset step of an export, through the (batch_id, seq) key, so
+    each step costs the same at row 10 and at row 1,000,000 and nothing holds the batch."""
+    c = calls.c
+    query = sa.select(*_EXPORT_COLUMNS).where(c.batch_id == batch_id, c.seq > after_seq)
+    if states is not None:
+        query = query.where(c.status.in_([s.value for s in states]))
+    rows = await conn.execute(query.order_by(c.seq).limit(limit))
+    return list(rows)
