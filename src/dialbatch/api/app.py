@@ -11,7 +11,7 @@ from fastapi import FastAPI
 import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
-from dialbatch.api.routers import agents, batches, callbacks, health, results
+from dialbatch.api.routers import agents, batches, callbacks, health, metrics, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
@@ -56,4 +56,5 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

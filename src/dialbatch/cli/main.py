@@ -136,6 +136,11 @@ def worker(log_format: LogFormatOption = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            # A worker has no API: its counters are served on a port of their own.
+            start_http_server(settings.metrics_port, addr=settings.host)
         await runtime.start()
         owner = runtime.dispatcher.owner
         log.info("worker started; SIGTERM drains and exits", extra={"worker": owner})

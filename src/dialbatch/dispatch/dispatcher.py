@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from dialbatch import metrics
 from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.events.apply import EventApplier
@@ -224,14 +225,17 @@ class Dispatcher:
                 self.owner,
                 self.config.dial_lease_ms,
             )
+        durable_at = time.monotonic()  # the dial latency metric starts here
         # Calls left out were cancelled, or their lease was lost: never dialed.
         for intent in intents:
             agent, provider = ready[intent.call.call_id]
-            task = asyncio.create_task(self._start(intent, agent, provider))
+            task = asyncio.create_task(self._start(intent, agent, provider, durable_at))
             self._dials.add(task)
             task.add_done_callback(self._dials.discard)
 
-    async def _start(self, intent: queue.Intent, agent: Agent, provider: Provider) -> None:
+    async def _start(
+        self, intent: queue.Intent, agent: Agent, provider: Provider, durable_at: float
+    ) -> None:
         call = intent.call
         request = DialRequest(
             dial_key=intent.dial_key,
@@ -272,6 +276,8 @@ class Dispatcher:
             # Unknown whether it rang: the dial lease runs out and it is reconciled.
             log.exception("dial %s failed unexpectedly", intent.dial_key)
             return
+        metrics.CALLS_STARTED.labels(provider=provider.name).inc()
+        metrics.DIAL_LATENCY.labels(provider=provider.name).observe(time.monotonic() - durable_at)
         await self._quietly(
             self._placed.submit((intent.dial_key, provider_call_id)), intent.dial_key
         )
