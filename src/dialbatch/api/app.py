@@ -11,7 +11,7 @@ from fastapi import FastAPI
 import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.agent_auth import AgentSecrets
-from dialbatch.api.routers import agents, batches, callbacks, health, metrics, results
+from dialbatch.api.routers import agents, batches, callbacks, docs, health, metrics, results
 from dialbatch.events.apply import EventApplier
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
@@ -37,6 +37,9 @@ def create_app(
             "fields marked *extension* are dialbatch's additions."
         ),
         lifespan=lifespan,
+        # /docs and /redoc are served from this server's own files (routers/docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.db = db
     app.state.settings = settings
@@ -57,4 +60,5 @@ def create_app(
     app.include_router(results.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    docs.install(app)
     return app
