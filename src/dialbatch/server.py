@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
 from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
 from dialbatch.settings import Settings
+from dialbatch.store import workers
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 
@@ -47,6 +50,7 @@ class Runtime:
     providers: dict[str, Provider]
     dispatch: bool = True
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, dispatch: bool = True) -> Runtime:
@@ -72,6 +76,22 @@ class Runtime:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+            await self._beat_once()  # seen from the start, not a beat later
+            self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    async def _beat_once(self) -> None:
+        try:
+            async with self.db.write() as conn:
+                await workers.beat(conn, self.dispatcher.owner, socket.gethostname(), os.getpid())
+                await workers.prune(conn)
+        except Exception:
+            log.warning("worker heartbeat failed; retrying", exc_info=True)
+
+    async def _beat(self) -> None:
+        """This worker's heartbeat row (store/workers.py), every HEARTBEAT_S."""
+        while True:
+            await asyncio.sleep(workers.HEARTBEAT_S)
+            await self._beat_once()
 
     async def stop(self) -> None:
         """Stop claiming, let the loop finish its round, then close what it used.
@@ -80,6 +100,13 @@ class Runtime:
         to roll back over a connection that dispose() is closing, and hang.
         """
         await self.dispatcher.stop()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(Exception):
+                async with self.db.write() as conn:
+                    await workers.gone(conn, self.dispatcher.owner)
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)

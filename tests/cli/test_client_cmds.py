@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from dialbatch.cli.main import app
 from dialbatch.client import Client
 from dialbatch.client.types import BatchProgress
+from dialbatch.settings import Settings
 from tests.client._server import LiveServer
 from tests.conftest import csv_bytes, numbers
 
@@ -307,3 +308,43 @@ def test_local_mistakes_exit_1(server: LiveServer, tmp_path: Path) -> None:
     assert_fails_with(
         run(server, "batches", "--url", "http://127.0.0.1:9"), "cannot reach http://127.0.0.1:9"
     )
+
+
+def test_cancel_with_hangup_active(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", later())
+    result = run(server, "cancel", batch_id, "--hangup-active")
+    assert result.exit_code == 0, result.output
+    assert "0 completed, 0 failed, 3 cancelled of 3 calls" in result.stdout
+    assert "0 live call(s) being hung up" in result.stdout
+
+
+def test_status_warns_when_no_worker_is_alive(
+    server: LiveServer, settings: Settings, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from dialbatch.store.engine import Database
+    from dialbatch.store.tables import workers
+
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", later())
+    assert "no worker" not in run(server, "status", batch_id).stderr
+
+    async def forget_workers() -> None:  # as if the only worker had died a while ago
+        db = Database(settings.effective_database_url)
+        async with db.write() as conn:
+            await conn.execute(sa.delete(workers))
+        await db.dispose()
+
+    asyncio.run(forget_workers())
+    result = run(server, "status", batch_id)
+    assert result.exit_code == 0
+    assert "no worker has been seen in the last minute" in result.stderr
+
+
+def test_watch_reports_the_rate() -> None:
+    from dialbatch.cli.client_cmds import _rate
+
+    assert _rate(2.5) == "2.5 calls/s"
+    assert _rate(0.5) == "30.0 calls/min"

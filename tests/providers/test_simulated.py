@@ -112,3 +112,15 @@ async def test_unknown_dials_cannot_be_vouched_for_and_refusals_raise() -> None:
 def test_bad_agent_configs_are_refused(config: dict[str, object]) -> None:
     with pytest.raises(SimulatedConfigError):
         validate_config(config)
+
+
+def test_the_greeting_uses_whatever_name_column_the_csv_has() -> None:
+    from dialbatch.providers.simulated import contact_name
+
+    assert contact_name({"first_name": "Ada", "name": "Ada Lovelace"}) == "Ada"
+    assert contact_name({"Name": "Grace Hopper", "email": "g@example.com"}) == "Grace Hopper"
+    assert contact_name({"First Name": "Alan"}) == "Alan"
+    assert contact_name({"FIRSTNAME": " Edsger "}) == "Edsger"
+    assert contact_name({"customer-name": "Barbara"}) == "Barbara"
+    assert contact_name({"first_name": "", "Name": "Fallback"}) == "Fallback"
+    assert contact_name({"email": "x@example.com"}) is None

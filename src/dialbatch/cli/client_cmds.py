@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,14 +28,17 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
 from dialbatch.client import Client, CsvSource, DialbatchError
-from dialbatch.client.types import BatchProgress
+from dialbatch.client.types import Batch, BatchProgress
 from dialbatch.client.types import Progress as Counts
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -162,6 +166,7 @@ def status(
     """Show a batch's status and counts."""
     with _client(url, api_key, workspace) as client:
         batch = client.get_batch(batch_id)
+        stalled = _open(batch) and not _workers_alive(client)
     p = batch["progress"]
     rows: list[tuple[str, object]] = [
         ("Batch", batch["id"]),
@@ -188,17 +193,46 @@ def status(
         if value not in (None, ""):
             table.add_row(name, escape(str(value)))
     console.print(table)
+    if stalled:
+        err.print(
+            "[yellow]warning:[/yellow] no worker has been seen in the last minute, so this "
+            "batch's waiting calls are not being dialed; start one with `dialbatch worker` "
+            "(or `dialbatch serve` without --no-dispatch)"
+        )
+
+
+def _open(batch: Batch) -> bool:
+    """The batch still has calls to dial (now or at its scheduled time)."""
+    waiting = batch["progress"]["waiting"]
+    return batch["status"] in ("queued", "processing") and waiting > 0
+
+
+def _workers_alive(client: Client) -> bool:
+    """Whether /readyz lists a live worker; a server that does not say counts as yes."""
+    try:
+        ready = client.readiness()
+    except (DialbatchError, httpx.HTTPError):
+        return True
+    workers = ready.get("workers")
+    return not isinstance(workers, list) or bool(workers)
 
 
 def cancel(
     batch_id: BatchId,
+    hangup_active: Annotated[
+        bool,
+        typer.Option(
+            "--hangup-active", help="Also hang up the calls that are live now (they end failed)."
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
 ) -> None:
-    """Cancel a batch: waiting calls are never dialed; active calls run to their end."""
+    """Cancel a batch: waiting calls are never dialed; active calls run to their end,
+    unless --hangup-active hangs them up."""
     with _client(url, api_key, workspace) as client:
-        result = client.cancel_batch(batch_id)
+        result = client.cancel_batch(batch_id, hangup_active=hangup_active)
     d = result["details"]
     console.print(
         f"[bold]{result['batchId']}[/bold] {result['status']}: {escape(result['message'])}"
@@ -207,6 +241,8 @@ def cancel(
         f"{d['completedCalls']} completed, {d['failedCalls']} failed, "
         f"{d['cancelledCalls']} cancelled of {d['totalCalls']} calls"
     )
+    if "hungUpCalls" in result:
+        console.print(f"{result['hungUpCalls']} live call(s) being hung up")
 
 
 def export(
@@ -436,10 +472,15 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         TimeElapsedColumn(),
         console=console,
+        speed_estimate_period=60,
     )
     task = bar.add_task(batch["status"], total=batch["totalCalls"])
+    started = time.monotonic()
     counts = Text()
 
     def show(p: BatchProgress) -> None:
@@ -457,6 +498,23 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
     console.print(
         f"[bold]{batch_id}[/bold] {final['status']}: {final['total']} calls, {_counts(final)}"
     )
+    finished, seconds = _finished(final), time.monotonic() - started
+    if finished and seconds > 0:
+        console.print(f"watched {seconds:.0f} s; {_rate(finished / seconds)}")
+
+
+class RateColumn(ProgressColumn):
+    """Calls finished per second (over the last minute), as the bar advances."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- calls/s" if speed is None else _rate(speed), style="progress.data.speed")
+
+
+def _rate(per_second: float) -> str:
+    if per_second >= 1 or per_second == 0:
+        return f"{per_second:.1f} calls/s"
+    return f"{per_second * 60:.1f} calls/min"
 
 
 def _finished(p: Counts) -> int:

@@ -186,17 +186,25 @@ class Client:
         call: CallDetail = self._request("GET", batch_path(batch_id, "calls", job_id))
         return call
 
-    def cancel_batch(self, batch_id: str) -> CancelResult:
-        """Cancel a batch: waiting calls are never dialed; active calls run to their end.
+    def cancel_batch(self, batch_id: str, hangup_active: bool = False) -> CancelResult:
+        """Cancel a batch: waiting calls are never dialed; active calls run to their end,
+        or with `hangup_active` (a dialbatch extension) are hung up now.
 
         Cannot be undone. A batch that already finished raises `Conflict`.
         """
-        result: CancelResult = self._request("DELETE", batch_path(batch_id))
+        params = {"hangupActive": "true"} if hangup_active else None
+        result: CancelResult = self._request("DELETE", batch_path(batch_id), params=params)
         return result
 
     def list_batches(self, page: int = 1, limit: int = 20) -> BatchPage:
         """The workspace's batches, newest first (extension)."""
         body: BatchPage = self._request("GET", BATCHES, params={"page": page, "limit": limit})
+        return body
+
+    def readiness(self) -> dict[str, Any]:
+        """`GET /readyz` (dialbatch): the server's readiness, with `workers`, the processes
+        seen dispatching in the last minute (none: queued batches will not start)."""
+        body: dict[str, Any] = self._request("GET", "/readyz")
         return body
 
     def list_agents(self) -> list[Agent]:

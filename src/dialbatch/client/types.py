@@ -152,6 +152,7 @@ class CancelResult(TypedDict):
     status: str
     message: str
     details: CancelDetails
+    hungUpCalls: NotRequired[int]  # extension, with hangup_active=True
 
 
 class BatchSummary(TypedDict):

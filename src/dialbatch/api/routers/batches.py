@@ -134,10 +134,14 @@ async def _start(request: Request, workspace: str, db: Db, upload: Upload) -> di
                 rows=producer,
             )
     except ingest.CsvRejected as exc:
+        accept = _accepting_options(exc.problems, options)
+        hint = "; ".join(_OPTION_WORDS[o] for o in accept)
         raise ValidationFailed(
-            exc.message,
+            f"{exc.message}. To accept the file: {hint}" if hint else exc.message,
             problems=[p.as_dict() for p in exc.problems],
             problemCount=exc.problem_count,
+            # extension: the form fields that would accept the file, for clients to offer
+            acceptWith=accept,
         ) from exc
     scan = producer.result
     assert scan is not None
@@ -164,13 +168,44 @@ def _json_field(fields: dict[str, str], name: str) -> Any:
         raise BadRequest(f"{name} is not valid JSON: {exc.msg}") from exc
 
 
+# The spellings a boolean form field accepts: the same words FastAPI takes in a query
+# string (hangupActive), so that every flag of the API reads alike.
+_TRUE = frozenset(("true", "1", "on", "yes"))
+_FALSE = frozenset(("", "false", "0", "off", "no"))
+
+
 def _flag(fields: dict[str, str], name: str) -> bool:
     raw = fields.get(name, "").strip().lower()
-    if raw in ("", "false", "0", "no"):
+    if raw in _FALSE:
         return False
-    if raw in ("true", "1", "yes"):
+    if raw in _TRUE:
         return True
-    raise BadRequest(f"{name} must be true or false")
+    raise BadRequest(f"{name} must be true or false (also accepted: 1/0, on/off, yes/no)")
+
+
+def _accepting_options(
+    problems: list[ingest.RowProblem], options: ingest.IngestOptions
+) -> list[str]:
+    """The upload options under which a refused file would be taken (as far as its first
+    problems show): `dedupe` for repeated numbers, `defaultCountry` for numbers without
+    a country code, `skipInvalid` for rows that cannot be called."""
+    accept: list[str] = []
+    duplicates = [p for p in problems if p.reason.startswith("duplicate of row")]
+    invalid = [p for p in problems if p not in duplicates]
+    if duplicates and not (options.dedupe or options.skip_invalid):
+        accept.append("dedupe")
+    if options.default_region is None and any("no country code" in p.reason for p in invalid):
+        accept.append("defaultCountry")
+    if invalid and not options.skip_invalid:
+        accept.append("skipInvalid")
+    return accept
+
+
+_OPTION_WORDS = {
+    "dedupe": "dedupe=true keeps the first row of each repeated number",
+    "defaultCountry": "defaultCountry=<ISO code, e.g. US> reads numbers without +",
+    "skipInvalid": "skipInvalid=true leaves the invalid rows out and queues the rest",
+}
 
 
 def _region(raw: str | None) -> str | None:
