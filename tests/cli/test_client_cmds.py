@@ -286,6 +286,7 @@ def test_an_invalid_csv_exits_1_with_its_row_problems(server: LiveServer, tmp_pa
     assert result.exit_code == 1, result.output
     assert "row 3, column phone_number: " in result.stderr
     assert "(value '12345')" in result.stderr
+    assert "submit again with: --default-country" in " ".join(result.stderr.split())
 
 
 def test_local_mistakes_exit_1(server: LiveServer, tmp_path: Path) -> None:

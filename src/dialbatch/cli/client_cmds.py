@@ -373,7 +373,7 @@ def _client(url: str, api_key: str, workspace: str) -> Iterator[Client]:
         with Client(url, api_key, workspace) as client:
             yield client
     except DialbatchError as exc:
-        _fail(exc.message, _problem_lines(exc.body))
+        _fail(exc.message, [*_problem_lines(exc.body), *_accept_lines(exc.body)])
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         _fail(f"cannot reach {url}: {exc or type(exc).__name__}")
     except OSError as exc:
@@ -397,6 +397,22 @@ def _problem_lines(body: Any) -> list[str]:
     if isinstance(count, int) and count > len(lines):
         lines.append(f"... and {count - len(lines)} more")
     return lines
+
+
+_ACCEPT_FLAGS = {
+    "dedupe": "--dedupe",
+    "skipInvalid": "--skip-invalid",
+    "defaultCountry": "--default-country <ISO code, e.g. US>",
+}
+
+
+def _accept_lines(body: Any) -> list[str]:
+    """The submit options that would accept a refused CSV (the server's acceptWith)."""
+    accept = body.get("acceptWith") if isinstance(body, dict) else None
+    if not isinstance(accept, list) or not accept:
+        return []
+    flags = [_ACCEPT_FLAGS.get(str(a), str(a)) for a in accept]
+    return ["to accept the file, submit again with: " + " or ".join(flags)]
 
 
 def _describe_problem(problem: Any) -> str:
@@ -473,9 +489,10 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(),
-        TextColumn("left"),
         TimeRemainingColumn(),
+        TextColumn("left"),
         TimeElapsedColumn(),
+        TextColumn("elapsed"),
         console=console,
         speed_estimate_period=60,
     )
