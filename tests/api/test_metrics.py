@@ -98,3 +98,19 @@ async def test_a_token_guards_metrics_when_set(guarded: Harness) -> None:
     assert_error_shape(r, 401)
     r = await h.client.get("/metrics", headers={"authorization": "Bearer s3cret-token"})
     assert r.status_code == 200 and "dialbatch_calls_waiting" in r.text
+
+
+async def test_the_grafana_dashboard_and_docs_name_only_real_metrics(api: Harness) -> None:
+    import re
+    from pathlib import Path
+
+    r = await api.client.get("/metrics")
+    # declared (HELP/TYPE) even before a labelled metric has its first sample
+    exposed = set(re.findall(r"^# TYPE (dialbatch_\w+) ", r.text, re.M))
+    docs = Path(__file__).parents[2] / "docs"
+    for name in ("grafana-dashboard.json", "metrics.md"):
+        named = {
+            re.sub(r"_(bucket|count|sum)$", "", m)
+            for m in re.findall(r"dialbatch_[a-z_]+[a-z]", (docs / name).read_text())
+        }
+        assert named and named <= exposed, (name, named - exposed)
