@@ -12,7 +12,9 @@ The real `dialbatch serve` then runs as a subprocess; after a warm-up request it
 is read, and each format is exported `--rounds` times over one streamed HTTP request,
 counting rows as they arrive. Printed per run: rows, bytes, seconds, rows/s, and the
 server's peak RSS during the run (the larger of 20 ms samples and the kernel's VmHWM,
-reset before each run) against its idle RSS. Targets (issue 12): peak within 50 MB of
+reset before each run) against its idle RSS, and the server's CPU time (user + system, all
+its threads): rows per CPU-second is the figure that other load on a shared machine does
+not change, where rows/s (wall) is. Targets (issue 12): peak within 50 MB of
 idle, and at least 100k rows/s.
 
     .venv/bin/python bench/export.py                      # 1M calls, csv and jsonl
@@ -197,14 +199,17 @@ def main() -> None:
             for i in range(args.rounds):
                 print_load(f"before {fmt} #{i + 1}")
                 server.start_window()
+                cpu0 = server.cpu_seconds()
                 rows, size, seconds = export_once(server.base_url, batch_id, fmt)
+                cpu = server.cpu_seconds() - cpu0
                 peak = server.window_peak()
                 rate = rows / seconds
                 growth = (peak - idle) / MB
                 ok &= rows == args.calls and rate >= TARGET_ROWS_PER_S and growth <= TARGET_RSS_MB
                 print(
                     f"{fmt:5} #{i + 1}: {rows:,} rows, {size / MB:.0f} MB in {seconds:.2f} s = "
-                    f"{rate:,.0f} rows/s; server peak RSS {peak / MB:.1f} MB "
+                    f"{rate:,.0f} rows/s; server CPU {cpu:.1f} s = {rows / max(cpu, 1e-9):,.0f} "
+                    f"rows per CPU-second; server peak RSS {peak / MB:.1f} MB "
                     f"(idle + {growth:.1f} MB)",
                     flush=True,
                 )

@@ -11,6 +11,8 @@ CSV injection: a leading `'`); JSON Lines carries the values unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
@@ -163,14 +165,19 @@ async def stream(
     fmt: ExportFormat,
     chunk_rows: int | None = None,
 ) -> AsyncIterator[bytes]:
-    """The export's bytes, chunk by chunk. The caller has checked the batch's workspace."""
+    """The export's bytes, chunk by chunk. The caller has checked the batch's workspace.
+
+    The next chunk is read while this one is formatted: SQLite and asyncpg do their part
+    off the event loop's thread, so on two cores the reading and the formatting overlap.
+    At most two chunks are in memory at once.
+    """
     limit = chunk_rows or CHUNK_ROWS
     csv_rows = CsvRows(batch_id) if fmt == "csv" else None
     json_lines = JsonLines(batch_id)
-    after = -1
-    while True:
+
+    async def read(after: int) -> list[Any]:
         async with db.read() as conn:
-            rows = await calls.after(
+            return await calls.after(
                 conn,
                 batch_id,
                 after_seq=after,
@@ -178,9 +185,17 @@ async def stream(
                 limit=limit,
                 result_fields=csv_rows is not None,
             )
-        chunk = csv_rows.rows(rows) if csv_rows is not None else json_lines.rows(rows)
-        if chunk:
-            yield chunk
-        if len(rows) < limit:
-            return
-        after = rows[-1].seq
+
+    pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(read(-1))
+    try:
+        while pending is not None:
+            rows = await pending
+            pending = asyncio.ensure_future(read(rows[-1][0])) if len(rows) == limit else None
+            chunk = csv_rows.rows(rows) if csv_rows is not None else json_lines.rows(rows)
+            if chunk:
+                yield chunk
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
