@@ -59,10 +59,15 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_path: Path) -> Iterator[Any]:
-    """One headless Chromium for the session (Playwright's sync API: browser tests are
-    plain `def` tests, outside any event loop)."""
+@pytest.fixture
+def browser(chromium_path: Path, live_server: LiveServer) -> Iterator[Any]:
+    """A headless Chromium for one test, with the live server already up.
+
+    Playwright's sync API runs an event loop on the main thread while it is open, and no
+    asyncio test or fixture (the PostgreSQL database's set-up, pytest-asyncio's tests) can
+    run meanwhile. So it lives for one test only, and starts after the server and its
+    database (it depends on `live_server` for that order); browser tests are plain `def`
+    tests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -2,8 +2,9 @@
 
 Constant memory whatever the batch size: the calls are read in keyset chunks by `seq`
 (store/calls.after), each chunk in a short read of its own, formatted and handed to the
-response before the next is read. Nothing holds the batch, and a long export holds no
-transaction open (on SQLite that would stop the WAL from being checkpointed meanwhile).
+response while the next one is read; at most two chunks are in memory. Nothing holds the
+batch, and a long export holds no transaction open (on SQLite that would stop the WAL
+from being checkpointed meanwhile).
 
 CSV cells that a spreadsheet would run as a formula are neutralised (OWASP's advice for
 CSV injection: a leading `'`); JSON Lines carries the values unchanged.

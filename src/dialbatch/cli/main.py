@@ -105,7 +105,7 @@ def serve(
             "(a fresh demo key is issued at every start; pin one with DIALBATCH_DEMO_API_KEY)"
         )
     console.print(curl_lines(demo, base), highlight=False, soft_wrap=True)
-    console.print(cli_lines(demo, base), highlight=False, soft_wrap=True)
+    console.print(cli_lines(demo, base), highlight=False, soft_wrap=True, markup=False)
     runtime = Runtime.build(settings, dispatch=dispatch)
     config = uvicorn.Config(
         runtime.app(),
