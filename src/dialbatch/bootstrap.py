@@ -9,6 +9,8 @@ so that the printed lines always work.
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +113,46 @@ def curl_lines(demo: Demo, base_url: str) -> str:
             "# start a batch of 5 simulated calls and keep its id:",
             f"BATCH=$(curl -s {h} -F {csv} -F agentId={demo.agent_id} "
             f'{base_url}/v1/api/batch-calls | sed -E \'s/.*"batchId":"([^"]+)".*/\\1/\')',
-            "# progress, then the calls:",
-            f"curl -s {h} {base_url}/v1/api/batch-calls/$BATCH/status",
-            f'curl -s {h} "{base_url}/v1/api/batch-calls/$BATCH/calls?limit=5"',
+            "# progress, then the calls (-w adds the newline a JSON body ends without):",
+            f"curl -s -w '\\n' {h} {base_url}/v1/api/batch-calls/$BATCH/status",
+            f"curl -s -w '\\n' {h} \"{base_url}/v1/api/batch-calls/$BATCH/calls?limit=5\"",
             f"# API docs: {base_url}/docs",
         ]
     )
+
+
+def cli_lines(
+    demo: Demo, base_url: str, *, cwd: Path | None = None, program: str | None = None
+) -> str:
+    """Shell lines that run the same demo with the `dialbatch` CLI, pasted in `cwd` (the
+    directory `serve` runs in): paths are written relative to it when they are inside."""
+    here = (cwd or Path.cwd()).resolve()
+    env = [
+        f"DIALBATCH_API_KEY={shlex.quote(demo.api_key)}",
+        f"DIALBATCH_WORKSPACE_ID={shlex.quote(demo.workspace_id)}",
+    ]
+    if base_url != "http://127.0.0.1:8000":
+        env.append(f"DIALBATCH_URL={shlex.quote(base_url)}")
+    exe = _shell_path(Path(program or sys.argv[0]), here)
+    if Path(exe).name != "dialbatch":  # run some other way (python -m ...): the script name
+        exe = "dialbatch"
+    csv = _shell_path(demo.sample_csv, here)
+    return "\n".join(
+        [
+            "# or with the CLI, from this directory:",
+            f"export {' '.join(env)}",
+            f"{exe} submit {csv} --agent {demo.agent_id} --watch",
+        ]
+    )
+
+
+def _shell_path(path: Path, cwd: Path) -> str:
+    """`path` as a shell word: relative to `cwd` when inside it, else absolute."""
+    full = path if path.is_absolute() else (cwd / path)
+    try:
+        shown = str(full.resolve().relative_to(cwd))
+    except ValueError:
+        shown = str(full.resolve())
+    if "/" not in shown and full.name == "dialbatch" and shutil.which("dialbatch") != str(full):
+        shown = f"./{shown}"
+    return shlex.quote(shown)

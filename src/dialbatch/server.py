@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
 from dialbatch.settings import Settings
 from dialbatch.signing import load_master_key
+from dialbatch.store import workers
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 
@@ -56,6 +59,7 @@ class Runtime:
     # Outbound webhooks are delivered by every process that dispatches (events/webhooks.py).
     webhooks: WebhookDeliverer | None = None
     _webhook_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, *, dispatch: bool = True) -> Runtime:
@@ -81,11 +85,27 @@ class Runtime:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         if self.dispatch:
             self._task = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+            await self._beat_once()  # seen from the start, not a beat later
+            self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         await self._start_webhooks()
 
     def hurry(self) -> None:
         """Told to stop a second time: stop waiting for live calls (they are handed over)."""
         self.dispatcher.hurry()
+
+    async def _beat_once(self) -> None:
+        try:
+            async with self.db.write() as conn:
+                await workers.beat(conn, self.dispatcher.owner, socket.gethostname(), os.getpid())
+                await workers.prune(conn)
+        except Exception:
+            log.warning("worker heartbeat failed; retrying", exc_info=True)
+
+    async def _beat(self) -> None:
+        """This worker's heartbeat row (store/workers.py), every HEARTBEAT_S."""
+        while True:
+            await asyncio.sleep(workers.HEARTBEAT_S)
+            await self._beat_once()
 
     async def stop(self) -> None:
         """Stop claiming, let the loop finish its round, then close what it used.
@@ -101,6 +121,13 @@ class Runtime:
             await asyncio.wait_for(self.dispatcher.stop(), limit)
         except TimeoutError:
             log.warning("dispatcher did not drain in %.0f s", limit)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(Exception):
+                async with self.db.write() as conn:
+                    await workers.gone(conn, self.dispatcher.owner)
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_MARGIN_S)

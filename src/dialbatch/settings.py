@@ -71,6 +71,11 @@ class Settings(BaseSettings):
 
     log_format: Literal["text", "json"] = "text"
 
+    # /metrics asks for `Authorization: Bearer <token>` when set; unset, it is open (like
+    # /healthz). A `worker` serves its own counters on metrics_port when that is set.
+    metrics_token: str | None = None
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+
     @cached_property
     def effective_database_url(self) -> str:
         """The URL the engine uses: async drivers, SQLite file under data_dir by default."""

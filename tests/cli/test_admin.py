@@ -91,3 +91,27 @@ def test_migrate_creates_a_missing_data_dir(
     monkeypatch.delenv("DIALBATCH_DATABASE_URL", raising=False)
     assert "database at head" in invoke("migrate")
     assert (data / "dialbatch.db").exists()
+
+
+def test_serve_on_a_port_in_use_fails_before_printing_a_key(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("DIALBATCH_PORT", str(port))
+        result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "API key" not in result.output and "curl" not in result.output
+
+
+def test_flags_show_no_value_in_help() -> None:
+    for command in (["submit", "--help"], ["cancel", "--help"], ["serve", "--help"]):
+        result = runner.invoke(app, command, env={"COLUMNS": "160"})
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.output, result.output
+    assert "--hangup-active" in runner.invoke(app, ["cancel", "--help"]).output

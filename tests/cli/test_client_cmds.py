@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from dialbatch.cli.main import app
 from dialbatch.client import Client
 from dialbatch.client.types import BatchProgress
+from dialbatch.settings import Settings
 from tests.client._server import LiveServer
 from tests.conftest import csv_bytes, numbers
 
@@ -116,29 +118,47 @@ def test_export_writes_one_row_per_call_with_metadata_columns(
         rows = list(reader)
     assert reader.fieldnames == [
         "jobId",
-        "status",
         "phone_number",
+        "status",
         "startTime",
         "endTime",
         "duration",
+        "attempts",
         "error",
+        "outcome",
+        "transcript",
+        "summary",
+        "data",
         "first_name",
         "last_name",
         "email",
     ]
     assert [r["jobId"] for r in rows] == [f"call_{batch_id[6:]}_{i}" for i in range(101)]
-    assert [r["phone_number"] for r in rows] == numbers(101)
+    # "+" starts a formula in a spreadsheet: the number is kept as text.
+    assert [r["phone_number"] for r in rows] == ["'" + n for n in numbers(101)]
     assert [r["first_name"] for r in rows] == [f"First{i}" for i in range(101)]
     assert sum(r["status"] == "completed" for r in rows) == final["completed"]
     for r in rows:
-        start = datetime.fromisoformat(r["startTime"])
-        end = datetime.fromisoformat(r["endTime"])
-        assert r["endTime"].endswith("Z") and start.utcoffset() == timedelta(0)
-        assert start <= end
+        assert int(r["startTime"]) <= int(r["endTime"])
+        assert int(r["attempts"]) >= 1
         if r["status"] == "completed":
             assert float(r["duration"]) > 0 and r["error"] == ""
+            # the simulated agent's transcript greets the contact by the CSV's name
+            assert r["outcome"] and f"Hello {r['first_name']}" in r["transcript"]
         else:
-            assert r["error"] and r["duration"] == ""
+            assert r["error"] and r["duration"] == "" and r["transcript"] == ""
+
+
+def test_export_as_json_lines(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3))
+    wait(server, batch_id)
+    result = run(server, "export", batch_id, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [c["metadata"]["first_name"] for c in lines] == ["First0", "First1", "First2"]
+    assert "exported 3 calls" in result.stderr
+    bad = run(server, "export", batch_id, "--format", "xlsx")
+    assert bad.exit_code == 1 and "csv or jsonl" in bad.stderr
 
 
 def test_export_to_stdout_with_a_status_filter(server: LiveServer, tmp_path: Path) -> None:
@@ -266,6 +286,7 @@ def test_an_invalid_csv_exits_1_with_its_row_problems(server: LiveServer, tmp_pa
     assert result.exit_code == 1, result.output
     assert "row 3, column phone_number: " in result.stderr
     assert "(value '12345')" in result.stderr
+    assert "submit again with: --default-country" in " ".join(result.stderr.split())
 
 
 def test_local_mistakes_exit_1(server: LiveServer, tmp_path: Path) -> None:
@@ -288,3 +309,43 @@ def test_local_mistakes_exit_1(server: LiveServer, tmp_path: Path) -> None:
     assert_fails_with(
         run(server, "batches", "--url", "http://127.0.0.1:9"), "cannot reach http://127.0.0.1:9"
     )
+
+
+def test_cancel_with_hangup_active(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", later())
+    result = run(server, "cancel", batch_id, "--hangup-active")
+    assert result.exit_code == 0, result.output
+    assert "0 completed, 0 failed, 3 cancelled of 3 calls" in result.stdout
+    assert "0 live call(s) being hung up" in result.stdout
+
+
+def test_status_warns_when_no_worker_is_alive(
+    server: LiveServer, settings: Settings, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from dialbatch.store.engine import Database
+    from dialbatch.store.tables import workers
+
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", later())
+    assert "no worker" not in run(server, "status", batch_id).stderr
+
+    async def forget_workers() -> None:  # as if the only worker had died a while ago
+        db = Database(settings.effective_database_url)
+        async with db.write() as conn:
+            await conn.execute(sa.delete(workers))
+        await db.dispose()
+
+    asyncio.run(forget_workers())
+    result = run(server, "status", batch_id)
+    assert result.exit_code == 0
+    assert "no worker has been seen in the last minute" in result.stderr
+
+
+def test_watch_reports_the_rate() -> None:
+    from dialbatch.cli.client_cmds import _rate
+
+    assert _rate(2.5) == "2.5 calls/s"
+    assert _rate(0.5) == "30.0 calls/min"

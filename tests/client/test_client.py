@@ -92,6 +92,19 @@ async def test_start_wait_and_walk_every_call(client: AsyncClient) -> None:
     assert all(c["status"] == "failed" and c["error"] for c in failed["calls"])
 
 
+async def test_export_and_results_a_page_at_a_time(client: AsyncClient) -> None:
+    batch_id = (await client.start_batch(contacts(5), "agent_demo"))["batchId"]
+    await client.wait(batch_id, poll_interval=0.02, timeout=30)
+    chunks = [c async for c in client.iter_export(batch_id)]
+    lines = b"".join(chunks).decode().splitlines()
+    assert lines[0].startswith("jobId,phone_number,status") and len(lines) > 5
+    page = await client.list_calls(batch_id, include_result=True)
+    completed = [c for c in page["calls"] if c["status"] == "completed"]
+    assert all("Hello First" in c["result"]["transcript"] for c in completed)
+    with pytest.raises(NotFound):
+        _ = [c async for c in client.iter_export("batch_nope")]
+
+
 async def test_batch_and_call_details(client: AsyncClient) -> None:
     batch_id = (await client.start_batch(contacts(6), "agent_demo"))["batchId"]
     await client.wait(batch_id, poll_interval=0.02, timeout=30)
@@ -315,6 +328,12 @@ def test_blocking_client_end_to_end(server: LiveServer, tmp_path: Path) -> None:
         calls = list(client.iter_calls(batch_id, status="completed", limit=7))
         assert len(calls) == final["completed"]
         assert client.get_call(batch_id, calls[0]["jobId"])["status"] == "completed"
+        with_results = list(client.iter_calls(batch_id, status="completed", include_result=True))
+        assert all(c["result"]["transcript"] and c["attempts"] >= 1 for c in with_results)
+        exported = b"".join(client.iter_export(batch_id, format="jsonl"))
+        assert len(exported.splitlines()) == 101
+        with pytest.raises(BadRequest):
+            next(client.iter_export(batch_id, format="xlsx"))
         assert client.get_batch(batch_id)["isComplete"] is True
         assert client.list_batches()["batches"][0]["id"] == batch_id
         assert demo.agent_id in [a["id"] for a in client.list_agents()]

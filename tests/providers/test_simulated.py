@@ -154,3 +154,15 @@ async def test_a_dial_outlives_the_process_that_placed_it() -> None:
 
 async def _ignore(event: CallEvent) -> None:
     return None
+
+
+def test_the_greeting_uses_whatever_name_column_the_csv_has() -> None:
+    from dialbatch.providers.simulated import contact_name
+
+    assert contact_name({"first_name": "Ada", "name": "Ada Lovelace"}) == "Ada"
+    assert contact_name({"Name": "Grace Hopper", "email": "g@example.com"}) == "Grace Hopper"
+    assert contact_name({"First Name": "Alan"}) == "Alan"
+    assert contact_name({"FIRSTNAME": " Edsger "}) == "Edsger"
+    assert contact_name({"customer-name": "Barbara"}) == "Barbara"
+    assert contact_name({"first_name": "", "Name": "Fallback"}) == "Fallback"
+    assert contact_name({"email": "x@example.com"}) is None

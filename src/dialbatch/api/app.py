@@ -12,7 +12,16 @@ import dialbatch
 from dialbatch.api import errors
 from dialbatch.api.openapi import document_errors
 from dialbatch.api.ratelimit import RateLimiter
-from dialbatch.api.routers import agents, batches, callbacks, campaign, health, results
+from dialbatch.api.routers import (
+    agents,
+    batches,
+    callbacks,
+    campaign,
+    docs,
+    health,
+    metrics,
+    results,
+)
 from dialbatch.api.routers import events as events_router
 from dialbatch.api.routers import webhooks as webhooks_router
 from dialbatch.events.apply import EventApplier
@@ -42,6 +51,9 @@ def create_app(
             "fields marked *extension* are dialbatch's additions."
         ),
         lifespan=close_streams_on_exit(lifespan),
+        # /docs and /redoc are served from this server's own files (routers/docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.db = db
     app.state.settings = settings
@@ -69,6 +81,8 @@ def create_app(
     app.state.event_poller = OutboxPoller(db, settings.events_poll_s)
     app.include_router(events_router.router)
     app.include_router(webhooks_router.router)
+    app.include_router(metrics.router)
+    docs.install(app)
     # 400, 401 and 429 documented on every route they apply to, from its dependencies.
     document_errors(app)
     return app

@@ -59,6 +59,7 @@ class NewBatch:
     produce: Producer
     problem: Callable[[ingest.RowProblem], dict[str, object]]
     message: Callable[[ingest.CsvRejected], str]
+    options: ingest.IngestOptions
 
 
 # -- the two bodies -------------------------------------------------------------------------
@@ -85,6 +86,7 @@ def from_form(upload: Upload) -> NewBatch:
         produce=lambda emit: ingest.stream(file, options, emit, chunk_size=INGEST_CHUNK_ROWS),
         problem=lambda p: p.as_dict(),
         message=lambda exc: exc.message,
+        options=options,
     )
 
 
@@ -127,6 +129,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         produce=lambda emit: json_rows.stream(calls, options, emit, INGEST_CHUNK_ROWS),
         problem=json_rows.problem_dict,
         message=json_rows.message,
+        options=options,
     )
 
 
@@ -218,10 +221,15 @@ async def create(
             }
             await complete(conn, body)
     except ingest.CsvRejected as exc:
+        accept = _accepting_options(exc.problems, new.options)
+        hint = "; ".join(_OPTION_WORDS[o] for o in accept)
+        message = new.message(exc)
         raise ValidationFailed(
-            new.message(exc),
+            f"{message}. To accept the file: {hint}" if hint else message,
             problems=[new.problem(p) for p in exc.problems],
             problemCount=exc.problem_count,
+            # extension: the form fields that would accept the file, for clients to offer
+            acceptWith=accept,
         ) from exc
     request.app.state.wake()
     return body
@@ -272,13 +280,44 @@ def _json_field(raw: str | None, name: str) -> Any:
         raise BadRequest(f"{name} is not valid JSON: {exc.msg}") from exc
 
 
+# The spellings a boolean form field accepts: the same words FastAPI takes in a query
+# string (hangupActive), so that every flag of the API reads alike.
+_TRUE = frozenset(("true", "1", "on", "yes"))
+_FALSE = frozenset(("", "false", "0", "off", "no"))
+
+
 def _flag(raw: str | None, name: str) -> bool:
     text = (raw or "").strip().lower()
-    if text in ("", "false", "0", "no"):
+    if text in _FALSE:
         return False
-    if text in ("true", "1", "yes"):
+    if text in _TRUE:
         return True
-    raise BadRequest(f"{name} must be true or false")
+    raise BadRequest(f"{name} must be true or false (also accepted: 1/0, on/off, yes/no)")
+
+
+def _accepting_options(
+    problems: list[ingest.RowProblem], options: ingest.IngestOptions
+) -> list[str]:
+    """The upload options under which a refused file would be taken (as far as its first
+    problems show): `dedupe` for repeated numbers, `defaultCountry` for numbers without
+    a country code, `skipInvalid` for rows that cannot be called."""
+    accept: list[str] = []
+    duplicates = [p for p in problems if p.reason.startswith("duplicate of row")]
+    invalid = [p for p in problems if p not in duplicates]
+    if duplicates and not (options.dedupe or options.skip_invalid):
+        accept.append("dedupe")
+    if options.default_region is None and any("no country code" in p.reason for p in invalid):
+        accept.append("defaultCountry")
+    if invalid and not options.skip_invalid:
+        accept.append("skipInvalid")
+    return accept
+
+
+_OPTION_WORDS = {
+    "dedupe": "dedupe=true keeps the first row of each repeated number",
+    "defaultCountry": "defaultCountry=<ISO code, e.g. US> reads numbers without +",
+    "skipInvalid": "skipInvalid=true leaves the invalid rows out and queues the rest",
+}
 
 
 def _json_flag(body: dict[str, Any], name: str) -> bool:

@@ -7,13 +7,13 @@ Connection: `--url`, `--api-key`, `--workspace`, or `DIALBATCH_URL`, `DIALBATCH_
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +28,17 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
 from dialbatch.client import Client, CsvSource, DialbatchError
-from dialbatch.client.types import BatchProgress, Call
+from dialbatch.client.types import Batch, BatchProgress
 from dialbatch.client.types import Progress as Counts
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -182,6 +185,7 @@ def status(
     """Show a batch's status and counts."""
     with _client(url, api_key, workspace) as client:
         batch = client.get_batch(batch_id)
+        stalled = _open(batch) and not _workers_alive(client)
     p = batch["progress"]
     rows: list[tuple[str, object]] = [
         ("Batch", batch["id"]),
@@ -213,17 +217,46 @@ def status(
         if value not in (None, ""):
             table.add_row(name, escape(str(value)))
     console.print(table)
+    if stalled:
+        err.print(
+            "[yellow]warning:[/yellow] no worker has been seen in the last minute, so this "
+            "batch's waiting calls are not being dialed; start one with `dialbatch worker` "
+            "(or `dialbatch serve` without --no-dispatch)"
+        )
+
+
+def _open(batch: Batch) -> bool:
+    """The batch still has calls to dial (now or at its scheduled time)."""
+    waiting = batch["progress"]["waiting"]
+    return batch["status"] in ("queued", "processing") and waiting > 0
+
+
+def _workers_alive(client: Client) -> bool:
+    """Whether /readyz lists a live worker; a server that does not say counts as yes."""
+    try:
+        ready = client.readiness()
+    except (DialbatchError, httpx.HTTPError):
+        return True
+    workers = ready.get("workers")
+    return not isinstance(workers, list) or bool(workers)
 
 
 def cancel(
     batch_id: BatchId,
+    hangup_active: Annotated[
+        bool,
+        typer.Option(
+            "--hangup-active", help="Also hang up the calls that are live now (they end failed)."
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
 ) -> None:
-    """Cancel a batch: waiting calls are never dialed; active calls run to their end."""
+    """Cancel a batch: waiting calls are never dialed; active calls run to their end,
+    unless --hangup-active hangs them up."""
     with _client(url, api_key, workspace) as client:
-        result = client.cancel_batch(batch_id)
+        result = client.cancel_batch(batch_id, hangup_active=hangup_active)
     d = result["details"]
     console.print(
         f"[bold]{result['batchId']}[/bold] {result['status']}: {escape(result['message'])}"
@@ -232,13 +265,21 @@ def cancel(
         f"{d['completedCalls']} completed, {d['failedCalls']} failed, "
         f"{d['cancelledCalls']} cancelled of {d['totalCalls']} calls"
     )
+    if "hungUpCalls" in result:
+        console.print(f"{result['hungUpCalls']} live call(s) being hung up")
 
 
 def export(
     batch_id: BatchId,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="The CSV file to write; - for stdout.")
+        str, typer.Option("--output", "-o", help="The file to write; - for stdout.")
     ] = "-",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="csv (one column per CSV column) or jsonl (one JSON object a line)."
+        ),
+    ] = "csv",
     call_status: Annotated[
         str,
         typer.Option(
@@ -249,39 +290,23 @@ def export(
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
 ) -> None:
-    """Write every call of a batch as CSV, one row per call, page by page.
+    """Write every call of a batch with its result, one row per call, as the server streams it.
 
-    Columns: jobId, status, phone_number, startTime, endTime (ISO UTC), duration, error.
-
-    Then one column per metadata key: the other columns of the uploaded CSV.
+    Columns: jobId, phone_number, status, startTime, endTime (epoch ms), duration (s),
+    attempts, error, and the result's outcome, transcript, summary and data; then one
+    column per column of the uploaded CSV. In CSV, a cell that a spreadsheet would run as
+    a formula starts with ' (the phone numbers' + among them).
     """
     with _client(url, api_key, workspace) as client:
-        pages = client.iter_call_pages(batch_id, status=call_status)
-        first = next(pages)  # a refusal surfaces before any file is created
-        bar = Progress(
-            TextColumn("exporting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        with _output(output) as out, bar:
-            writer = CallWriter(out, first["calls"])
-            task = bar.add_task("export", total=first["pagination"]["total"])
-            for page in itertools.chain([first], pages):
-                writer.write(page["calls"])
-                bar.advance(task, len(page["calls"]))
-    if writer.unexported:
-        err.print(
-            "warning: metadata keys first seen after the header was written were left out: "
-            + ", ".join(sorted(writer.unexported))
-        )
+        chunks = client.iter_export(batch_id, format=fmt, status=call_status)
+        first = next(chunks, b"")  # a refusal surfaces before any file is created
+        rows = RowCounter(csv_header=fmt.strip().lower() == "csv")
+        with _output(output) as out:
+            for chunk in itertools.chain([first], chunks):
+                out.write(chunk)
+                rows.feed(chunk)
     where = "stdout" if output == "-" else output
-    err.print(f"exported {writer.count} calls of {batch_id} to {escape(where)}")
+    err.print(f"exported {rows.count} calls of {batch_id} to {escape(where)}")
 
 
 def batches(
@@ -317,60 +342,40 @@ def batches(
 
 # -- export -------------------------------------------------------------------------------
 
-CALL_COLUMNS = ("jobId", "status", "phone_number", "startTime", "endTime", "duration", "error")
 
+class RowCounter:
+    """Counts the records of a CSV or JSON Lines stream as it passes, chunk by chunk: a
+    record ends at a newline outside quotes (a transcript may span lines inside its
+    quotes; an escaped quote `""` flips the state twice)."""
 
-class CallWriter:
-    """Writes calls as CSV rows. The metadata columns are the keys of the first page's calls
-    (every row of a batch comes from one CSV header), in the order first seen."""
+    def __init__(self, *, csv_header: bool) -> None:
+        self._lines = -1 if csv_header else 0
+        self._quoted = False
 
-    def __init__(self, out: IO[str], first_calls: Sequence[Call]) -> None:
-        keys = dict.fromkeys(k for call in first_calls for k in call.get("metadata", {}))
-        self._keys = list(keys)
-        self._writer = csv.writer(out)
-        self._writer.writerow(
-            [*CALL_COLUMNS, *(f"metadata.{k}" if k in CALL_COLUMNS else k for k in self._keys)]
-        )
-        self.count = 0
-        self.unexported: set[str] = set()
+    def feed(self, chunk: bytes) -> None:
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            self._quoted ^= bool(piece.count(b'"') & 1)
+            if not self._quoted:
+                self._lines += 1
+        self._quoted ^= bool(pieces[-1].count(b'"') & 1)
 
-    def write(self, calls: Iterable[Call]) -> None:
-        for call in calls:
-            metadata = call.get("metadata", {})
-            self.unexported.update(set(metadata) - set(self._keys))
-            self._writer.writerow(
-                [
-                    call["jobId"],
-                    call["status"],
-                    call["phone_number"],
-                    _iso_time(call.get("startTime"), "milliseconds"),
-                    _iso_time(call.get("endTime"), "milliseconds"),
-                    _cell(call.get("duration")),
-                    call.get("error", ""),
-                    *(_cell(metadata.get(k)) for k in self._keys),
-                ]
-            )
-            self.count += 1
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    @property
+    def count(self) -> int:
+        return max(self._lines, 0)
 
 
 @contextmanager
-def _output(target: str) -> Iterator[IO[str]]:
+def _output(target: str) -> Iterator[IO[bytes]]:
     """stdout for `-`; otherwise a file that appears only once complete."""
     if target == "-":
-        yield sys.stdout
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
         return
     path = Path(target)
     fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(fd, "wb") as out:
             yield out
         os.replace(partial, path)
     except BaseException:
@@ -392,7 +397,7 @@ def _client(url: str, api_key: str, workspace: str) -> Iterator[Client]:
         with Client(url, api_key, workspace) as client:
             yield client
     except DialbatchError as exc:
-        _fail(exc.message, _problem_lines(exc.body))
+        _fail(exc.message, [*_problem_lines(exc.body), *_accept_lines(exc.body)])
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         _fail(f"cannot reach {url}: {exc or type(exc).__name__}")
     except OSError as exc:
@@ -416,6 +421,22 @@ def _problem_lines(body: Any) -> list[str]:
     if isinstance(count, int) and count > len(lines):
         lines.append(f"... and {count - len(lines)} more")
     return lines
+
+
+_ACCEPT_FLAGS = {
+    "dedupe": "--dedupe",
+    "skipInvalid": "--skip-invalid",
+    "defaultCountry": "--default-country <ISO code, e.g. US>",
+}
+
+
+def _accept_lines(body: Any) -> list[str]:
+    """The submit options that would accept a refused CSV (the server's acceptWith)."""
+    accept = body.get("acceptWith") if isinstance(body, dict) else None
+    if not isinstance(accept, list) or not accept:
+        return []
+    flags = [_ACCEPT_FLAGS.get(str(a), str(a)) for a in accept]
+    return ["to accept the file, submit again with: " + " or ".join(flags)]
 
 
 def _describe_problem(problem: Any) -> str:
@@ -505,10 +526,16 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        TextColumn("left"),
         TimeElapsedColumn(),
+        TextColumn("elapsed"),
         console=console,
+        speed_estimate_period=60,
     )
     task = bar.add_task(batch["status"], total=batch["totalCalls"])
+    started = time.monotonic()
     counts = Text()
 
     def show(p: BatchProgress) -> None:
@@ -526,6 +553,23 @@ def _watch(client: Client, batch_id: str, interval: float) -> None:
     console.print(
         f"[bold]{batch_id}[/bold] {final['status']}: {final['total']} calls, {_counts(final)}"
     )
+    finished, seconds = _finished(final), time.monotonic() - started
+    if finished and seconds > 0:
+        console.print(f"watched {seconds:.0f} s; {_rate(finished / seconds)}")
+
+
+class RateColumn(ProgressColumn):
+    """Calls finished per second (over the last minute), as the bar advances."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- calls/s" if speed is None else _rate(speed), style="progress.data.speed")
+
+
+def _rate(per_second: float) -> str:
+    if per_second >= 1 or per_second == 0:
+        return f"{per_second:.1f} calls/s"
+    return f"{per_second * 60:.1f} calls/min"
 
 
 def _finished(p: Counts) -> int:

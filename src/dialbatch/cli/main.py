@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from dialbatch import logs
+from dialbatch.cli import _help  # noqa: F401  (flags without <bool> in --help)
 from dialbatch.settings import Settings
 from dialbatch.store import migrate as migrations
 from dialbatch.store import workspaces
@@ -53,7 +56,7 @@ def _with_db(fn: Callable[[Database], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
 
@@ -71,13 +74,16 @@ def serve(
     """Apply migrations, bootstrap the demo workspace, and serve the API (and dispatcher)."""
     import uvicorn
 
-    from dialbatch.bootstrap import curl_lines, ensure_demo
+    from dialbatch.bootstrap import cli_lines, curl_lines, ensure_demo
     from dialbatch.server import Runtime
 
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
     dispatch = settings.dispatch if dispatch is None else dispatch
+    # Bound first: a port in use fails here, before a key and curl lines that could not
+    # work are printed.
+    sock = _bind(host, port)
     fmt = _setup_logging(settings, log_format)
     migrations.ensure_schema(
         settings.effective_database_url, log_level=settings.log_level, log_format=fmt
@@ -102,6 +108,7 @@ def serve(
             "(a fresh demo key is issued at every start; pin one with DIALBATCH_DEMO_API_KEY)"
         )
     console.print(curl_lines(demo, base), highlight=False, soft_wrap=True)
+    console.print(cli_lines(demo, base), highlight=False, soft_wrap=True, markup=False)
     runtime = Runtime.build(settings, dispatch=dispatch)
     config = uvicorn.Config(
         runtime.app(),
@@ -110,10 +117,10 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=logs.uvicorn_log_config(settings.log_level, fmt),
     )
-    _run_server(config, runtime.hurry)
+    _run_server(config, runtime.hurry, sock)
 
 
-def _run_server(config: Any, hurry: Callable[[], None]) -> None:
+def _run_server(config: Any, hurry: Callable[[], None], sock: socket.socket) -> None:
     """uvicorn's server, except that a second Ctrl-C hurries the stop instead of skipping
     the application's shutdown (which places and records written intents and hands live
     calls over: skipping it could lose them). A third one is uvicorn's own."""
@@ -130,7 +137,27 @@ def _run_server(config: Any, hurry: Callable[[], None]) -> None:
                 return
             super().handle_exit(sig, frame)
 
-    Server(config).run()
+    Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port for the server; exits with a clear message if taken."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        reason = (
+            "is already in use (another dialbatch serve?)"
+            if getattr(exc, "errno", None) == errno.EADDRINUSE
+            else f"cannot be bound: {exc.strerror or exc}"
+        )
+        _fail(f"port {port} on {host} {reason}; choose another with --port or DIALBATCH_PORT")
+    sock.set_inheritable(True)
+    return sock
 
 
 def _setup_logging(settings: Settings, option: logs.LogFormat | None) -> logs.LogFormat:
@@ -169,6 +196,11 @@ def worker(log_format: LogFormatOption = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        if settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            # A worker has no API: its counters are served on a port of their own.
+            start_http_server(settings.metrics_port, addr=settings.host)
         await runtime.start()
         owner = runtime.dispatcher.owner
         log.info("worker started; SIGTERM drains and exits", extra={"worker": owner})

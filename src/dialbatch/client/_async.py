@@ -20,6 +20,7 @@ from dialbatch.client._shared import (
     batch_path,
     webhook_path,
 )
+from dialbatch.client.errors import error_from_response
 from dialbatch.client.types import (
     Agent,
     Batch,
@@ -131,58 +132,102 @@ class AsyncClient:
         return progress
 
     async def list_calls(
-        self, batch_id: str, status: str = "all", page: int = 1, limit: int = 20
+        self,
+        batch_id: str,
+        status: str = "all",
+        page: int = 1,
+        limit: int = 20,
+        include_result: bool = False,
     ) -> CallPage:
         """One page of the batch's calls in CSV row order, optionally of one status.
 
         `page` is 1-based; `limit` is at most 100. A page past the last is empty, with
         `hasNext` false.
+        `include_result` (a dialbatch extension) adds each call's `attempts` and, once
+        completed, its `result`: results a page at a time.
         """
-        body: CallPage = await self._request(
-            "GET", batch_path(batch_id, "calls"), params=_shared.calls_query(status, page, limit)
-        )
+        query = _shared.calls_query(status, page, limit, include_result)
+        body: CallPage = await self._request("GET", batch_path(batch_id, "calls"), params=query)
         return body
 
     async def iter_call_pages(
-        self, batch_id: str, status: str = "all", limit: int = _shared.MAX_PAGE_SIZE
+        self,
+        batch_id: str,
+        status: str = "all",
+        limit: int = _shared.MAX_PAGE_SIZE,
+        include_result: bool = False,
     ) -> AsyncIterator[CallPage]:
         """Every page of the batch's calls, first to last (one request per page)."""
         page = 1
         while True:
-            body = await self.list_calls(batch_id, status=status, page=page, limit=limit)
+            body = await self.list_calls(
+                batch_id, status=status, page=page, limit=limit, include_result=include_result
+            )
             yield body
             if not body["pagination"]["hasNext"]:
                 return
             page += 1
 
     async def iter_calls(
-        self, batch_id: str, status: str = "all", limit: int = _shared.MAX_PAGE_SIZE
+        self,
+        batch_id: str,
+        status: str = "all",
+        limit: int = _shared.MAX_PAGE_SIZE,
+        include_result: bool = False,
     ) -> AsyncIterator[Call]:
         """Every call of the batch, walking the pages lazily.
 
         Unfiltered, the order is the CSV's and stable. With a status filter on a running
         batch, a call that changes status between two pages can be missed or seen twice.
         """
-        async for body in self.iter_call_pages(batch_id, status=status, limit=limit):
+        async for body in self.iter_call_pages(
+            batch_id, status=status, limit=limit, include_result=include_result
+        ):
             for call in body["calls"]:
                 yield call
+
+    async def iter_export(
+        self, batch_id: str, format: str = "csv", status: str = "all"
+    ) -> AsyncIterator[bytes]:
+        """The batch's export (a dialbatch extension) as it streams: `format` is `csv`
+        (one row per call, CSV columns as columns) or `jsonl` (one JSON object per line).
+
+        A refusal (unknown batch or format) raises `DialbatchError` at the first step,
+        before any byte is yielded. The whole export is never held in memory.
+        """
+        query = _shared.export_query(format, status)
+        path = batch_path(batch_id, "export")
+        async with self._http.stream("GET", path, params=query) as response:
+            if not response.is_success:
+                await response.aread()
+                raise error_from_response(response)
+            async for chunk in response.aiter_bytes():
+                yield chunk
 
     async def get_call(self, batch_id: str, job_id: str) -> CallDetail:
         """One call: timings, error, attempts and (when completed) the agent's result."""
         call: CallDetail = await self._request("GET", batch_path(batch_id, "calls", job_id))
         return call
 
-    async def cancel_batch(self, batch_id: str) -> CancelResult:
-        """Cancel a batch: waiting calls are never dialed; active calls run to their end.
+    async def cancel_batch(self, batch_id: str, hangup_active: bool = False) -> CancelResult:
+        """Cancel a batch: waiting calls are never dialed; active calls run to their end,
+        or with `hangup_active` (a dialbatch extension) are hung up now.
 
         Cannot be undone. A batch that already finished raises `Conflict`.
         """
-        result: CancelResult = await self._request("DELETE", batch_path(batch_id))
+        params = {"hangupActive": "true"} if hangup_active else None
+        result: CancelResult = await self._request("DELETE", batch_path(batch_id), params=params)
         return result
 
     async def list_batches(self, page: int = 1, limit: int = 20) -> BatchPage:
         """The workspace's batches, newest first (extension)."""
         body: BatchPage = await self._request("GET", BATCHES, params={"page": page, "limit": limit})
+        return body
+
+    async def readiness(self) -> dict[str, Any]:
+        """`GET /readyz` (dialbatch): the server's readiness, with `workers`, the processes
+        seen dispatching in the last minute (none: queued batches will not start)."""
+        body: dict[str, Any] = await self._request("GET", "/readyz")
         return body
 
     async def list_agents(self) -> list[Agent]:

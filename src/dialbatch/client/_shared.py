@@ -101,8 +101,17 @@ def open_csv(csv: CsvSource) -> Iterator[tuple[str, IO[bytes]]]:
         yield (Path(name).name if isinstance(name, str) else "batch.csv"), csv
 
 
-def calls_query(status: str, page: int, limit: int) -> dict[str, str | int]:
-    return {"status": status, "page": page, "limit": limit}
+def calls_query(
+    status: str, page: int, limit: int, include_result: bool = False
+) -> dict[str, str | int]:
+    query: dict[str, str | int] = {"status": status, "page": page, "limit": limit}
+    if include_result:  # an extension: sent only when asked for
+        query["include"] = "result"
+    return query
+
+
+def export_query(format: str, status: str) -> dict[str, str]:
+    return {"format": format, "status": status}
 
 
 def parse(response: httpx.Response) -> Any:

@@ -89,6 +89,8 @@ class Call(TypedDict):
     duration: NotRequired[float]
     error: NotRequired[str]
     metadata: dict[str, Any]
+    attempts: NotRequired[int]  # extension, with include_result=True
+    result: NotRequired[dict[str, Any]]  # extension, with include_result=True (completed)
 
 
 class Pagination(TypedDict):

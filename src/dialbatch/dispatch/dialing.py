@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from dialbatch import metrics
 from dialbatch.coalesce import Coalescer
 from dialbatch.dispatch.agents import AgentCache
 from dialbatch.dispatch.config import DispatchConfig
@@ -176,14 +177,17 @@ class Dialer:
                 self.owner,
                 self.config.dial_lease_ms,
             )
+        durable_at = time.monotonic()  # the dial latency metric starts here
         # Calls left out were cancelled, or their lease was lost: never dialed.
         for intent in intents:
             agent, provider = ready[intent.call.call_id]
-            task = asyncio.create_task(self._start(intent, agent, provider))
+            task = asyncio.create_task(self._start(intent, agent, provider, durable_at))
             self._dials.add(task)
             task.add_done_callback(self._dials.discard)
 
-    async def _start(self, intent: queue.Intent, agent: Agent, provider: Provider) -> None:
+    async def _start(
+        self, intent: queue.Intent, agent: Agent, provider: Provider, durable_at: float
+    ) -> None:
         call = intent.call
         request = DialRequest(
             dial_key=intent.dial_key,
@@ -224,6 +228,8 @@ class Dialer:
             # Unknown whether it rang: the dial lease runs out and it is reconciled.
             log.exception("dial %s failed unexpectedly", intent.dial_key)
             return
+        metrics.CALLS_STARTED.labels(provider=provider.name).inc()
+        metrics.DIAL_LATENCY.labels(provider=provider.name).observe(time.monotonic() - durable_at)
         await self._quietly(
             self._placed.submit((intent.dial_key, provider_call_id)), intent.dial_key
         )

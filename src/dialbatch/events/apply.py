@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from dialbatch import metrics
 from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.progress import CallProgress, ProviderEvent
@@ -44,6 +45,7 @@ async def apply_outcomes(
         applied = await queue.apply_outcomes(conn, events, retry)
         if wake_workers and any(a.changed for a in applied):
             await notify(conn, "outcomes")
+    metrics.count_outcomes(events, applied)
     finished = {a.batch_id for a in applied if a.changed and a.status in FINAL_CALL_STATES}
     if finished and not db.writers_are_serial:
         # Under READ COMMITTED the last two outcomes of a batch, committing together,

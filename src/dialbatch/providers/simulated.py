@@ -298,8 +298,36 @@ def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, floa
     return outcome, rng.uniform(0.2, 3.0), 0.0
 
 
+# Column names a CSV may give the contact's name under, best first (compared lower-case,
+# with spaces and dashes read as underscores): a first name reads better in a greeting.
+_NAME_COLUMNS = (
+    "first_name",
+    "firstname",
+    "first",
+    "given_name",
+    "name",
+    "full_name",
+    "fullname",
+    "contact_name",
+    "customer_name",
+    "contact",
+)
+
+
+def contact_name(metadata: dict[str, Any]) -> str | None:
+    """The contact's name from whatever name column the CSV has (`first_name`, `Name`,
+    `First Name`, ...); None when it has none or it is empty."""
+    found: dict[str, str] = {}
+    for key, value in metadata.items():
+        normal = "_".join(str(key).strip().lower().replace("-", " ").split())
+        text = str(value).strip() if value is not None else ""
+        if normal in _NAME_COLUMNS and text:
+            found.setdefault(normal, text)
+    return next((found[c] for c in _NAME_COLUMNS if c in found), None)
+
+
 def _result_for(meta: dict[str, Any], pcid: str) -> dict[str, Any]:
-    name = str(meta.get("first_name") or meta.get("name") or "there").strip() or "there"
+    name = contact_name(meta) or "there"
     transcript = (
         f"Agent: Hello {name}, this is an automated call from dialbatch.\n"
         f"Customer: Hi, yes, this is {name}.\n"

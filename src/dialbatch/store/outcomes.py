@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +52,7 @@ class Applied:
     batch_id: str | None = None
     status: CallState | None = None
     workspace_id: str | None = None
+    provider: str | None = None  # the dial's provider, for metrics
 
 
 UNCHANGED = Applied(changed=False)
@@ -139,7 +140,9 @@ async def apply_outcomes(
         call = locked.get(att.call_id)
         if call is None or call.attempt != att.n or call.status not in _LIVE:
             continue  # a duplicate that lost the race, or an attempt superseded
-        applied[i] = plan.add(call, att.n, events[i], now, retry, final_error)
+        applied[i] = replace(
+            plan.add(call, att.n, events[i], now, retry, final_error), provider=att.provider
+        )
     await plan.write(conn)
     return applied
 
@@ -147,7 +150,7 @@ async def apply_outcomes(
 async def _find_attempts(conn: AsyncConnection, events: Sequence[CallEvent]) -> list[Any]:
     """The attempt each event names (by dial key, else by the provider's call id), or None."""
     a = attempts.c
-    cols = (a.id, a.call_id, a.n, a.ended_at, a.dial_key, a.provider_call_id)
+    cols = (a.id, a.call_id, a.n, a.ended_at, a.dial_key, a.provider_call_id, a.provider)
     keys = {e.dial_key for e in events if e.dial_key}
     pcids = {e.provider_call_id for e in events if not e.dial_key and e.provider_call_id}
     by_key: dict[str, Any] = {}

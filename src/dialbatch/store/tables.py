@@ -378,3 +378,17 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Index("ix_idempotency_keys_expires", "expires_at"),
 )
+
+# One row per process that runs a dispatcher, refreshed every few seconds: a batch that
+# stays queued with no worker alive shows in /readyz and `dialbatch status` (migration
+# 0007). Rows of stopped processes are deleted; those of killed ones simply age.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the dispatcher's lease owner
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("seen_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_workers_seen_at", "seen_at"),
+)

@@ -10,6 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from dialbatch.api import batch_create, campaign_wire, idempotency, schemas
+from fastapi.responses import StreamingResponse
+
+from dialbatch import ingest
+from dialbatch.api import export, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
 from dialbatch.api.errors import (
@@ -164,11 +168,19 @@ async def list_calls(
     page: Annotated[int, Query(ge=1, le=10_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     status: Annotated[str, Query(max_length=32)] = "all",
+    include: Annotated[
+        str,
+        Query(
+            max_length=32,
+            description=(
+                "extension: `result` adds each call's `attempts` and (when completed) its "
+                "`result`, so a client can read results a page at a time"
+            ),
+        ),
+    ] = "",
 ) -> dict[str, Any]:
-    wanted = status.strip().lower()
-    if wanted != "all" and wanted not in WIRE_CALL_STATUSES:
-        allowed = ", ".join(("all", *WIRE_CALL_STATUSES))
-        raise BadRequest(f"Unknown status filter {status!r}; use one of: {allowed}")
+    wanted = _status_filter(status)
+    with_result = _include_result(include)
     async with db.read() as conn:
         batch = await batches.get_batch(conn, workspace, batchId)
         if batch is None:
@@ -185,11 +197,73 @@ async def list_calls(
             else []
         )
     summary = schemas.counts(tally)
+    items = [schemas.call_item(r) for r in rows]
+    if with_result:
+        for item, r in zip(items, rows, strict=True):
+            item["attempts"] = r.attempt
+            if r.status == CallState.COMPLETED and r.result is not None:
+                item["result"] = r.result
     return {
-        "calls": [schemas.call_item(r) for r in rows],
+        "calls": items,
         "pagination": schemas.pagination(page, limit, total),
         "summary": summary,
     }
+
+
+def _status_filter(status: str) -> str:
+    wanted = status.strip().lower()
+    if wanted != "all" and wanted not in WIRE_CALL_STATUSES:
+        allowed = ", ".join(("all", *WIRE_CALL_STATUSES))
+        raise BadRequest(f"Unknown status filter {status!r}; use one of: {allowed}")
+    return wanted
+
+
+def _include_result(include: str) -> bool:
+    wanted = include.strip().lower()
+    if wanted not in ("", "result"):
+        raise BadRequest(f"Unknown include {include!r}; the one value is `result`")
+    return wanted == "result"
+
+
+@router.get(
+    "/{batchId}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One row per call, streamed",
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+        },
+        **_ERRORS,
+    },
+    summary="Export a batch's calls and results (extension)",
+)
+async def export_calls(
+    batchId: str,
+    workspace: Workspace,
+    db: Db,
+    format: Annotated[
+        str, Query(max_length=16, description="`csv` (default) or `jsonl` (JSON Lines)")
+    ] = "csv",
+    status: Annotated[str, Query(max_length=32, description="all, or one call status")] = "all",
+) -> StreamingResponse:
+    """Every call of the batch, one row each, in CSV order: jobId, number, status, times
+    (ms), duration, attempts, error, the result's outcome, transcript, summary and data,
+    and the CSV's own columns. Streamed in constant memory, whatever the batch size."""
+    raw = format.strip().lower()
+    if raw not in export.FORMATS:
+        raise BadRequest(f"Unknown export format {format!r}; use csv or jsonl")
+    fmt: export.ExportFormat = "csv" if raw == "csv" else "jsonl"
+    wanted = _status_filter(status)
+    async with db.read() as conn:
+        if await batches.get_batch(conn, workspace, batchId) is None:
+            raise BatchNotFound(batchId)
+    states = None if wanted == "all" else states_for_wire(wanted)
+    name = f"{batchId}{'' if wanted == 'all' else '-' + wanted}.{fmt}"
+    return StreamingResponse(
+        export.stream(db, batchId, states=states, fmt=fmt),
+        media_type=export.MEDIA_TYPES[fmt],
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get(

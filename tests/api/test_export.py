@@ -1,0 +1,156 @@
+"""Results export (extension): `GET .../{batchId}/export?format=csv|jsonl` gives one row per
+call with its CSV columns, status, times, attempts and its result's outcome, transcript,
+summary and data; spreadsheet formulas in CSV cells are neutralised; `include=result` on
+the calls listing carries results a page at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from dialbatch.domain.ids import job_id
+from tests.api.conftest import (
+    BASE,
+    MISSING_BATCH,
+    Harness,
+    assert_error_shape,
+    csv_bytes,
+    numbers,
+    people,
+    start_batch,
+    wait_for_batch,
+)
+from tests.api.test_results import REPORT, new_agent, post_result
+
+
+async def _finished(h: Harness, rows: list[str], content: bytes | None = None) -> str:
+    agent, secret = await new_agent(h)
+    content = content or csv_bytes(rows)
+    r = await start_batch(h, content=content, agent_id=agent)
+    assert r.status_code == 200, r.text
+    batch_id: str = r.json()["batchId"]
+    await wait_for_batch(h, batch_id)
+    assert (await post_result(h, job_id(batch_id, 0), secret)).status_code == 200
+    return batch_id
+
+
+def _csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+async def test_csv_export_has_one_row_per_call_with_its_result(harness: Harness) -> None:
+    h = harness
+    batch_id = await _finished(h, people(numbers(3)))
+    r = await h.client.get(f"{BASE}/{batch_id}/export", headers=h.headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert f'filename="{batch_id}.csv"' in r.headers["content-disposition"]
+    rows = _csv(r.text)
+    assert [row["jobId"] for row in rows] == [job_id(batch_id, i) for i in range(3)]
+    first = rows[0]
+    assert first["status"] == "completed"
+    assert first["outcome"] == REPORT["outcome"]
+    assert first["transcript"] == REPORT["transcript"]
+    assert first["summary"] == REPORT["summary"]
+    assert json.loads(first["data"]) == REPORT["data"]
+    assert first["attempts"] == "1"
+    assert int(first["endTime"]) >= int(first["startTime"]) > 1_600_000_000_000
+    assert float(first["duration"]) > 0
+    assert (first["first_name"], first["last_name"]) == ("First0", "Last0")
+    # The phone number starts with "+", which a spreadsheet would evaluate.
+    assert first["phone_number"] == "'" + numbers(1)[0]
+    # The others carry the simulated provider's transcript.
+    assert all(row["transcript"] for row in rows[1:])
+
+
+async def test_jsonl_export_and_a_status_filter(harness: Harness) -> None:
+    h = harness
+    batch_id = await _finished(h, people(numbers(3)))
+    r = await h.client.get(
+        f"{BASE}/{batch_id}/export", params={"format": "jsonl"}, headers=h.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    assert r.text.endswith("\n")
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert len(lines) == 3
+    first = lines[0]
+    assert first["phone_number"] == numbers(1)[0]  # JSON is not a spreadsheet: unchanged
+    assert first["metadata"]["first_name"] == "First0"
+    assert first["attempts"] == 1
+    for key, value in REPORT.items():
+        assert first["result"][key] == value
+    r = await h.client.get(
+        f"{BASE}/{batch_id}/export", params={"status": "failed"}, headers=h.headers
+    )
+    assert r.status_code == 200
+    assert _csv(r.text) == []
+    assert r.text.startswith("jobId,phone_number,status")
+
+
+async def test_csv_cells_that_would_be_formulas_are_neutralised(harness: Harness) -> None:
+    h = harness
+    dangerous = [
+        '=HYPERLINK("http://evil.example","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1:A2)",
+        "\tTAB",
+        "\rCR",
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(["phone_number", "note"])
+    writer.writerows(zip(numbers(len(dangerous)), dangerous, strict=True))
+    batch_id = await _finished(h, [], content=out.getvalue().encode())
+    r = await h.client.get(f"{BASE}/{batch_id}/export", headers=h.headers)
+    notes = [row["note"] for row in _csv(r.text)]
+    assert notes == ["'" + v for v in dangerous]
+    assert all(not n.startswith(("=", "+", "-", "@", "\t", "\r")) for n in notes)
+    # A plain value is left alone.
+    plain = csv_bytes([f"{numbers(1, start=50)[0]},hello"], header="phone_number,note")
+    batch_id = await _finished(h, [], content=plain)
+    r = await h.client.get(f"{BASE}/{batch_id}/export", headers=h.headers)
+    assert _csv(r.text)[0]["note"] == "hello"
+
+
+async def test_export_streams_in_chunks(harness: Harness, monkeypatch: Any) -> None:
+    from dialbatch.api import export
+
+    monkeypatch.setattr(export, "CHUNK_ROWS", 2)
+    h = harness
+    batch_id = await _finished(h, people(numbers(5)))
+    async with h.client.stream("GET", f"{BASE}/{batch_id}/export", headers=h.headers) as r:
+        chunks = [c async for c in r.aiter_bytes()]
+    text = b"".join(chunks).decode()
+    assert [row["jobId"] for row in _csv(text)] == [job_id(batch_id, i) for i in range(5)]
+
+
+async def test_bad_format_or_status_is_400_and_another_workspace_404(harness: Harness) -> None:
+    h = harness
+    batch_id = await _finished(h, people(numbers(1)))
+    r = await h.client.get(f"{BASE}/{batch_id}/export?format=xlsx", headers=h.headers)
+    assert "csv or jsonl" in assert_error_shape(r, 400)["message"]
+    r = await h.client.get(f"{BASE}/{batch_id}/export?status=done", headers=h.headers)
+    assert_error_shape(r, 400)
+    other = await h.other_workspace()
+    r = await h.client.get(f"{BASE}/{batch_id}/export", headers=other)
+    assert_error_shape(r, 404)
+    r = await h.client.get(f"{BASE}/{MISSING_BATCH}/export", headers=h.headers)
+    assert_error_shape(r, 404)
+
+
+async def test_calls_listing_includes_results_on_request(harness: Harness) -> None:
+    h = harness
+    batch_id = await _finished(h, people(numbers(2)))
+    plain = (await h.client.get(f"{BASE}/{batch_id}/calls", headers=h.headers)).json()
+    assert all("result" not in c and "attempts" not in c for c in plain["calls"])
+    r = await h.client.get(f"{BASE}/{batch_id}/calls?include=result", headers=h.headers)
+    assert r.status_code == 200, r.text
+    calls = r.json()["calls"]
+    assert calls[0]["result"]["transcript"] == REPORT["transcript"]
+    assert all(c["attempts"] == 1 and c["result"]["transcript"] for c in calls)
+    r = await h.client.get(f"{BASE}/{batch_id}/calls?include=everything", headers=h.headers)
+    assert_error_shape(r, 400)
