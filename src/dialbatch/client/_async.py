@@ -32,10 +32,10 @@ from dialbatch.client.types import (
     CancelResult,
     PauseResult,
     StartBatchResult,
-    WorkspacePause,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
+    WorkspacePause,
 )
 
 

@@ -31,10 +31,10 @@ from dialbatch.client.types import (
     CancelResult,
     PauseResult,
     StartBatchResult,
-    WorkspacePause,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
+    WorkspacePause,
 )
 
 

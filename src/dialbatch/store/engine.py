@@ -19,8 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from dialbatch.store import _dialect
-from dialbatch.store import outbox
+from dialbatch.store import _dialect, outbox
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The writer's page cache. 16 MiB holds the pages an upload keeps touching (each index of

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
-from dialbatch.store._dialect import db_now_ms, for_update, is_sqlite
+from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
 from dialbatch.store.outcomes import RetryConfig as RetryConfig

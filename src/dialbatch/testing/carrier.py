@@ -40,7 +40,7 @@ from starlette.routing import Route
 from dialbatch.domain.outcomes import Outcome
 from dialbatch.providers.base import DialRequest
 from dialbatch.providers.carrier import signing
-from dialbatch.providers.simulated import _CODES, _draw, _result, validate_config
+from dialbatch.providers.simulated import _CODES, _draw, _result_for, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ class Carrier:
             outcome=outcome.value,
             duration_s=round(talk_s, 1) if talk_s else None,
             code=_CODES[outcome],
-            result=_result(request, pcid, outcome) if outcome is Outcome.COMPLETED else None,
+            result=_result_for(request.metadata, pcid) if outcome is Outcome.COMPLETED else None,
         )
         self.dials[key] = dial
         self._by_id[pcid] = key

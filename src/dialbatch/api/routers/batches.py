@@ -7,13 +7,9 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from dialbatch.api import batch_create, campaign_wire, idempotency, schemas
-from fastapi.responses import StreamingResponse
-
-from dialbatch import ingest
-from dialbatch.api import export, schemas
+from dialbatch.api import batch_create, campaign_wire, export, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
 from dialbatch.api.errors import (
@@ -24,7 +20,7 @@ from dialbatch.api.errors import (
 )
 from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
-from dialbatch.domain.states import WIRE_CALL_STATUSES, states_for_wire
+from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
 from dialbatch.store import batches, calls, counters, pauses, workspaces
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 

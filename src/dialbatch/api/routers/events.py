@@ -58,7 +58,7 @@ async def stream_workspace(
                 "Invalid or expired token: get a new one from POST /v1/api/events/token"
             )
         return found
-    return await authenticated_workspace(db, api_key, workspace_id)
+    return await authenticated_workspace(request, db, api_key, workspace_id)
 
 
 StreamWorkspace = Annotated[str, Depends(stream_workspace)]

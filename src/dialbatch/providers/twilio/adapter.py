@@ -217,7 +217,7 @@ class TwilioProvider:
         }
         if len(sids) == 1:
             sid = sids.pop()
-            self._remember(lookup.dial_key, sid)
+            self._dials.remember(lookup.dial_key, sid)
             return await self.fetch_status(lookup.dial_key, sid)
         if sids:
             raise OutcomeUnknowable(
