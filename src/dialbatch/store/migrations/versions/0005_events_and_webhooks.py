@@ -2,7 +2,7 @@
 attempts and the fan-out cursor (outbound webhooks)
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04 18:00:00
 """
 

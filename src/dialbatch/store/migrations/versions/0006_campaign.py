@@ -2,7 +2,7 @@
 parent, and Idempotency-Key records of batch creation
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-04 18:00:00
 """
 

@@ -2,7 +2,7 @@
 worker alive is visible (/readyz, `dialbatch status`)
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-04 18:00:00
 """
 
