@@ -17,6 +17,7 @@ from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
+from dialbatch.web import dashboard
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -56,4 +57,7 @@ def create_app(
     app.include_router(callbacks.router)
     app.include_router(results.router)
     app.include_router(health.router)
+    # The dashboard at `/` and its files under `/ui/` (web/dashboard.py): after the API, so
+    # it can shadow nothing.
+    dashboard.mount(app)
     return app
