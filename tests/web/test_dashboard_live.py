@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -163,23 +164,43 @@ def test_live_stream_reconnects_with_a_fresh_token_and_catches_up(
     context.close()
 
 
-def test_actions_the_server_lacks_are_not_shown(browser: Any, live_server: Served) -> None:
-    batch_id = _scheduled_batch(live_server)
-    context = browser.new_context()
+def test_a_scheduled_batch_from_the_form_and_only_the_actions_the_server_has(
+    browser: Any, live_server: Served, tmp_path: Path
+) -> None:
+    """The form's optional fields reach the API (a start time, smart callbacks), and the
+    actions offered are the ones this server's /openapi.json lists."""
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0)
+    context = browser.new_context(timezone_id="UTC")
     page = context.new_page()
     page.set_default_timeout(20_000)
     _sign_in(page, live_server)
-    page.goto(f"{live_server.url}/#/batches/{batch_id}")
+    page.click("text=New batch")
+    page.wait_for_selector("#agent option[value=agent_demo]", state="attached")
+    page.set_input_files(
+        "#file",
+        files=[{"name": "c.csv", "mimeType": "text/csv", "buffer": b"phone\n(202) 555-0160\n"}],
+    )
+    page.fill("#scheduledAt", start.strftime("%Y-%m-%dT%H:%M"))
+    page.check("#cb-enabled")
+    page.fill("#cb-attempts", "2")
+    page.fill("#cb-gaps", "6")
+    page.fill("#defaultCountry", "us")
+    page.click("#create")
     page.wait_for_selector("#batch-status[data-status=queued]")
-    page.wait_for_selector("#actions [data-action=cancel]")
-    with httpx.Client(base_url=live_server.url) as http:
+    batch_id = page.url.split("#/batches/")[1]
+    with live_server.client() as http:
+        batch = http.get(f"/v1/api/batch-calls/{batch_id}").json()
         paths = http.get("/openapi.json").json()["paths"]
+        token_route = http.post("/v1/api/events/token").status_code
+    assert batch["scheduledAt"] == int(start.timestamp() * 1000)
+    assert batch["totalCalls"] == 1
+    assert "scheduled " in page.inner_text(".meta")
+    page.wait_for_selector("#actions [data-action=cancel]")
     for action in ("pause", "resume", "retry-failed"):
-        lacks = f"/v1/api/batch-calls/{{batchId}}/{action}" not in paths
-        assert (page.locator(f"[data-action={action}]").count() == 0) or not lacks
-    # without an event stream, the page says it polls
-    if (
-        httpx.post(f"{live_server.url}/v1/api/events/token", headers=live_server.headers)
-    ).status_code == 404:
+        if f"/v1/api/batch-calls/{{batchId}}/{action}" not in paths:
+            assert page.locator(f"[data-action={action}]").count() == 0, action
+    # without an event stream, the page says that it polls
+    if token_route == 404:
         page.wait_for_selector("#live[data-mode=polling]")
+    page.screenshot(path=str(tmp_path / "scheduled.png"), full_page=True)
     context.close()

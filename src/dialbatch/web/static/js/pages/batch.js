@@ -121,7 +121,8 @@ export class BatchPage {
       this.features = await serverFeatures();
     }
     this.applyStatus(await get(`${this.base}/status`));
-    await Promise.all([this.loadCalls(), this.loadDetail(), this.loadFinishes()]);
+    await this.loadCalls();
+    await Promise.all([this.loadDetail(), this.loadFinishes()]);
     this.renderChart();
     if (this.status.status === "queued" && this.status.startTime == null) {
       const warning = await workersWarning();
@@ -139,6 +140,7 @@ export class BatchPage {
     if (status.completed + status.failed > EXACT_CHART_MAX) {
       const last = this.samples[this.samples.length - 1];
       const t = status.lastCompletedTime && status.isComplete ? status.completedTime : Date.now();
+      if (!last && status.startTime) this.samples.push({ t: status.startTime, completed: 0, failed: 0 });
       if (!last || last.completed !== status.completed || last.failed !== status.failed) {
         this.samples.push({ t, completed: status.completed, failed: status.failed });
       }
@@ -221,8 +223,18 @@ export class BatchPage {
     if (actions.resume && st.status === "paused") buttons.push(this.actionButton("resume", "Resume"));
     if (actions["retry-failed"] && st.failed > 0) buttons.push(this.actionButton("retry-failed", "Retry failed calls"));
     if (live || (st.status === "cancelled" && st.active > 0)) buttons.push(this.cancelControl());
-    if (this.confirming && !buttons.length) this.confirming = false;
+    // Rebuild only when the set of actions changes: an update must not reset a half-made
+    // choice (the hang-up box) or pull a button from under the pointer.
+    const signature = buttons.map((b) => b.dataset.action).join(" ");
+    if (signature === this.actionsShown) return;
+    this.actionsShown = signature;
     replace(this.actions, buttons);
+  }
+
+  /** Show the actions again from scratch (after a click changed what they should be). */
+  resetActions() {
+    this.actionsShown = null;
+    this.renderActions();
   }
 
   actionButton(action, label) {
@@ -239,6 +251,7 @@ export class BatchPage {
         } catch (err) {
           banner(`${label}: ${err.message}`, "error");
         }
+        this.resetActions();
         this.refresh();
       },
     });
@@ -246,12 +259,12 @@ export class BatchPage {
 
   cancelControl() {
     if (!this.confirming) {
-      return h("button", { type: "button", class: "danger", "data-action": "cancel", text: "Cancel batch…", onclick: () => ((this.confirming = true), this.renderActions()) });
+      return h("button", { type: "button", class: "danger", "data-action": "cancel", text: "Cancel batch…", onclick: () => ((this.confirming = true), this.resetActions()) });
     }
     const hangup = h("input", { type: "checkbox", id: "hangup-active" });
     return h(
       "span",
-      { class: "confirm" },
+      { class: "confirm", "data-action": "confirming" },
       hangup,
       h("label", { for: "hangup-active", text: "also hang up live calls" }),
       h("button", {
@@ -268,10 +281,11 @@ export class BatchPage {
             banner(`Cancel: ${err.message}`, "error");
           }
           this.confirming = false;
+          this.resetActions();
           this.refresh();
         },
       }),
-      h("button", { type: "button", text: "Keep it", onclick: () => ((this.confirming = false), this.renderActions()) })
+      h("button", { type: "button", text: "Keep it", onclick: () => ((this.confirming = false), this.resetActions()) })
     );
   }
 
@@ -310,6 +324,7 @@ export class BatchPage {
       throw err;
     }
     const { calls, pagination } = answer;
+    this.listed = new Map(calls.map((c) => [c.jobId, c]));
     if (!calls.length && pagination.page > 1 && pagination.totalPages >= 1) {
       this.go({ page: pagination.totalPages });
       return;
@@ -366,10 +381,13 @@ export class BatchPage {
       replace(this.detail, h("p", { class: "error", text: err.status === 404 ? `No call ${this.jobId} in this batch.` : err.message }), this.closeButton());
       return;
     }
+    const opened = this.shownJob !== this.jobId;
     this.shownJob = this.jobId;
     this.shownFinal = ["completed", "failed", "cancelled"].includes(call.status);
     this.detail.hidden = false;
-    replace(this.detail, renderCall(call), this.closeButton());
+    const listed = this.listed && this.listed.get(call.jobId);
+    replace(this.detail, renderCall(call, listed && listed.metadata), this.closeButton());
+    if (opened) this.detail.scrollIntoView({ block: "nearest" });
   }
 
   closeButton() {
@@ -414,7 +432,8 @@ export class BatchPage {
   }
 }
 
-function renderCall(call) {
+/** A call's detail; `metadata` (its CSV columns, from the listing) when it has no result. */
+function renderCall(call, metadata) {
   const rows = [
     ["Status", badge(call.status)],
     ["Phone", call.phone_number],
@@ -441,6 +460,7 @@ function renderCall(call) {
     if (result.metadata && Object.keys(result.metadata).length) parts.push(h("h3", { text: "CSV columns" }), keyValues(result.metadata, "call-metadata"));
   } else {
     parts.push(h("p", { class: "muted", id: "no-result", text: call.status === "completed" ? "No result was reported for this call." : "A result (transcript, outcome) comes with a completed call; this one has none." }));
+    if (metadata && Object.keys(metadata).length) parts.push(h("h3", { text: "CSV columns" }), keyValues(metadata, "call-metadata"));
   }
   return h("div", {}, parts);
 }
