@@ -62,9 +62,13 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """Headless Chromium, one for the session; each test opens its own context."""
+    """Headless Chromium, one per test module; each test opens its own context.
+
+    Not one per session: while Playwright's sync API runs, its event loop counts as running
+    in this thread, and the async tests of a later module could not start theirs.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - a dev install has it

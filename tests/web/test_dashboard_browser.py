@@ -53,7 +53,7 @@ def test_a_campaign_from_sign_in_to_transcript(
             else None
         ),
     )
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(45_000)
 
     def shot(name: str) -> None:
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)

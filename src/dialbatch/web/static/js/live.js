@@ -5,6 +5,9 @@
 import { ApiError, post } from "./api.js";
 
 export const POLL_MS = 2000;
+// While the stream is up, a look every 30 s anyway: a change that no event announces (or an
+// event lost on the way) is then stale for 30 s at most, for one request.
+export const LIVE_CHECK_MS = 30000;
 const EVENT_NAMES = [
   "call.started",
   "call.completed",
@@ -50,8 +53,12 @@ export function watch(streamPath, onChange) {
   let retryMs = 1000;
   let lastId = null;
 
-  const startPolling = () => {
-    if (pollTimer === null) pollTimer = setInterval(() => onChange(null), POLL_MS);
+  let pollEvery = 0;
+  const startPolling = (ms = POLL_MS) => {
+    if (pollTimer !== null && pollEvery === ms) return;
+    if (pollTimer !== null) clearInterval(pollTimer);
+    pollEvery = ms;
+    pollTimer = setInterval(() => onChange(null), ms);
   };
   const stopPolling = () => {
     if (pollTimer !== null) clearInterval(pollTimer);
@@ -92,7 +99,7 @@ export function watch(streamPath, onChange) {
     source = es;
     es.onopen = () => {
       retryMs = 1000;
-      stopPolling();
+      startPolling(LIVE_CHECK_MS);
       showMode("live");
       onChange(null); // catch up on anything missed while away
     };

@@ -94,6 +94,7 @@ export class BatchPage {
 
   unmount() {
     this.stop();
+    if (this.settleTimer) clearTimeout(this.settleTimer);
   }
 
   /** Go to another filter, page or call of this batch (it is a link, so Back works). */
@@ -133,6 +134,14 @@ export class BatchPage {
 
   applyStatus(status) {
     this.status = status;
+    // A cancel flips the batch's status before it cancels the waiting calls, and the
+    // `batch.cancelled` event comes with the flip: look again until the calls have followed.
+    if (status.status === "cancelled" && status.waiting > 0 && !this.settleTimer) {
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = null;
+        this.refresh();
+      }, 1000);
+    }
     for (const r of status.recent_calls || []) {
       const t = r.completedAt ?? r.failedAt;
       if (t) this.finishes.set(r.jobId, { t, ok: r.status === "completed" });
