@@ -1,32 +1,29 @@
-"""A headless Chromium (Debian's, driven by Playwright) and a real server on 127.0.0.1,
-for the tests of what a person sees in a browser.
+"""A real browser against a real server: Debian's Chromium driven by Playwright, and
+`dialbatch serve` in its own process on a free port of 127.0.0.1.
 
-Chromium comes from the Debian package `chromium`: installed here with apt-get when
-/usr/bin/chromium is missing and we are root; if it still cannot be had the browser tests
-skip, or fail under CI=true. Playwright's own browser download (`playwright install`) is
-never used: nothing is fetched from outside the package registries.
+Chromium comes from the Debian package `chromium` (never from `playwright install`, which
+downloads a browser build): installed here when missing and we are root; if it still cannot be
+had the browser tests skip, or fail under CI=true.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
 import shutil
+import socket
 import subprocess
-import threading
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
-from dialbatch.settings import Settings
-from tests.client._server import LiveServer
-from tests.client._server import live_server as serve
-
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,113 +31,120 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-LOCAL_HOSTS = {"127.0.0.1"}
+API_KEY = "web-test-key-0001"
+WORKSPACE = "ws_demo"
+# Simulated calls last a tenth of their simulated length: ring 0.2-1.2 s, talk ~4.5 s, so a
+# dozen calls finish in seconds while a page can still see them running.
+TIME_SCALE = "0.1"
 
 
 def _install_chromium() -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    # Wait for a dpkg lock held by another install rather than fail at once.
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y"]
+    cmd += ["--no-install-recommends", "chromium"]
     if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, capture_output=True)
         subprocess.run(cmd, env=env, capture_output=True)
 
 
 @pytest.fixture(scope="session")
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
+def chromium_path() -> str:
+    if not os.path.exists(CHROMIUM):
         _install_chromium()
-    if not CHROMIUM.exists():
-        message = "Chromium (Debian package chromium) is not installed and could not be installed"
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} (Debian package chromium) is not installed and could not be"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
     return CHROMIUM
 
 
-@pytest.fixture
-def browser(chromium_path: Path, live_server: LiveServer) -> Iterator[Any]:
-    """A headless Chromium for one test, with the live server already up.
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """Headless Chromium, one per test module; each test opens its own context.
 
-    Playwright's sync API runs an event loop on the main thread while it is open, and no
-    asyncio test or fixture (the PostgreSQL database's set-up, pytest-asyncio's tests) can
-    run meanwhile. So it lives for one test only, and starts after the server and its
-    database (it depends on `live_server` for that order); browser tests are plain `def`
-    tests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(chromium_path), headless=True, args=CHROMIUM_ARGS
-        )
+    Not one per session: while Playwright's sync API runs, its event loop counts as running
+    in this thread, and the async tests of a later module could not start theirs.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a dev install has it
+        if os.environ.get("CI") == "true":
+            pytest.fail("playwright is not installed (pip install -e '.[dev]')")
+        pytest.skip("playwright is not installed")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield browser
         finally:
-            chromium.close()
+            browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
-class Requests:
-    """Every URL a page asked for, and those that would have left 127.0.0.1 (aborted)."""
+class Served:
+    """A `dialbatch serve` process and what a client needs to talk to it."""
 
-    seen: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
+    url: str
+    workspace_id: str
+    api_key: str
+    data_dir: Path
+    log: Path
+    proc: subprocess.Popen[bytes] = field(repr=False)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key, "x-workspace-id": self.workspace_id}
 
-@pytest.fixture
-def page_of(browser: Any) -> Iterator[Any]:
-    """`page_of()` -> (page, requests): a fresh page whose requests are recorded, and any
-    request to a host other than 127.0.0.1 is aborted and listed in `requests.outside`."""
-    contexts: list[Any] = []
-
-    def make() -> tuple[Any, Requests]:
-        context = browser.new_context()
-        contexts.append(context)
-        requests = Requests()
-
-        def route(r: Any) -> None:
-            url = r.request.url
-            requests.seen.append(url)
-            host = urlsplit(url).hostname
-            if url.startswith(("data:", "blob:", "about:")) or host in LOCAL_HOSTS:
-                r.continue_()
-            else:
-                requests.outside.append(url)
-                r.abort()
-
-        context.route("**/*", route)
-        return context.new_page(), requests
-
-    yield make
-    for context in contexts:
-        context.close()
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
 
 
 @pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """The app over real HTTP on 127.0.0.1 (with its dispatcher and the demo workspace).
-
-    Started and stopped on a thread of its own: Playwright's sync API keeps an event loop
-    running on the main thread, where the server's set-up (asyncio.run) cannot run."""
-    ready: queue.Queue[LiveServer | BaseException] = queue.Queue()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            with serve(settings) as live:
-                ready.put(live)
-                stop.wait()
-        except BaseException as exc:
-            ready.put(exc)
-
-    thread = threading.Thread(target=run, name="live-server", daemon=True)
-    thread.start()
-    started = ready.get(timeout=60)
-    if isinstance(started, BaseException):
-        raise started
+def live_server(tmp_path: Path) -> Iterator[Served]:
+    """`dialbatch serve` (API + dispatcher + simulated provider) on SQLite in tmp_path."""
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    log = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "DIALBATCH_DATA_DIR": str(data_dir),
+        "DIALBATCH_HOST": "127.0.0.1",
+        "DIALBATCH_PORT": str(port),
+        "DIALBATCH_DEMO_API_KEY": API_KEY,
+        "DIALBATCH_SIMULATED_TIME_SCALE": TIME_SCALE,
+        "DIALBATCH_LOG_LEVEL": "warning",
+    }
+    env.pop("DIALBATCH_DATABASE_URL", None)
+    dialbatch = Path(sys.executable).with_name("dialbatch")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(dialbatch), "serve"], env=env, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    served = Served(url, WORKSPACE, API_KEY, data_dir, log, proc)
     try:
-        yield started
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"dialbatch serve exited:\n{log.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dialbatch serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield served
     finally:
-        stop.set()
-        thread.join(timeout=30)
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -31,6 +31,7 @@ from dialbatch.settings import Settings
 from dialbatch.signing import AgentSecrets
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
+from dialbatch.web import dashboard
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -85,4 +86,7 @@ def create_app(
     docs.install(app)
     # 400, 401 and 429 documented on every route they apply to, from its dependencies.
     document_errors(app)
+    # The dashboard at `/` and its files under `/ui/` (web/dashboard.py): after the API, so
+    # it can shadow nothing.
+    dashboard.mount(app)
     return app
