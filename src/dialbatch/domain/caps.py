@@ -23,6 +23,7 @@ __all__ = [
     "DAY_MS",
     "MAX_CAP",
     "MONTH_MS",
+    "NO_CAPS",
     "Caps",
     "InvalidCaps",
     "allowed",
@@ -67,9 +68,6 @@ class Caps:
         return out
 
 
-NO_CAPS = Caps()
-
-
 def _check(field: str, value: object) -> None:
     if value is None:
         return
@@ -79,6 +77,9 @@ def _check(field: str, value: object) -> None:
         raise InvalidCaps(f"{field} must be at least 1 (leave it out for no cap), got {value}")
     if value > MAX_CAP:
         raise InvalidCaps(f"{field} must be at most {MAX_CAP}, got {value}")
+
+
+NO_CAPS = Caps()
 
 
 def parse_caps(raw: object) -> Caps:
