@@ -112,6 +112,14 @@ class CallingWindow:
         if len(self.days) != 7:
             raise ValueError("a calling window has exactly 7 days, Monday first")
 
+    def __hash__(self) -> int:
+        """Hashed once: windows key the per-day caches that every gate decision reads."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.days, self.skip_dates, self.timezone))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def zones(self, recipient_zones: Sequence[str] | None) -> tuple[str, ...]:
         """The zones this window is evaluated in for a number with these candidate zones."""
         if self.timezone is not None:
@@ -348,31 +356,42 @@ def _zone_openings(
     """The window's openings in one zone, clipped to ``[from_ms, to_ms)``, sorted and merged."""
     first = _local_ordinal(zone, from_ms) - 1  # an overnight range of the day before
     last = _local_ordinal(zone, to_ms)
-    skip = window.skip_dates
-    out: list[tuple[int, int]] = []
-    for ordinal in range(first, last + 1):
-        day = date.fromordinal(ordinal)
-        if day in skip:
-            continue
-        for r in window.days[day.weekday()]:
-            start = _wall_to_ms(zone, ordinal, r.start, False)
-            if not r.crosses_midnight:
-                end = _wall_to_ms(zone, ordinal, r.end, True)
-            elif date.fromordinal(ordinal + 1) in skip:
-                end = _wall_to_ms(zone, ordinal + 1, 0, True)
-            else:
-                end = _wall_to_ms(zone, ordinal + 1, r.end, True)
-            start, end = max(start, from_ms), min(end, to_ms)
-            if start < end:
-                out.append((start, end))
-    out.sort()
     merged: list[tuple[int, int]] = []
-    for start, end in out:
-        if merged and merged[-1][1] >= start:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
+    for ordinal in range(first, last + 1):
+        for start, end in _day_openings(window, zone, ordinal):
+            if end <= from_ms or start >= to_ms:
+                continue
+            start, end = max(start, from_ms), min(end, to_ms)
+            if merged and merged[-1][1] >= start:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
     return merged
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _day_openings(window: CallingWindow, zone: str, ordinal: int) -> tuple[tuple[int, int], ...]:
+    """The openings of the ranges that start on one local day, as instants, in start order.
+
+    Local times map to instants in order (the rules for skipped and repeated times keep that
+    true of starts), so consecutive days' lists concatenate in start order.
+    """
+    day = date.fromordinal(ordinal)
+    skip = window.skip_dates
+    if day in skip:
+        return ()
+    out = []
+    for r in window.days[day.weekday()]:
+        start = _wall_to_ms(zone, ordinal, r.start, False)
+        if not r.crosses_midnight:
+            end = _wall_to_ms(zone, ordinal, r.end, True)
+        elif date.fromordinal(ordinal + 1) in skip:
+            end = _wall_to_ms(zone, ordinal + 1, 0, True)
+        else:
+            end = _wall_to_ms(zone, ordinal + 1, r.end, True)
+        if start < end:
+            out.append((start, end))
+    return tuple(out)
 
 
 def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
