@@ -50,7 +50,7 @@ def rate(label: str, count: int, fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     seconds = time.perf_counter() - start
-    print(f"  {label:<58} {count / seconds:>12,.0f} /s   ({seconds:.3f} s for {count:,})")
+    print(f"  {label:<64} {count / seconds:>12,.0f} /s   ({seconds:.3f} s for {count:,})")
     return seconds
 
 
@@ -110,9 +110,22 @@ def main() -> None:
     facts = [CallFacts(zones=zones_for(n), region=region_for(n, "us")) for n in mix]
     times = [noon + (i % 48) * 1_800_000 for i in range(reps)]  # every half hour of two days
     rate(
-        "gate.decide, us profile, mixed numbers and times",
+        "gate.decide, us profile, numbers of the whole plan, mixed times",
         reps,
         lambda: [decide(f, policy, t, dial_lead_ms=500) for f, t in zip(facts, times, strict=True)],
+    )
+    rng = random.Random(SEED)
+    areas = ("212", "213", "312", "415", "512", "617", "646", "702", "305", "206", "404", "718")
+    us_facts = [
+        CallFacts(zones=zones_for(n), region=region_for(n, "us"))
+        for n in (f"+1{rng.choice(areas)}555{rng.randrange(10000):04d}" for _ in range(reps))
+    ]
+    rate(
+        "gate.decide, us profile, 12 big US area codes, mixed times",
+        reps,
+        lambda: [
+            decide(f, policy, t, dial_lead_ms=500) for f, t in zip(us_facts, times, strict=True)
+        ],
     )
     fl = CallFacts(
         zones=("America/New_York",), region="US-FL", recent_dials_ms=(noon - 3_600_000,) * 2
