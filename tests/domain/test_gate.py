@@ -6,6 +6,9 @@ the store would pass (zones from the number, region from the area code) and asks
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dialbatch.domain.caps import Caps
 from dialbatch.domain.clock import FixedClock
 from dialbatch.domain.compliance import Policy, effective_policy, region_for
@@ -20,7 +23,7 @@ from dialbatch.domain.gate import (
     earliest_admission,
 )
 from dialbatch.domain.timezones import zones_for
-from dialbatch.domain.windows import CallingWindow, parse_calling_window
+from dialbatch.domain.windows import CallingWindow, closes_at, parse_calling_window
 from tests.domain._time import DAY, HOUR, LOS_ANGELES, MINUTE, NEW_YORK, local, wall
 
 US = Policy(profile="us")
@@ -236,3 +239,45 @@ def test_fails_closed_on_what_it_cannot_evaluate() -> None:
     bad_dials = CallFacts(zones=(NEW_YORK,), region="US-FL", recent_dials_ms=("yesterday",))  # type: ignore[arg-type]
     decision = decide(bad_dials, US, clock.now_ms())
     assert isinstance(decision, Refuse) and decision.reason.kind is ReasonKind.UNDECIDABLE
+
+
+# --- a deferral's due time is admitted: the gate agrees with itself ---------------------------
+
+NUMBERS = (NYC, LA, MIAMI, BOISE, TORONTO, "+14055550123", "+14105550123", "+18085550123")
+WINDOWS = (
+    None,
+    CallingWindow.every_day("09:00", "17:00"),
+    parse_calling_window({"days": {"mon": [["22:00", "02:00"]], "sat": [["10:00", "10:05"]]}}),
+    parse_calling_window({"timezone": "Europe/London", "days": {"tue": [["07:00", "19:00"]]}}),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    number=st.sampled_from(NUMBERS),
+    profile=st.sampled_from(["none", "us", "ca"]),
+    window=st.sampled_from(WINDOWS),
+    cap=st.sampled_from([None, 1, 2]),
+    now=st.integers(local(NEW_YORK, 2026, 1, 1, 0, 0), local(NEW_YORK, 2027, 1, 1, 0, 0)),
+    dial_offsets=st.lists(st.integers(0, 30 * DAY), max_size=6),
+    lead=st.sampled_from([0, 500, 10 * MINUTE]),
+)
+def test_a_deferred_call_is_admitted_at_its_due_time(
+    number: str,
+    profile: str,
+    window: CallingWindow | None,
+    cap: int | None,
+    now: int,
+    dial_offsets: list[int],
+    lead: int,
+) -> None:
+    policy = effective_policy(profile, window=window, caps=Caps(per_24h=cap))
+    call = facts(number, profile, recent_dials_ms=tuple(now - o for o in dial_offsets))
+    decision = decide(call, policy, now, dial_lead_ms=lead)
+    assert not isinstance(decision, Refuse) or decision.reason.kind is ReasonKind.OUTSIDE_WINDOW
+    if isinstance(decision, Defer):
+        assert decision.until_ms > now
+        assert isinstance(decide(call, policy, decision.until_ms, dial_lead_ms=lead), Admit)
+    if isinstance(decision, Admit):
+        end = closes_at(policy.windows(call.region), call.zones, now)
+        assert end is not None and end > now + lead
