@@ -82,7 +82,7 @@ def test_florida_is_not_dialed_at_20_local_and_gets_at_most_3_dials_a_day() -> N
     decision = ask(MIAMI, clock)
     assert isinstance(decision, Defer)
     assert decision.reason.rule == "us.fl.hours"
-    assert decision.reason.source == "Fla. Stat. 501.616(6)"
+    assert decision.reason.source == "Fla. Stat. 501.616 (2021 amendment)"
     assert decision.until_ms == local(NEW_YORK, 2026, 6, 11, 8, 0)
     assert isinstance(ask(NYC, clock), Admit)  # New York's federal window is still open
 

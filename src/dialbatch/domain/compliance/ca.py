@@ -14,10 +14,10 @@ CA = Pack(
     hours=(
         WindowRule(
             name="ca.crtc.hours",
-            # CRTC Unsolicited Telecommunications Rules, Part III (Telemarketing Rules), s. 3:
+            # CRTC Unsolicited Telecommunications Rules, Telemarketing Rules:
             # telemarketing calls only 9:00-21:30 on weekdays and 10:00-18:00 on Saturdays and
             # Sundays, in the called consumer's local time.
-            source="CRTC Unsolicited Telecommunications Rules, Part III s. 3",
+            source="CRTC Unsolicited Telecommunications Rules (Telemarketing Rules)",
             window=parse_calling_window(
                 {
                     "days": {

@@ -91,16 +91,16 @@ US = Pack(
         ),
     ),
     regions=(
-        # Fla. Stat. 501.616(6) (2021 amendment, "mini-TCPA"): calls only 8:00-20:00 in the
-        # called person's time; at most 3 calls per 24 hours on the same subject; a Florida
-        # area code is presumed to be a Florida resident.
-        _state("US-FL", "Fla. Stat. 501.616(6)"),
-        # Oklahoma Telephone Solicitation Act of 2022 (HB 3168, 15 O.S. 775C.4): 8:00-20:00,
+        # Fla. Stat. 501.616 as amended in 2021 (Florida's "mini-TCPA"): calls only 8:00-20:00
+        # in the called person's time; at most 3 calls per 24 hours on the same subject; a
+        # Florida area code is presumed to be a Florida resident.
+        _state("US-FL", "Fla. Stat. 501.616 (2021 amendment)"),
+        # Oklahoma Telephone Solicitation Act of 2022 (HB 3168, from November 2022): 8:00-20:00,
         # at most 3 calls per 24 hours on the same subject.
-        _state("US-OK", "Okla. Telephone Solicitation Act, 15 O.S. 775C.4"),
-        # Maryland Stop the Spam Calls Act (2023, in force January 2024; Md. Com. Law 14-4502):
-        # 8:00-20:00, at most 3 calls or texts per 24 hours on the same subject.
-        _state("US-MD", "Md. Stop the Spam Calls Act, Com. Law 14-4502"),
+        _state("US-OK", "Oklahoma Telephone Solicitation Act of 2022 (HB 3168)"),
+        # Maryland Stop the Spam Calls Act (in force January 2024): 8:00-20:00, at most 3 calls
+        # or texts per 24 hours on the same subject.
+        _state("US-MD", "Maryland Stop the Spam Calls Act (in force January 2024)"),
     ),
     region_of=state_of,
 )
