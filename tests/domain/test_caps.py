@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dialbatch.domain.caps import (
     DAY_MS,
@@ -93,3 +95,22 @@ def test_bad_caps_are_refused(raw: object, message: str) -> None:
 def test_caps_built_in_code_are_checked_too() -> None:
     with pytest.raises(InvalidCaps):
         Caps(per_24h=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    offsets=st.lists(st.integers(-HOUR, 31 * DAY_MS), max_size=12),
+    per_24h=st.one_of(st.none(), st.integers(1, 4)),
+    per_30d=st.one_of(st.none(), st.integers(1, 8)),
+)
+def test_next_allowed_at_is_the_earliest_allowed_instant(
+    offsets: list[int], per_24h: int | None, per_30d: int | None
+) -> None:
+    caps = Caps(per_24h=per_24h, per_30d=per_30d)
+    dials = [NOW - o for o in offsets]
+    at = next_allowed_at(dials, caps, NOW)
+    assert at >= NOW
+    assert allowed(dials, caps, at)
+    assert (at == NOW) == allowed(dials, caps, NOW)
+    if at > NOW:
+        assert not allowed(dials, caps, at - 1)

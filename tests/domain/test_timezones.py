@@ -10,7 +10,12 @@ from phonenumbers import timezone as pn_timezone
 from phonenumbers.phonenumber import PhoneNumber
 
 from dialbatch.domain import timezones
-from dialbatch.domain.timezones import InvalidTimeZone, parse_timezone_column, zones_for
+from dialbatch.domain.timezones import (
+    InvalidTimeZone,
+    parse_timezone_column,
+    recipient_zones,
+    zones_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +112,12 @@ def test_timezone_column_values() -> None:
     for bad in ("EST", "Eastern", "-05:00", "America/Gotham", "localtime", "x" * 500):
         with pytest.raises(InvalidTimeZone, match="is not an IANA time zone"):
             parse_timezone_column(bad)
+
+
+def test_the_rows_timezone_column_wins_over_the_number() -> None:
+    assert recipient_zones("+12085550123", "America/Boise") == ("America/Boise",)
+    assert recipient_zones("+12085550123", " ") == ("America/Boise", "America/Los_Angeles")
+    assert recipient_zones("+12085550123") == ("America/Boise", "America/Los_Angeles")
+    assert recipient_zones("+15555550123", "America/Chicago") == ("America/Chicago",)
+    with pytest.raises(InvalidTimeZone):
+        recipient_zones("+12125550123", "EST")

@@ -34,7 +34,13 @@ from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from dialbatch.domain.windows import is_known_zone
 
-__all__ = ["InvalidTimeZone", "clear_caches", "parse_timezone_column", "zones_for"]
+__all__ = [
+    "InvalidTimeZone",
+    "clear_caches",
+    "parse_timezone_column",
+    "recipient_zones",
+    "zones_for",
+]
 
 UNKNOWN = "Etc/Unknown"
 _EXCHANGE_KEY_LEN = len("+1") + 6  # area code and exchange
@@ -77,6 +83,20 @@ def zones_for(e164: str) -> tuple[str, ...]:
             _other_cache.clear()
         zones = _other_cache[e164] = _lookup(e164)[0]
     return zones
+
+
+def recipient_zones(e164: str, timezone_cell: str | None = None) -> tuple[str, ...]:
+    """The zones a recipient-local window is evaluated in for one CSV row.
+
+    The row's ``timezone`` column wins (validated with :func:`parse_timezone_column`, so an
+    unknown name raises :class:`InvalidTimeZone` for ingest to report as a row error); without
+    one, the number's candidate zones.
+    """
+    if timezone_cell is not None:
+        zone = parse_timezone_column(timezone_cell)
+        if zone is not None:
+            return (zone,)
+    return zones_for(e164)
 
 
 def clear_caches() -> None:
