@@ -56,6 +56,7 @@ HOST = "127.0.0.1"
 WORKSPACE = "ws_chaos"
 AGENT = "agent_chaos"
 SECRET = "chaos-carrier-secret"
+TWILIO_ACCOUNT = "AC" + "c" * 32
 FINAL = ("completed", "failed", "cancelled")
 ADMIN_URL = os.environ.get("DIALBATCH_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
 PG_BIN = Path("/usr/lib/postgresql")
@@ -80,6 +81,9 @@ class Options:
     timeout_s: float = 3600.0
     pg_restart_at: float | None = None  # share of calls final when PostgreSQL restarts
     seed: int = 11
+    # "carrier" (the simulated carrier process) or "twilio": the Twilio stand-in with a Calls
+    # list endpoint, dropping `drop_rate` of the final status callbacks.
+    provider: str = "carrier"
     policy: dict[str, Any] = field(
         default_factory=lambda: {"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 0.0002}]}
     )
@@ -125,6 +129,8 @@ class Report:
     carrier_stats: dict[str, Any] = field(default_factory=dict)
     reconciled: int = 0
     crashes: list[str] = field(default_factory=list)  # workers that exited by themselves
+    unknown: int = 0  # calls failed "Call outcome unknown"
+    deadlocks: int = 0  # "deadlock detected" in any process's log
     quiet_checked: int = 0
     pg: dict[str, float] = field(default_factory=dict)
 
@@ -151,6 +157,10 @@ class Report:
             found.append(f"{self.carrier_live_at_end} calls still live at the carrier")
         if self.limiter_active != 0:
             found.append(f"limiter active = {self.limiter_active} at the end")
+        if self.options.provider == "twilio" and self.unknown:
+            found.append(f"{self.unknown} calls ended 'outcome unknown'")
+        if self.deadlocks:
+            found.append(f"{self.deadlocks} deadlocks in the logs")
         return found
 
 
@@ -255,9 +265,35 @@ class Cluster:
             DIALBATCH_RETRY_BACKOFF_MS="200",
             DIALBATCH_POLL_INTERVAL_S="0.1",
         )
+        if opts.provider == "twilio":
+            env.update(
+                DIALBATCH_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT,
+                DIALBATCH_TWILIO_AUTH_TOKEN=SECRET,
+                DIALBATCH_TWILIO_BASE_URL=self.carrier_url,
+                DIALBATCH_TWILIO_FROM_NUMBER="+12025559999",
+                DIALBATCH_TWILIO_REQUEST_TIMEOUT_S="5",
+            )
+        standin = [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "_twilio_standin.py"),
+            "--port",
+            str(self.carrier_port),
+            "--account",
+            TWILIO_ACCOUNT,
+            "--token",
+            SECRET,
+            "--workspace",
+            WORKSPACE,
+            "--seed",
+            str(opts.seed),
+            "--drop-final",
+            str(opts.drop_rate),
+        ]
         self.carrier = Proc(
             "carrier",
-            [
+            standin
+            if opts.provider == "twilio"
+            else [
                 sys.executable,
                 "-m",
                 "dialbatch.cli.carrier_cmd",
@@ -291,8 +327,9 @@ class Cluster:
         self.api.start()
         for w in self.workers:
             w.start()
-        wait_http(f"{self.carrier_url}/healthz", self.carrier)
-        wait_http(f"{self.api_url}/readyz", self.api)
+        # Generous: on a loaded host importing a provider SDK alone has taken a minute.
+        wait_http(f"{self.carrier_url}/healthz", self.carrier, timeout_s=300)
+        wait_http(f"{self.api_url}/readyz", self.api, timeout_s=300)
 
     def close(self) -> None:
         """SIGTERM everything at once, then wait (SIGKILL whatever does not stop)."""
@@ -342,8 +379,12 @@ def prepare(database_url: str, opts: Options) -> str:
                     conn,
                     WORKSPACE,
                     name="chaos",
-                    provider="carrier",
-                    provider_config=opts.agent_config,
+                    provider=opts.provider,
+                    provider_config=(
+                        {"agentUrl": "wss://agent.invalid/chaos"}
+                        if opts.provider == "twilio"
+                        else opts.agent_config
+                    ),
                     agent_id=AGENT,
                 )
             return key
@@ -618,9 +659,26 @@ def _gather(cluster: Cluster, database_url: str, report: Report) -> None:
         problem = _beyond_policy(dials, policy, opts.connection_attempts)
         if problem:
             report.beyond_policy.append(f"{job}: {problem}")
-    logs = cluster.worker_logs()
-    report.reconciled = len(re.findall(r"lost its worker; reconciling", logs))
+    report.unknown = asyncio.run(_unknown(database_url, report.batch_id))
+    everything = logs = cluster.worker_logs()
+    everything += cluster.api.log_text()
+    report.deadlocks = len(re.findall(r"deadlock detected", everything, re.IGNORECASE))
+    report.reconciled = len(re.findall(r"lost its worker \S*; reconciling", logs))
     report.quiet_checked = len(re.findall(r"ended while quiet", logs))
+
+
+async def _unknown(url: str, batch_id: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM calls WHERE batch_id = $1 "
+                "AND error LIKE 'Call outcome unknown%'",
+                batch_id,
+            )
+        )
+    finally:
+        await conn.close()
 
 
 def _beyond_policy(dials: list[dict[str, Any]], policy: Any, connection_attempts: int) -> str:
@@ -665,6 +723,8 @@ def print_report(report: Report) -> None:
     )
     print(f"final states             {report.status_counts}")
     print(f"lost calls               {report.lost:8d}")
+    print(f"calls 'outcome unknown'  {report.unknown:8d}")
+    print(f"deadlocks in the logs    {report.deadlocks:8d}")
     print(
         f"dials received (carrier) {report.dials:8d}   duplicate POSTs "
         f"{report.carrier_stats.get('duplicate_requests', 0)}, refused "
@@ -725,6 +785,13 @@ def main() -> int:
         help=f"a scratch database on {ADMIN_URL} instead of a private cluster",
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--provider",
+        choices=["carrier", "twilio"],
+        default="carrier",
+        help="twilio: a Twilio stand-in with a Calls list, dropping --drop-rate of final callbacks",
+    )
+    parser.add_argument("--drop-rate", type=float, default=None)
     args = parser.parse_args()
     opts = Options(
         calls=args.calls,
@@ -736,7 +803,12 @@ def main() -> int:
         kills=not args.no_kills,
         seed=args.seed,
         pg_restart_at=args.pg_restart_at if args.pg_restart else None,
+        provider=args.provider,
     )
+    if args.drop_rate is not None:
+        opts.drop_rate = args.drop_rate
+    elif args.provider == "twilio":
+        opts.drop_rate = 0.05
     one, five, _ = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs; load average at start {one:.2f} {five:.2f}")
     work = Path(tempfile.mkdtemp(prefix="dialbatch-chaos-"))

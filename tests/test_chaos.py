@@ -48,3 +48,33 @@ def test_workers_killed_mid_batch_lose_nothing_and_dial_nothing_twice(tmp_path: 
     assert report.max_live <= opts.cap and report.limiter_active == 0
     assert report.reconciled >= 1  # the kills did orphan live dials
     assert report.dials > opts.calls  # retries happened, within policy
+
+
+def test_a_twilio_stand_in_with_lossy_callbacks_ends_no_call_unknown(tmp_path: Path) -> None:
+    """The same chaos through a Twilio-compatible stand-in with a Calls list: workers
+    SIGKILLed mid-batch (some between an intent and Twilio's answer), 5 % of final
+    callbacks dropped. Every dial is found (by CallSid, or in the Calls list) or shown
+    absent and retried: no call ends "outcome unknown", none is dialed beyond policy, and
+    no transaction deadlocks."""
+    opts = chaos.Options(
+        calls=100,
+        workers=3,
+        cap=20,
+        rate=200,
+        kill_every_s=(2.0, 4.0),
+        max_kills=3,
+        claim_lease_s=2.0,
+        dial_lease_s=1.5,
+        reconcile_quiet_s=3.0,
+        drop_rate=0.05,
+        timeout_s=240,
+        provider="twilio",
+    )
+    with chaos.scratch_database(_backends.ADMIN_URL) as url:
+        report = chaos.run(opts, url, tmp_path)
+    chaos.print_report(report)
+    assert report.kills == 3
+    assert report.violations() == []
+    assert report.unknown == 0 and report.deadlocks == 0
+    assert report.lost == 0 and not report.beyond_policy and not report.key_mismatch
+    assert report.counter_counts == report.status_counts == report.api_counts

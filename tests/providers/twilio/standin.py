@@ -83,6 +83,7 @@ class Faults:
     reorder: float = 0.0
     drop: float = 0.0
     forge: float = 0.0
+    drop_final: float = 0.0  # of final callbacks only (the chaos bench's lossy network)
 
 
 def mixed_plans(
@@ -429,7 +430,10 @@ class TwilioStandIn:
         if final and self._rng.random() < self.faults.forge:
             self._spawn(self._forge(call, params))
         held, call.held = call.held, []
-        if self._rng.random() < self.faults.drop:
+        lost_final = (
+            final and self.faults.drop_final and self._rng.random() < self.faults.drop_final
+        )
+        if lost_final or self._rng.random() < self.faults.drop:
             self.stats["dropped"] += 1
             if final:
                 self.stats["dropped_final"] += 1
