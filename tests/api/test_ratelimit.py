@@ -99,13 +99,11 @@ async def test_wrong_keys_are_slowed_down_then_refused_for_that_address(
             r = await h.client.get(BASE, headers=WRONG)
             took.append(time.monotonic() - started)
             assert r.status_code == 401
-        # Three at once, then held 0.25 s, 0.5 s, and no longer than the cap.
-        assert max(took[:3]) < 0.25
+        # After three, each 401 is held: 0.25 s, then 0.5 s (the cap here). Only the lower
+        # bounds are asserted (a loaded machine may be slower; the whole schedule is
+        # tests/domain/test_ratelimit.py's).
         assert took[3] >= 0.25 and took[4] >= 0.5 and took[5] >= 0.5
-        assert took[5] < 2.0
-        started = time.monotonic()
         assert_rate_limited(await h.client.get(BASE, headers=WRONG))
-        assert time.monotonic() - started < 0.25  # a refusal is not held
         # While refused, even the right key from that address is refused: a guesser learns
         # nothing until the bucket refills.
         blocked = assert_rate_limited(await h.client.get(BASE, headers=h.headers))
