@@ -6,7 +6,9 @@ alternately over `--rounds` server runs, on SQLite (buckets in the process's mem
 PostgreSQL (one UPSERT ... RETURNING per request on the shared `rate_buckets` table). Each
 run sends `--warmup` untimed, then `-n` timed sequential `GET /v1/api/agents` over one
 keep-alive httpx client (wall time per request, body included). p50 and mean per mode are
-printed with the difference, which is the cost of the limit.
+printed with the difference, which is the cost of the limit; on a loaded machine that
+difference is noise, so the limiter's own work is also timed alone, in-process (`n` takes of
+one bucket: a dict in memory, or one UPSERT through the server's kind of pool).
 
 Then a burst against the real default limits: the request number of the first 429 and its
 Retry-After, to show the defaults at work.
@@ -18,17 +20,23 @@ Retry-After, to show the defaults at work.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pg import create_database, drop_database
 from _server import print_load, print_machine, run_server
+from dialbatch.api.ratelimit import DatabaseBuckets, MemoryBuckets
+from dialbatch.domain.ratelimit import Limit
+from dialbatch.settings import to_async_url
+from dialbatch.store.engine import Database
 
 PATH = "/v1/api/agents"
 
@@ -68,6 +76,34 @@ def run_backend(name: str, database_url: str | None, args: argparse.Namespace) -
     print(f"  added by the limits: p50 {p50:+.3f} ms   mean {mean:+.3f} ms")
 
 
+def limiter_alone(database_url: str | None, n: int) -> None:
+    """The limiter's own work per request, without HTTP around it: n sequential takes of a
+    key's bucket (in memory for SQLite; one UPSERT on PostgreSQL, through the server's pool)."""
+
+    async def run() -> list[float]:
+        limit = Limit(per_s=1_000_000, burst=1_000_000)
+        db = Database(to_async_url(database_url)) if database_url else None
+        buckets: Any = DatabaseBuckets(db) if db is not None else MemoryBuckets()
+        try:
+            for _ in range(20):
+                await buckets.take("key:bench", limit)
+            took = []
+            for _ in range(n):
+                started = time.perf_counter()
+                await buckets.take("key:bench", limit)
+                took.append((time.perf_counter() - started) * 1000)
+            return took
+        finally:
+            if db is not None:
+                await db.dispose()
+
+    took = asyncio.run(run())
+    print(
+        f"  the limiter alone ({n} takes): p50 {statistics.median(took):.3f} ms   "
+        f"mean {statistics.fmean(took):.3f} ms"
+    )
+
+
 def burst_with_defaults(database_url: str | None) -> None:
     """The shipped defaults: how far a burst of quick requests gets."""
     defaults = {"DIALBATCH_RATE_LIMIT_PER_S": "50", "DIALBATCH_RATE_LIMIT_BURST": "100"}
@@ -101,12 +137,14 @@ def main() -> None:
     for backend in args.backends:
         if backend == "sqlite":
             run_backend("SQLite (buckets in memory)", None, args)
+            limiter_alone(None, args.n)
             burst_with_defaults(None)
             continue
         name = f"dialbatch_bench_rl_{secrets.token_hex(4)}"
         url = create_database(args.pg_url, name)
         try:
             run_backend("PostgreSQL (shared rate_buckets, one UPSERT)", url, args)
+            limiter_alone(url, args.n)
             burst_with_defaults(url)
         finally:
             drop_database(args.pg_url, name)

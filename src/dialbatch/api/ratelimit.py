@@ -60,6 +60,10 @@ class MemoryBuckets:
     async def prune(self) -> None:
         now = time.time() * 1000
         self._tat = {k: t for k, t in self._tat.items() if t > now}
+        if len(self._tat) > MEMORY_MAX_BUCKETS:
+            # So many live buckets (addresses) that keeping them would cost a scan per
+            # request: start afresh, which is lenient, rather than slow.
+            self._tat.clear()
 
 
 class DatabaseBuckets:
