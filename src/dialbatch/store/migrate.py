@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent / "migrations"
+_URL_VARIABLE = "_DIALBATCH_MIGRATE_URL"
 T = TypeVar("T")
 
 
@@ -56,10 +58,15 @@ def ensure_schema(url: str, *, log_level: str = "INFO", log_format: str = "text"
     if is_at_head(url):
         return
     code = (
-        "import sys; from dialbatch import logs; from dialbatch.store import migrate;"
-        " logs.setup(sys.argv[2], sys.argv[3]); migrate.upgrade(sys.argv[1])"
+        "import os, sys; from dialbatch import logs; from dialbatch.store import migrate;"
+        " logs.setup(sys.argv[1], sys.argv[2]); migrate.upgrade(os.environ[sys.argv[3]])"
     )
-    done = subprocess.run([sys.executable, "-c", code, url, log_level, log_format], check=False)
+    # The URL (it may hold a password) goes through the environment, not the command line
+    # that `ps` shows.
+    env = {**os.environ, _URL_VARIABLE: url}
+    done = subprocess.run(
+        [sys.executable, "-c", code, log_level, log_format, _URL_VARIABLE], env=env, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"migrating the database failed (exit status {done.returncode})")
 
