@@ -38,6 +38,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", BASE + "/{batchId}/status"),
     ("GET", BASE + "/{batchId}/calls"),
     ("GET", BASE + "/{batchId}/calls/{jobId}"),
+    ("GET", BASE + "/{batchId}/export"),
     ("DELETE", BASE + "/{batchId}"),
     ("DELETE", LEGACY_BASE + "/{batchId}"),
     ("GET", AGENTS),
@@ -65,6 +66,8 @@ BATCH_ROUTES = [(m, p) for m, p in ROUTES if "{batchId}" in p]
 OPEN_PATHS = {
     "/healthz",
     "/readyz",
+    # open unless DIALBATCH_METRICS_TOKEN is set (tests/api/test_metrics.py)
+    "/metrics",
     # authenticated by the provider's signature instead (tests/api/test_callbacks.py)
     "/v1/providers/{provider}/callbacks",
     "/v1/providers/{provider}/callbacks/{path}",

@@ -338,10 +338,15 @@ def test_status_warns_when_no_worker_is_alive(
             await conn.execute(sa.delete(workers))
         await db.dispose()
 
-    asyncio.run(forget_workers())
-    result = run(server, "status", batch_id)
-    assert result.exit_code == 0
-    assert "no worker has been seen in the last minute" in result.stderr
+    warned = []
+    for _ in range(3):  # the live worker's next beat (every 15 s) may land in between
+        asyncio.run(forget_workers())
+        result = run(server, "status", batch_id)
+        assert result.exit_code == 0
+        warned.append("no worker has been seen in the last minute" in result.stderr)
+        if warned[-1]:
+            break
+    assert any(warned)
 
 
 def test_watch_reports_the_rate() -> None:
