@@ -269,8 +269,9 @@ async def _live(sub: Subscription, cursor: int, heartbeat_s: float) -> AsyncIter
     while True:
         wait = max(0.0, heartbeat_s - (loop.time() - last_sent))
         try:
-            async with asyncio.timeout(wait):  # no task per wait, unlike wait_for
-                events = await sub.queue.get()
+            # wait_for, not asyncio.timeout: on 3.11 a timeout that fires just as the
+            # item arrives leaves a stray cancellation behind (the stream died mid-run).
+            events = await asyncio.wait_for(sub.queue.get(), wait)
         except TimeoutError:
             yield HEARTBEAT
             last_sent = loop.time()
