@@ -269,8 +269,7 @@ async def _live(sub: Subscription, cursor: int, heartbeat_s: float) -> AsyncIter
     while True:
         wait = max(0.0, heartbeat_s - (loop.time() - last_sent))
         try:
-            # wait_for, not asyncio.timeout: on 3.11 a timeout that fires just as the
-            # item arrives leaves a stray cancellation behind (the stream died mid-run).
+            # wait_for returns an item that arrives as the timeout fires.
             events = await asyncio.wait_for(sub.queue.get(), wait)
         except TimeoutError:
             yield HEARTBEAT
