@@ -241,8 +241,12 @@ def test_a_client_of_one_process_sees_every_change_a_worker_in_another_makes(
             ready.set()
             return bool(batch) and completed(batch[0])(m)
 
+        # Generous timeouts: a worker starting on a loaded machine (imports, migrations)
+        # has taken over a minute here.
         reader = threading.Thread(
-            target=lambda: seen.extend(read_stream(url, "/v1/api/events", h, until=until))
+            target=lambda: seen.extend(
+                read_stream(url, "/v1/api/events", h, until=until, timeout=300)
+            )
         )
         reader.start()
         assert ready.wait(30)
@@ -250,15 +254,16 @@ def test_a_client_of_one_process_sees_every_change_a_worker_in_another_makes(
         batch_id = batch[0]
         # Meanwhile a second client drops its batch stream mid-run and resumes.
         path = f"{BASE}/{batch_id}/events"
-        first = read_stream(url, path, h, params={"lastEventId": "0"}, until=after(40))
+        first = read_stream(url, path, h, params={"lastEventId": "0"}, until=after(40), timeout=300)
         time.sleep(0.5)
         rest = read_stream(
             url,
             path,
             {**h, "Last-Event-ID": str(events_of(first)[-1][0])},
             until=completed(batch_id),
+            timeout=300,
         )
-        reader.join(120)
+        reader.join(300)
         assert not reader.is_alive()
 
         rows = outbox_rows(pg_url, batch_id)

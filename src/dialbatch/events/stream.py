@@ -42,6 +42,7 @@ PAGE = 1000
 # up from the database instead of holding memory.
 CLIENT_BACKLOG = 5000
 ERROR_RETRY_S = 1.0
+WAKE_SLICE = 25
 
 
 @dataclass(frozen=True)
@@ -195,9 +196,14 @@ class OutboxPoller:
                 for sub in self._by_workspace.get(event.workspace_id, ()):
                     if sub.wants(event):
                         per_sub.setdefault(sub, []).append(event)
-            for sub, events in per_sub.items():
-                sub.offer(events)
             self.position = int(rows[-1].id)
+            # Wake the streams a slice at a time: asyncio runs every ready task before it
+            # looks at sockets again, so waking 500 at once would make a request to any
+            # other endpoint wait behind all 500 writes.
+            for i, (sub, events) in enumerate(per_sub.items(), 1):
+                sub.offer(events)
+                if i % WAKE_SLICE == 0:
+                    await asyncio.sleep(0)
             return len(rows) == PAGE
 
 
@@ -263,6 +269,7 @@ async def _live(sub: Subscription, cursor: int, heartbeat_s: float) -> AsyncIter
     while True:
         wait = max(0.0, heartbeat_s - (loop.time() - last_sent))
         try:
+            # wait_for returns an item that arrives as the timeout fires.
             events = await asyncio.wait_for(sub.queue.get(), wait)
         except TimeoutError:
             yield HEARTBEAT
