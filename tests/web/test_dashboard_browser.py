@@ -66,11 +66,13 @@ def test_a_campaign_from_sign_in_to_transcript(
     message = page.locator("#signin-error")
     message.wait_for()
     assert "Wrong workspace id or API key" in message.inner_text()
+    assert not page.is_visible("#nav") and not page.is_visible("#signout")
     shot("01-wrong-key")
     assert page.evaluate("sessionStorage.length") == 0
     page.fill("#apikey", live_server.api_key)
     page.click("#signin button[type=submit]")
     page.wait_for_selector("text=No batch yet")
+    assert page.is_visible("#nav") and page.inner_text("#who") == live_server.workspace_id
     assert page.evaluate("document.cookie") == ""
     # A reload would lose this mark: the page must change without one from here on.
     page.evaluate("window.__sameDocument = true")

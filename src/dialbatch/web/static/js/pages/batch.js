@@ -155,6 +155,7 @@ export class BatchPage {
       }
     }
     this.renderStatus();
+    this.renderChart(); // the recent calls just merged: the chart agrees with the counts
   }
 
   renderStatus() {
