@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from playwright.sync_api import expect
+
 from tests.web.conftest import Served
 
 # Twelve rows, row 4 (spreadsheet numbering) unusable: no country code.
@@ -126,9 +128,7 @@ def test_a_campaign_from_sign_in_to_transcript(
 
     # Failed calls only, then one of them.
     page.select_option("#status-filter", "failed")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#calls tbody tr').length === n", arg=failed
-    )
+    expect(page.locator("#calls tbody tr")).to_have_count(failed, timeout=45_000)
     statuses = page.locator("#calls tbody tr [data-status]").all_inner_texts()
     assert statuses == ["failed"] * failed
     assert "status=failed" in page.url
@@ -143,9 +143,7 @@ def test_a_campaign_from_sign_in_to_transcript(
     # A completed call's transcript. (The API gives a result only with a completed call.)
     page.click("#close-detail")
     page.select_option("#status-filter", "completed")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#calls tbody tr').length === n", arg=completed
-    )
+    expect(page.locator("#calls tbody tr")).to_have_count(completed, timeout=45_000)
     page.locator("#calls tbody tr").first.click()
     transcript = page.locator("#transcript")
     transcript.wait_for()
