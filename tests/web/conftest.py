@@ -36,6 +36,7 @@ WORKSPACE = "ws_demo"
 # Simulated calls last a tenth of their simulated length: ring 0.2-1.2 s, talk ~4.5 s, so a
 # dozen calls finish in seconds while a page can still see them running.
 TIME_SCALE = "0.1"
+START_TIMEOUT_S = 180
 
 
 def _install_chromium() -> None:
@@ -108,14 +109,19 @@ class Served:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[Served]:
-    """`dialbatch serve` (API + dispatcher + simulated provider) on SQLite in tmp_path."""
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`dialbatch serve` (API + dispatcher + simulated provider) on SQLite in a temporary
+    folder, one per test module: a start imports every provider's SDK, which takes a minute
+    on a loaded 2-core machine."""
     port = _free_port()
-    data_dir = tmp_path / "data"
-    log = tmp_path / "server.log"
-    env = {
-        **os.environ,
+    folder = tmp_path_factory.mktemp("served")
+    data_dir = folder / "data"
+    log = folder / "server.log"
+    # Only the settings chosen here: none of the caller's DIALBATCH_* (a database URL, a
+    # demo workspace id) may leak into this server.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIALBATCH_")}
+    env |= {
         "DIALBATCH_DATA_DIR": str(data_dir),
         "DIALBATCH_HOST": "127.0.0.1",
         "DIALBATCH_PORT": str(port),
@@ -123,14 +129,13 @@ def live_server(tmp_path: Path) -> Iterator[Served]:
         "DIALBATCH_SIMULATED_TIME_SCALE": TIME_SCALE,
         "DIALBATCH_LOG_LEVEL": "warning",
     }
-    env.pop("DIALBATCH_DATABASE_URL", None)
     dialbatch = Path(sys.executable).with_name("dialbatch")
     with log.open("wb") as out:
         proc = subprocess.Popen([str(dialbatch), "serve"], env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     served = Served(url, WORKSPACE, API_KEY, data_dir, log, proc)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"dialbatch serve exited:\n{log.read_text()}")

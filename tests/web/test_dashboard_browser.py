@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from playwright.sync_api import expect
+
 from tests.web.conftest import Served
 
 # Twelve rows, row 4 (spreadsheet numbering) unusable: no country code.
@@ -66,11 +68,13 @@ def test_a_campaign_from_sign_in_to_transcript(
     message = page.locator("#signin-error")
     message.wait_for()
     assert "Wrong workspace id or API key" in message.inner_text()
+    assert not page.is_visible("#nav") and not page.is_visible("#signout")
     shot("01-wrong-key")
     assert page.evaluate("sessionStorage.length") == 0
     page.fill("#apikey", live_server.api_key)
     page.click("#signin button[type=submit]")
     page.wait_for_selector("text=No batch yet")
+    assert page.is_visible("#nav") and page.inner_text("#who") == live_server.workspace_id
     assert page.evaluate("document.cookie") == ""
     # A reload would lose this mark: the page must change without one from here on.
     page.evaluate("window.__sameDocument = true")
@@ -124,9 +128,7 @@ def test_a_campaign_from_sign_in_to_transcript(
 
     # Failed calls only, then one of them.
     page.select_option("#status-filter", "failed")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#calls tbody tr').length === n", arg=failed
-    )
+    expect(page.locator("#calls tbody tr")).to_have_count(failed, timeout=45_000)
     statuses = page.locator("#calls tbody tr [data-status]").all_inner_texts()
     assert statuses == ["failed"] * failed
     assert "status=failed" in page.url
@@ -141,9 +143,7 @@ def test_a_campaign_from_sign_in_to_transcript(
     # A completed call's transcript. (The API gives a result only with a completed call.)
     page.click("#close-detail")
     page.select_option("#status-filter", "completed")
-    page.wait_for_function(
-        "n => document.querySelectorAll('#calls tbody tr').length === n", arg=completed
-    )
+    expect(page.locator("#calls tbody tr")).to_have_count(completed, timeout=45_000)
     page.locator("#calls tbody tr").first.click()
     transcript = page.locator("#transcript")
     transcript.wait_for()

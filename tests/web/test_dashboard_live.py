@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.web.conftest import Served
 
@@ -141,8 +142,12 @@ def test_live_stream_reconnects_with_a_fresh_token_and_catches_up(
     again = parse_qs(urlsplit(third["url"]).query)
     assert again["token"][0] != token and again["lastEventId"] == ["7"]
     # live, dropped (reconnecting, polling meanwhile), live again
-    page.wait_for_function("window.__modes.filter(m => m === 'live').length >= 2")
-    modes = page.evaluate("window.__modes")
+    # (polled from here: the page's policy forbids the eval that wait_for_function uses)
+    modes: list[str] = []
+    deadline = time.monotonic() + 45
+    while modes.count("live") < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        modes = page.evaluate("window.__modes")
     assert modes[0] == "live" and "reconnecting" in modes, modes
 
     # The server's campaign actions are offered because /openapi.json lists them.
@@ -158,7 +163,7 @@ def test_live_stream_reconnects_with_a_fresh_token_and_catches_up(
     page.click("[data-action=confirm-cancel]")
     page.wait_for_selector("#batch-status[data-status=cancelled]")
     # (the status flips first, the waiting calls follow a moment later)
-    page.wait_for_function("document.querySelector('#progress').innerText.includes('cancelled 2')")
+    expect(page.locator("#progress")).to_contain_text("cancelled 2", timeout=45_000)
     assert page.locator("#stats [data-stat=Calls]").inner_text() == "2"
     assert actions.locator("button").count() == 0  # nothing left to do
     page.screenshot(path=str(tmp_path / "live-cancelled.png"), full_page=True)

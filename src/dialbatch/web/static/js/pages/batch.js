@@ -93,12 +93,14 @@ export class BatchPage {
   }
 
   unmount() {
+    this.closed = true;
     this.stop();
     if (this.settleTimer) clearTimeout(this.settleTimer);
   }
 
   /** Go to another filter, page or call of this batch (it is a link, so Back works). */
   go({ status = this.filter, page = this.pageNo, jobId = null } = {}) {
+    if (this.closed) return; // an answer that arrived after the user left: stay where they are
     const qs = new URLSearchParams();
     if (status !== "all") qs.set("status", status);
     if (page > 1) qs.set("page", String(page));
@@ -155,6 +157,7 @@ export class BatchPage {
       }
     }
     this.renderStatus();
+    this.renderChart(); // the recent calls just merged: the chart agrees with the counts
   }
 
   renderStatus() {

@@ -24,7 +24,9 @@ export class BatchesPage {
         this.pager
       )
     );
-    this.refresh = coalesce(() => this.load());
+    // Each refresh asks for the status of every running batch on the page: once a second
+    // at most, however many events arrive.
+    this.refresh = coalesce(() => this.load(), 1000);
     this.stop = watch("/v1/api/events", () => this.refresh());
     this.refresh();
   }

@@ -10,7 +10,7 @@ export async function workersWarning() {
     const body = await res.json();
     const workers = body.workers;
     const none = Array.isArray(workers) ? workers.length === 0 : workers === 0;
-    if (none) return "No worker has been seen in the last minute: queued batches will not start until one runs (`dialbatch serve` or `dialbatch worker`).";
+    if (none) return "No worker has been seen in the last minute: queued batches will not start until one runs (dialbatch serve or dialbatch worker).";
   } catch {
     // no answer: say nothing rather than guess
   }

@@ -15,7 +15,15 @@ export class SignInPage {
       "form",
       { class: "card narrow", id: "signin", onsubmit: (e) => this.submit(e, workspace, key, error, button) },
       h("h1", { text: "Sign in" }),
-      h("p", { class: "muted", text: "Use a workspace id and one of its API keys (the ones `dialbatch serve` prints, or `dialbatch keys create`). The key stays in this browser tab only." }),
+      h(
+        "p",
+        { class: "muted" },
+        "Use a workspace id and one of its API keys (the demo ones ",
+        h("code", { text: "dialbatch serve" }),
+        " prints, or one from ",
+        h("code", { text: "dialbatch keys create" }),
+        "). The key stays in this browser tab only, and is forgotten when it closes."
+      ),
       h("label", { for: "workspace", text: "Workspace id" }),
       workspace,
       h("label", { for: "apikey", text: "API key" }),
