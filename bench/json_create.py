@@ -8,7 +8,10 @@ peak RSS and CPU) and the medians side by side, and checks that both ways made t
 calls (numbers and row variables, in order).
 
     .venv/bin/python bench/json_create.py
-    .venv/bin/python bench/json_create.py --rows 50000 --database-url postgresql://127.0.0.1:5432/test
+    .venv/bin/python bench/json_create.py --database-url postgresql://127.0.0.1:5432/SCRATCH_DB
+
+The server migrates the database it is given and leaves its batches there: give it a
+database of its own.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ over real HTTP."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from dialbatch.client import BadRequest, Client, Conflict, NotFound
@@ -50,7 +52,11 @@ async def test_async_client_pauses_retries_and_sends_rows(api: Harness) -> None:
 def test_blocking_client_campaign_methods(server: LiveServer) -> None:
     demo = server.demo
     with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
-        started = client.create_batch_from_rows(rows(2), demo.agent_id, dedupe=True)
+        # Scheduled ahead: nothing is dialed (so nothing fails) during the test.
+        later = datetime.now(UTC) + timedelta(days=30)
+        started = client.create_batch_from_rows(
+            rows(2), demo.agent_id, scheduled_at=later, dedupe=True
+        )
         assert client.pause_batch(started["batchId"])["status"] == "paused"
         assert client.resume_batch(started["batchId"])["changed"] is True
         assert client.get_workspace()["paused"] is False
