@@ -23,6 +23,8 @@ def test_only_the_dialect_module_asks_which_database_it_is() -> None:
         f"{path.relative_to(SRC)}:{n}: {line.strip()}"
         for path in SRC.rglob("*.py")
         if str(path.relative_to(SRC)) not in MAY_ASK
+        # A migration is written for both databases by nature (UNLOGGED tables, for one).
+        and not str(path.relative_to(SRC)).startswith("store/migrations/versions/")
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if ASKS.search(line)
     )

@@ -110,7 +110,8 @@ class RateLimiter:
 
     @classmethod
     def for_app(cls, db: Database, settings: Settings) -> RateLimiter:
-        buckets: Buckets = MemoryBuckets() if db.is_sqlite else DatabaseBuckets(db)
+        # One process on an embedded database: its own buckets; otherwise shared ones.
+        buckets: Buckets = DatabaseBuckets(db) if db.wakes_other_processes else MemoryBuckets()
         return cls(buckets, Limits.from_settings(settings))
 
     def refuse_if_blocked(self, address: str) -> None:

@@ -45,6 +45,9 @@ class StartBatchResponse(_Model):
         default_factory=list,
         description="extension: the rows skipped with skipInvalid=true and why (the first 100)",
     )
+    parentBatchId: str | None = Field(
+        None, description="extension: the batch whose failed calls this one retries"
+    )
 
 
 class CancelDetails(_Model):
@@ -99,11 +102,19 @@ class BatchResponse(_Model):
     createdAt: int | None = Field(None, description="extension")
     scheduledAt: int | None = Field(None, description="extension: null when it started at once")
     cancelledAt: int | None = Field(None, description="extension")
+    pausedAt: int | None = Field(None, description="extension: when the batch was paused")
+    workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
+    parentBatchId: str | None = Field(None, description="extension: the batch it retries")
+    retryBatchIds: list[str] = Field(
+        default_factory=list, description="extension: batches that retry its failed calls"
+    )
 
 
 class ProgressResponse(Progress):
     status: str
     isComplete: bool
+    pausedAt: int | None = Field(None, description="extension: when the batch was paused")
+    workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
 
 
 class CallItem(_Model):
@@ -115,6 +126,10 @@ class CallItem(_Model):
     duration: float | None = None
     error: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    attempts: int | None = Field(None, description="extension: dials made (include=result)")
+    result: dict[str, Any] | None = Field(
+        None, description="extension: the completed call's result (include=result)"
+    )
 
 
 class Pagination(_Model):

@@ -56,6 +56,9 @@ class BatchProgress(Progress):
 
     status: str
     isComplete: bool
+    # extension: set while the batch (or its whole workspace) is paused
+    pausedAt: NotRequired[int | None]
+    workspacePaused: NotRequired[bool]
 
 
 class Batch(TypedDict):

@@ -199,3 +199,8 @@ async def lock_outbox_order(conn: AsyncConnection) -> None:
     if is_sqlite(conn):
         return
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_ORDER_LOCK)))
+
+
+def dialect_name(conn: AsyncConnection) -> str:
+    """The database's name, as a cache key for statements compiled once per dialect."""
+    return str(conn.dialect.name)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ratelimit import Limit, Verdict, refused
-from dialbatch.store._dialect import greatest, now_ms_sql, single_statement, upsert
+from dialbatch.store._dialect import dialect_name, greatest, now_ms_sql, single_statement, upsert
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import rate_buckets
 
@@ -39,7 +39,7 @@ _STATEMENTS: dict[str, Any] = {}
 
 def _statement(conn: AsyncConnection) -> Any:
     """The UPSERT, built once per dialect (its compiled form is then cached too)."""
-    found = _STATEMENTS.get(conn.dialect.name)
+    found = _STATEMENTS.get(dialect_name(conn))
     if found is not None:
         return found
     interval = sa.bindparam("interval", type_=sa.Float)
@@ -62,7 +62,7 @@ def _statement(conn: AsyncConnection) -> Any:
             "seen_at": now,
         },
     ).returning(b.tat, b.seen_at, b.refused)
-    _STATEMENTS[conn.dialect.name] = stmt
+    _STATEMENTS[dialect_name(conn)] = stmt
     return stmt
 
 
