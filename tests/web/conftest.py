@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,14 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests._chromium import CHROMIUM_ARGS, chromium_or_skip
+
 API_KEY = "web-test-key-0001"
 WORKSPACE = "ws_demo"
 # Simulated calls last a tenth of their simulated length: ring 0.2-1.2 s, talk ~4.5 s, so a
@@ -39,28 +32,9 @@ TIME_SCALE = "0.1"
 START_TIMEOUT_S = 180
 
 
-def _install_chromium() -> None:
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Wait for a dpkg lock held by another install rather than fail at once.
-    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y"]
-    cmd += ["--no-install-recommends", "chromium"]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    if not os.path.exists(CHROMIUM):
-        _install_chromium()
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} (Debian package chromium) is not installed and could not be"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")

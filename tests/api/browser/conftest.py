@@ -9,10 +9,7 @@ never used: nothing is fetched from outside the package registries.
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,40 +20,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from dialbatch.settings import Settings
+from tests._chromium import CHROMIUM_ARGS, chromium_or_skip
 from tests.client._server import LiveServer
 from tests.client._server import live_server as serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL_HOSTS = {"127.0.0.1"}
-
-
-def _install_chromium() -> None:
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-        subprocess.run(cmd, env=env, capture_output=True)
 
 
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        _install_chromium()
-    if not CHROMIUM.exists():
-        message = "Chromium (Debian package chromium) is not installed and could not be installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
+    return Path(chromium_or_skip())
 
 
 @pytest.fixture
