@@ -362,3 +362,46 @@ async def test_a_dial_that_may_have_been_placed_is_looked_up_not_retried(db: Dat
     assert (row.status, row.error) == ("failed", "Number busy")
     assert len(provider.started) == 1
     await assert_consistent(db, batch)
+
+
+class SlowToAccept(ScriptedProvider):
+    """The provider takes its time answering the dial request (a loaded API)."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(answer)
+        self.accept = asyncio.Event()
+        self.asked: list[str] = []
+
+    async def start_call(self, request: DialRequest) -> str:
+        self.started.append(request.dial_key)
+        await self.accept.wait()
+        return f"p-{request.dial_key}"
+
+    async def fetch_status(self, dial_key: str, provider_call_id: str | None) -> Any:
+        self.asked.append(dial_key)
+        return await super().fetch_status(dial_key, provider_call_id)
+
+
+async def test_a_dial_the_provider_is_slow_to_accept_is_not_called_quiet(db: Database) -> None:
+    # With no call id recorded yet, the provider could only call it unknowable: the
+    # reconciler must wait for the dial request's answer, not fail a call that rings.
+    provider = SlowToAccept(OutcomeUnknowable("no call id to look up"))
+    batch = await make_batch(db, 1)
+    quiet = DispatchConfig(**{**FAST.__dict__, "reconcile_quiet_ms": 0})
+    worker = Dispatcher(db, {"simulated": provider}, quiet, owner="w")  # type: ignore[dict-item]
+    await worker.tick()
+    while not provider.started:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await worker.sweep()
+    assert provider.asked == []
+    assert (await _call(db)).status == "dialing"
+    provider.accept.set()
+    while (await _call(db)).provider_call_id is None:
+        await asyncio.sleep(0.01)
+    provider.answer = CallEvent(outcome=Outcome.COMPLETED, duration_s=3.0)
+    await worker.sweep()  # now placed and quiet: asked, and it answered
+    await worker.stop()
+    row = await _call(db)
+    assert (row.status, provider.asked) == ("completed", [provider.started[0]])
+    await assert_consistent(db, batch)

@@ -59,6 +59,9 @@ class Dialer:
         self._on_event = on_event
         self._stopping = False
         self._dials: set[asyncio.Task[None]] = set()
+        # Dial keys whose start is under way: asked of the provider, or its answer not yet
+        # recorded. Such a dial is not quiet, however long the provider takes to answer.
+        self._placing: set[str] = set()
         # Claimed calls by slot (monotonic time), for the dialer task.
         self._due: list[tuple[float, int, Claimed]] = []
         self._due_order = itertools.count()
@@ -72,6 +75,12 @@ class Dialer:
     def starting(self) -> int:
         """Dials whose intent is written and whose provider has not answered yet."""
         return len(self._dials)
+
+    def placing(self, dial_key: str) -> bool:
+        """Whether this process is still starting `dial_key` (its provider has not answered,
+        or the answer is not recorded yet). The reconciler leaves such a dial alone: with
+        no call id recorded it could only call it unknowable, and fail a call that rings."""
+        return dial_key in self._placing
 
     async def claim(self) -> int:
         """One claiming round over every workspace with runnable batches."""
@@ -181,11 +190,20 @@ class Dialer:
         # Calls left out were cancelled, or their lease was lost: never dialed.
         for intent in intents:
             agent, provider = ready[intent.call.call_id]
+            self._placing.add(intent.dial_key)
             task = asyncio.create_task(self._start(intent, agent, provider, durable_at))
             self._dials.add(task)
             task.add_done_callback(self._dials.discard)
 
     async def _start(
+        self, intent: queue.Intent, agent: Agent, provider: Provider, durable_at: float
+    ) -> None:
+        try:
+            await self._place(intent, agent, provider, durable_at)
+        finally:
+            self._placing.discard(intent.dial_key)
+
+    async def _place(
         self, intent: queue.Intent, agent: Agent, provider: Provider, durable_at: float
     ) -> None:
         call = intent.call

@@ -48,7 +48,9 @@ class Dispatcher:
         self._events = EventApplier(db, self.config.retry, max_group=self.config.max_write_group)
         agents = AgentCache(db)
         self.dialer = Dialer(db, providers, self.config, self.owner, agents, self.on_event)
-        self.reconciler = Reconciler(db, providers, self.config, self.owner, agents, self.on_event)
+        self.reconciler = Reconciler(
+            db, providers, self.config, self.owner, agents, self.on_event, self.dialer.placing
+        )
         self._last_sweep = 0.0
         self._loop_done = asyncio.Event()
         self._loop_done.set()  # not running until run() starts

@@ -47,8 +47,10 @@ class Reconciler:
         owner: str,
         agents: AgentCache,
         on_event: Callable[[ProviderEvent], Awaitable[None]],
+        placing: Callable[[str], bool] = lambda dial_key: False,
     ) -> None:
         self.db = db
+        self._placing = placing
         self.providers = providers
         self.config = config
         self.owner = owner
@@ -83,7 +85,10 @@ class Reconciler:
             )
             await self._reconcile(item)
         for dial in quiet:
-            await self._check_quiet(dial)
+            # Quiet is counted from the intent; a provider slow to accept the dial is
+            # not a lost callback (and its call id is not recorded yet).
+            if not self._placing(dial.dial_key):
+                await self._check_quiet(dial)
 
     async def _ask(self, dial: Lost) -> CallEvent | Live | None:
         """The provider's word on a dial: by its call id or dial key (fetch_status), and
