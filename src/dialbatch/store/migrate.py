@@ -117,6 +117,9 @@ def current_revisions(url: str) -> set[str]:
 
 
 def _alembic_upgrade(url: str, revision: str) -> None:
+    # Alembic announces each of its own plugins at INFO when it is imported: noise in the
+    # start-up log of `serve`, which should show only the migrations it runs.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
 
     prepare_sqlite_dir(url)
