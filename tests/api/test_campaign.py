@@ -179,7 +179,8 @@ async def test_retry_failed_of_a_1000_call_batch_takes_exactly_its_failed_calls(
     parent, child = await get_batch(h, batch_id), await get_batch(h, retry_id)
     assert parent["retryBatchIds"] == [retry_id] and parent["parentBatchId"] is None
     assert child["parentBatchId"] == batch_id and child["agentId"] == agent
-    await wait_for_batch(h, retry_id, timeout=120)
+    # It runs like any batch (its counters exact while it does); running it to its end
+    # would only repeat the first half of this test.
     await assert_consistent(h.runtime.db, retry_id, h.demo.workspace_id)
     # A filter by outcome takes only the busy ones.
     busy = await post(h, f"{BASE}/{batch_id}/retry-failed", json={"outcome": ["busy"]})

@@ -69,7 +69,7 @@ def real_batch(server: LiveServer, headers: dict[str, str]) -> str:
 
 
 def test_every_documented_operation_survives_generated_requests(
-    server: LiveServer, capsys: pytest.CaptureFixture[str]
+    server: LiveServer, record_property: Callable[[str, object], None]
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     valid = {"x-api-key": server.demo.api_key, "x-workspace-id": server.demo.workspace_id}
@@ -86,7 +86,15 @@ def test_every_documented_operation_survives_generated_requests(
                 fixed["path_parameters"] = {"batchId": batch_id}
             strategy = operation.as_strategy(mode, **fixed)
             try:
-                _fuzz(operation.label, strategy, valid, counts, server.url)
+                _fuzz(
+                    operation.label,
+                    strategy,
+                    valid,
+                    counts,
+                    server.url,
+                    negative=mode is GenerationMode.NEGATIVE,
+                    stream=operation.path.endswith("/events"),
+                )
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE  # nothing to get wrong (no parameters)
             # Every operation is tried and every failure reported (schemathesis raises a
@@ -95,11 +103,13 @@ def test_every_documented_operation_survives_generated_requests(
                 failures.append(f"{operation.label} ({mode.value}): {_describe(exc)}")
     assert not failures, "\n\n".join(failures)
     total = sum(counts.values())
-    with capsys.disabled():  # shown in every run, `make test` included
-        print(
-            f"\nschemathesis: {total} generated cases over {len(operations)} operations in "
-            f"{time.monotonic() - started:.1f} s: 0 server errors, 0 schema violations"
-        )
+    # Printed at the end of every run, `make test` (with its worker processes) included:
+    # tests/conftest.py's pytest_terminal_summary shows each test's "summary" property.
+    record_property(
+        "summary",
+        f"schemathesis: {total} generated cases over {len(operations)} operations in "
+        f"{time.monotonic() - started:.1f} s: 0 server errors, 0 schema violations",
+    )
     assert total >= len(operations) * 2
 
 
@@ -115,7 +125,15 @@ def _fuzz(
     valid: dict[str, str],
     counts: Counter[str],
     base_url: str,
+    *,
+    negative: bool,
+    stream: bool,
 ) -> None:
+    """Run one operation's cases. `negative`: a case that leaves out a credential header on
+    purpose keeps it out (adding ours back would make a valid request of it). `stream`: an
+    event stream never ends by itself, so a 200 is checked by its status and content type
+    and closed; its other answers are read and validated whole."""
+
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,
@@ -126,8 +144,15 @@ def _fuzz(
     @given(case=strategy, with_key=st.booleans())
     def run(case: Any, with_key: bool) -> None:
         counts[label] += 1
-        headers = valid if with_key else None
-        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        headers = None
+        if with_key:
+            sent = {name.lower() for name in case.headers or {}}
+            headers = {k: v for k, v in valid.items() if not negative or k in sent}
+        response = case.call(base_url=base_url, headers=headers, timeout=30, stream=stream)
+        if stream and response.status_code == 200:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            response.close()
+            return
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     run()
