@@ -26,8 +26,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two test processes by default (the CI machine's cores); TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/ingest.py
