@@ -97,6 +97,10 @@ class SimCall:
         return self.ended_at is None
 
 
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -220,12 +224,17 @@ class TelnyxStandIn:
         q = request.query_params
         leg = q.get("filter[leg_id]")
         kind = q.get("filter[type]")
+        to, from_ = q.get("filter[to]"), q.get("filter[from]")
+        since = q.get("filter[occurred_at][gte]")
         records = [
             r
             for c in self.calls.values()
-            if leg is None or c.call_leg_id == leg
+            if (leg is None or c.call_leg_id == leg)
+            and (to is None or c.to == to)
+            and (from_ is None or c.from_ == from_)
             for r in c.log
-            if kind is None or r["type"] == kind
+            if (kind is None or r["type"] == kind)
+            and (since is None or _epoch(r["event_timestamp"]) >= _epoch(since))
         ]
         size = int(q.get("page[size]", "20"))
         number = int(q.get("page[number]", "1"))

@@ -11,11 +11,20 @@ from typing import Any
 
 import pytest
 
+from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.providers.base import DialMaybePlaced, Live, OutcomeUnknowable, ProviderError
+from dialbatch.providers.base import (
+    DialLookup,
+    DialMaybePlaced,
+    DialNotFound,
+    Live,
+    OutcomeUnknowable,
+    ProviderError,
+)
 from dialbatch.providers.telnyx import TelnyxProvider, validate_config
 from tests.providers.telnyx.conftest import (
     CONNECTION_ID,
+    FROM,
     Collected,
     by_number,
     dial_request,
@@ -150,6 +159,62 @@ async def test_fetch_status_cannot_always_know(adapter: Any, standin: TelnyxStan
         await provider.fetch_status("b:0:1", None)
     with pytest.raises(OutcomeUnknowable):
         await provider.fetch_status("b:0:1", "v3:never-seen")  # or expired at Telnyx
+
+
+def lookup(
+    key: str, started_at_ms: int, to: str = "+12025550100", pcid: str | None = None
+) -> DialLookup:
+    return DialLookup(
+        dial_key=key, to=to, from_=FROM, started_at_ms=started_at_ms, provider_call_id=pcid
+    )
+
+
+async def test_a_dial_whose_id_was_lost_is_found_in_telnyx_s_log(
+    adapter: Any, standin: TelnyxStandIn
+) -> None:
+    """Another process placed these and died before recording Telnyx's call ids: the
+    call-event log, searched by number and time, finds each by the dial key in its
+    client_state, however many other calls went to the same number."""
+    provider, _ = adapter
+    standin.fate_of = by_number({"+12025550101": RINGS_LONG}, Fate("busy", ring_s=1))
+    started = now_ms()
+    placer = TelnyxProvider(provider.settings, Collected())
+    try:
+        ended = await placer.start_call(dial_request("b:0:1"))
+        await placer.start_call(dial_request("b:7:1"))  # another dial to the same number
+        live = await placer.start_call(dial_request("b:1:1", to="+12025550101"))
+    finally:
+        await placer.aclose()
+    await until(lambda: not standin.calls[ended].alive)
+    event = await provider.find_dial(lookup("b:0:1", started))
+    assert isinstance(event, CallEvent)
+    assert (event.outcome, event.dial_key, event.provider_call_id) == (
+        Outcome.BUSY,
+        "b:0:1",
+        ended,
+    )
+    assert await provider.find_dial(lookup("b:1:1", started, to="+12025550101")) == Live(live)
+    # Found once, its id is remembered: the same dial key is never dialed again here.
+    assert await provider.start_call(dial_request("b:1:1", to="+12025550101")) == live
+    assert len(standin.calls) == 3
+
+
+async def test_a_dial_telnyx_never_logged_was_never_placed_once_it_had_time_to(
+    adapter: Any, standin: TelnyxStandIn
+) -> None:
+    provider, _ = adapter
+    standin.fate_of = by_number({}, RINGS_LONG)
+    await provider.start_call(dial_request("b:9:1"))  # the same number, another dial
+    with pytest.raises(ProviderError, match="too soon"):
+        await provider.find_dial(lookup("b:0:1", now_ms()))
+    a_minute_ago = now_ms() - 60_000
+    with pytest.raises(DialNotFound):
+        await provider.find_dial(lookup("b:0:1", a_minute_ago))
+    # Heard accepted, yet not in the log: placed, so never "never placed".
+    with pytest.raises(OutcomeUnknowable):
+        await provider.find_dial(lookup("b:0:1", a_minute_ago, pcid="v3:heard"))
+    with pytest.raises(OutcomeUnknowable, match="24 hours"):
+        await provider.find_dial(lookup("b:0:1", now_ms() - 25 * 3600 * 1000))
 
 
 async def test_a_refused_dial_is_a_provider_error(standin: TelnyxStandIn) -> None:

@@ -15,11 +15,14 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import telnyx
 from telnyx import AsyncTelnyx
+from telnyx.types.call_event_list_params import Filter as CallEventFilter
 
+from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
     CallbackReply,
@@ -27,6 +30,7 @@ from dialbatch.providers.base import (
     CallProgress,
     DialLookup,
     DialMaybePlaced,
+    DialNotFound,
     DialRequest,
     EventSink,
     Live,
@@ -45,6 +49,11 @@ log = logging.getLogger(__name__)
 
 MAX_TRACKED = 20_000  # calls remembered per process (answer time, detection result)
 MACHINE_HANGUP_COMMAND = "dialbatch-machine-hangup"
+# Searching the call-event log for a dial whose call id we never learned (find_dial).
+WINDOW_BEFORE_MS = 2_000  # the log is read from just before the intent (clock skew)
+LOG_SETTLE_S = 30.0  # how long Telnyx may take to log a call it accepted
+LOG_KEPT_MS = 24 * 3600 * 1000  # Telnyx's call-event retention
+MAX_LOG_RECORDS = 5_000  # a number called that often since the dial: not searched further
 
 
 @dataclass
@@ -169,15 +178,62 @@ class TelnyxProvider:
         return event
 
     async def find_dial(self, lookup: DialLookup) -> CallEvent | Live:
-        """Telnyx cannot be asked about a dial whose call_control_id we never learned.
+        """A dial whose call is not known by id (the worker died before Telnyx's answer was
+        recorded, the dial request timed out, or Telnyx dropped the call's status after 10
+        minutes): search Telnyx's Call Events log, which keeps every webhook it generated for
+        24 hours, delivered or not.
 
-        Its `command_id` only makes Telnyx ignore a repeated command within 60 s: it is not
-        a key a dial can be looked up by. Its Call Events list (GET /call_events) can be
-        filtered by `to`, `from` and `occurred_at` over the last 24 hours, which could find
-        the leg; that search is not built yet (docs/providers.md), so such a dial stays
-        unknowable, and is never dialed again.
+        `command_id` only makes Telnyx ignore a repeated command within 60 s; it is not a key
+        a dial can be looked up by. But every webhook of a call carries back the
+        `client_state` we dialed with, which names the dial key: the log is filtered by `to`,
+        `from` and `occurred_at` (from just before the intent), and a webhook naming this dial
+        key *is* this dial, however many other calls went to the same number. Found: its
+        logged outcome, or, with no hangup logged yet, the call followed by its id. Not found
+        once Telnyx has had LOG_SETTLE_S to log it: Telnyx generates `call.initiated` as soon
+        as it accepts a dial, so the dial never reached it (retried by policy, as never
+        placed), unless we heard Telnyx accept it, which makes it unknowable instead.
         """
-        raise OutcomeUnknowable("Telnyx cannot be searched for a dial by our dial key")
+        if lookup.started_at_ms is None:
+            raise OutcomeUnknowable("the dial's start time is not known")
+        if now_ms() - lookup.started_at_ms > LOG_KEPT_MS:
+            raise OutcomeUnknowable("Telnyx keeps its call-event log for 24 hours only")
+        opens = lookup.started_at_ms - WINDOW_BEFORE_MS
+        closes = lookup.started_at_ms + int(self.settings.request_timeout_s * 1000) + 5_000
+        wanted: CallEventFilter = {
+            "to": lookup.to,
+            "type": "webhook",
+            "occurred_at": {"gte": _iso(opens)},
+        }
+        caller = lookup.from_ or self.settings.from_number
+        if caller:
+            wanted["from"] = caller
+        hooks: list[ev.Webhook] = []
+        seen = 0
+        try:
+            async for record in self._client.call_events.list(filter=wanted, page_size=50):
+                seen += 1
+                if seen > MAX_LOG_RECORDS:
+                    raise OutcomeUnknowable(
+                        f"more than {MAX_LOG_RECORDS} call events to {lookup.to} since the dial"
+                    )
+                hook = _find_webhook(record.metadata, record.name)
+                state = hook.state if hook is not None else None
+                if hook is not None and state is not None and state.dial_key == lookup.dial_key:
+                    hooks.append(hook)
+        except telnyx.APIError as exc:
+            raise ProviderError(f"Telnyx call-event search failed: {exc}") from exc
+        pcid = next((h.call_control_id for h in hooks if h.call_control_id), None)
+        if pcid is None:
+            if lookup.provider_call_id is not None:
+                raise OutcomeUnknowable("Telnyx accepted this dial but its log has no record")
+            if now_ms() - closes < LOG_SETTLE_S * 1000:
+                raise ProviderError("too soon to tell whether Telnyx received the dial")
+            raise DialNotFound(f"Telnyx logged no call to {lookup.to} for this dial")
+        self._dials.remember(lookup.dial_key, pcid)
+        event = ev.outcome_from_log(hooks)
+        if event is not None:
+            return event
+        return await self.fetch_status(lookup.dial_key, pcid)
 
     async def _replay(self, call_leg_id: str) -> CallEvent | None:
         hooks: list[ev.Webhook] = []
@@ -348,3 +404,8 @@ def _find_webhook(metadata: object, name: str) -> ev.Webhook | None:
         elif isinstance(item, list):
             queue.extend(item)
     return None
+
+
+def _iso(ms: int) -> str:
+    """Epoch ms as the ISO 8601 UTC form Telnyx's filters take."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
