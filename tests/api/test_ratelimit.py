@@ -5,17 +5,25 @@ apart, and one budget across API processes on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from dialbatch.settings import Settings
+from dialbatch.settings import Settings, to_async_url
+from dialbatch.store import migrate
+from tests import _backends
 from tests.api.conftest import BASE, Harness, start_harness
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import chaos
 
 WRONG = {"x-api-key": "dbk_not-a-real-key-000000", "x-workspace-id": "ws_demo"}
 
@@ -159,3 +167,74 @@ async def test_api_processes_share_one_budget_on_postgresql(
         for r in replies:
             if r.status_code == 429:
                 assert_rate_limited(r)
+
+
+def test_two_serve_processes_share_one_budget_on_postgresql(tmp_path: Path) -> None:
+    """Two real `dialbatch serve --no-dispatch` processes on one PostgreSQL, as a user
+    deploys them behind a load balancer: a burst spread over both admits exactly the
+    burst, and each refusal is Trillet's 429 with Retry-After."""
+    if "postgresql" not in _backends.selected_backends():
+        pytest.skip("PostgreSQL is not reachable")
+    with chaos.scratch_database(_backends.ADMIN_URL) as url:
+        migrate.upgrade(to_async_url(url))
+        key = asyncio.run(_workspace_with_key(url))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIALBATCH_")}
+        env.update(
+            DIALBATCH_HOST=chaos.HOST,
+            DIALBATCH_DATABASE_URL=url,
+            DIALBATCH_DATA_DIR=str(tmp_path / "data"),
+            DIALBATCH_RATE_LIMIT_PER_S="0.01",  # no refill within the test
+            DIALBATCH_RATE_LIMIT_BURST="10",
+            DIALBATCH_LOG_LEVEL="warning",
+        )
+        ports = [chaos.free_port(), chaos.free_port()]
+        apis = [
+            chaos.Proc(
+                f"api{i}",
+                chaos.dialbatch_cmd("serve", "--no-dispatch"),
+                {**env, "DIALBATCH_PORT": str(port)},
+                tmp_path,
+            )
+            for i, port in enumerate(ports)
+        ]
+        try:
+            for api in apis:
+                api.start()
+            for api, port in zip(apis, ports, strict=True):
+                chaos.wait_http(f"http://{chaos.HOST}:{port}/readyz", api, timeout_s=180)
+            headers = {"x-api-key": key, "x-workspace-id": "ws_limits"}
+
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    return await asyncio.gather(
+                        *(
+                            client.get(f"http://{chaos.HOST}:{port}{BASE}", headers=headers)
+                            for port in ports * 10
+                        )
+                    )
+
+            replies = asyncio.run(burst())
+        finally:
+            for api in apis:
+                api.stop()
+    codes = [r.status_code for r in replies]
+    assert codes.count(200) == 10 and codes.count(429) == 10, codes
+    for r in replies:
+        if r.status_code == 429:
+            assert_rate_limited(r)
+
+
+async def _workspace_with_key(url: str) -> str:
+    from dialbatch.store import workspaces
+    from dialbatch.store.engine import Database
+
+    db = Database(to_async_url(url))
+    try:
+        async with db.write() as conn:
+            await workspaces.create_workspace(
+                conn, workspace_id="ws_limits", max_concurrent_calls=1, calls_per_second=1
+            )
+            _, key = await workspaces.create_api_key(conn, "ws_limits", name="limits")
+        return key
+    finally:
+        await db.dispose()
