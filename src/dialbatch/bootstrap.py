@@ -46,6 +46,9 @@ class Demo:
 async def ensure_demo(db: Database, settings: Settings) -> Demo:
     ws = settings.demo_workspace_id or DEMO_WORKSPACE
     async with db.write() as conn:
+        await workspaces.lock_for_setup(
+            conn
+        )  # other processes starting now wait here, then find it made
         created = not await workspaces.workspace_exists(conn, ws)
         if created:
             await workspaces.create_workspace(

@@ -201,6 +201,20 @@ async def lock_outbox_order(conn: AsyncConnection) -> None:
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(OUTBOX_ORDER_LOCK)))
 
 
+# Names the lock that serialises start-up set-up (the demo workspace) across processes.
+SETUP_LOCK = 0x6469616C_73657475  # "dialsetu"
+
+
+async def lock_setup(conn: AsyncConnection) -> None:
+    """Serialise start-up set-up until the transaction ends: several `serve` processes
+    started at once on one PostgreSQL would otherwise each find the demo workspace missing
+    and each insert it (one of them then fails its start on the unique key). SQLite's
+    BEGIN IMMEDIATE already lets one writer at a time in."""
+    if is_sqlite(conn):
+        return
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SETUP_LOCK)))
+
+
 def dialect_name(conn: AsyncConnection) -> str:
     """The database's name, as a cache key for statements compiled once per dialect."""
     return str(conn.dialect.name)

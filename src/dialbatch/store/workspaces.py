@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import new_id, now_ms
+from dialbatch.store._dialect import lock_setup
 from dialbatch.store.tables import agents, api_keys, workspace_limiter, workspaces
 
 PREFIX_LEN = 12
@@ -206,3 +207,9 @@ async def list_agents(conn: AsyncConnection, workspace_id: str) -> list[Agent]:
         sa.select(agents).where(agents.c.workspace_id == workspace_id).order_by(agents.c.created_at)
     )
     return [Agent(**r._mapping) for r in rows]
+
+
+async def lock_for_setup(conn: AsyncConnection) -> None:
+    """Hold off other processes' start-up set-up until this transaction ends (bootstrap's
+    demo workspace, created once however many processes start at the same moment)."""
+    await lock_setup(conn)
