@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from dialbatch.domain.ids import job_id
-from dialbatch.store import workspaces
+from dialbatch.store import suppressions, workspaces
 from dialbatch.store.tables import webhook_deliveries, webhook_endpoints
 from tests.api.conftest import (
     BASE,
@@ -31,6 +31,8 @@ AGENTS = "/v1/api/agents"
 WEBHOOKS = "/v1/api/webhooks"
 
 # Every operation the server exposes behind a key (the health probes and docs need none).
+SUPPRESSIONS = "/v1/api/suppressions"
+SUPPRESSED = "+12025550177"  # on workspace A's list; no batch of the tests calls it
 ROUTES: list[tuple[str, str]] = [
     ("POST", BASE),
     ("GET", BASE),
@@ -61,6 +63,11 @@ ROUTES: list[tuple[str, str]] = [
     ("DELETE", WEBHOOKS + "/{webhookId}"),
     ("GET", WEBHOOKS + "/{webhookId}/deliveries"),
     ("POST", WEBHOOKS + "/{webhookId}/deliveries/{deliveryId}/replay"),
+    # The suppression list (tests/api/test_suppressions.py)
+    ("POST", SUPPRESSIONS),
+    ("GET", SUPPRESSIONS),
+    ("GET", SUPPRESSIONS + "/{phoneNumber}"),
+    ("DELETE", SUPPRESSIONS + "/{phoneNumber}"),
 ]
 BATCH_ROUTES = [(m, p) for m, p in ROUTES if "{batchId}" in p]
 OPEN_PATHS = {
@@ -91,6 +98,7 @@ async def send(
         agentId=h.demo.agent_id,
         webhookId=WEBHOOK_ID,
         deliveryId=DELIVERY_ID,
+        phoneNumber=SUPPRESSED,
     )
     if template.endswith("/events"):
         return await _open_stream(h, url, headers)
@@ -105,6 +113,8 @@ async def send(
             files={"file": ("c.csv", b"phone_number\n+12025550123\n", "text/csv")},
             data={"agentId": h.demo.agent_id},
         )
+    if (method, template) == ("POST", SUPPRESSIONS):
+        return await h.client.post(url, headers=headers, json={"phoneNumbers": [SUPPRESSED]})
     if (method, template) == ("POST", AGENTS):
         return await h.client.post(url, headers=headers, json={"name": "intruder"})
     return await h.client.request(method, url, headers=headers)
@@ -183,6 +193,8 @@ async def world(api: Harness) -> AsyncIterator[World]:
     async with api.runtime.db.write() as conn:
         assert await workspaces.revoke_api_key(conn, key_id)
     await _add_webhook(api)
+    async with api.runtime.db.write() as conn:  # for the suppression routes
+        await suppressions.add(conn, ws, [(SUPPRESSED, "")], source="api")
     yield World(api, batch_id, calls.json()["calls"][0]["jobId"], b_headers, secret)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from fastapi import Request
@@ -29,7 +29,7 @@ from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy,
 from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
 from dialbatch.ingest import json_rows
 from dialbatch.ingest.csv_reader import Chunk
-from dialbatch.store import batches, workspaces
+from dialbatch.store import batches, suppressions, workspaces
 from dialbatch.store.engine import Database
 
 # Rows per insert statement: large enough that thread hand-offs are rare, small enough
@@ -45,7 +45,7 @@ JSON_FIELDS = (
     "dedupe",
 )
 
-Producer = Callable[[Callable[[Chunk], None]], ingest.ScanResult]
+Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def from_form(upload: Upload) -> NewBatch:
         scheduled_at=scheduled_at,
         callback_policy=policy,
         source_name=(upload.filename or "")[:255] or None,
-        produce=lambda emit: ingest.stream(file, options, emit, chunk_size=INGEST_CHUNK_ROWS),
+        produce=lambda opts, emit: ingest.stream(file, opts, emit, chunk_size=INGEST_CHUNK_ROWS),
         problem=lambda p: p.as_dict(),
         message=lambda exc: exc.message,
         options=options,
@@ -126,7 +126,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         scheduled_at=_scheduled(None if scheduled is None else str(scheduled)),
         callback_policy=_policy(policy),
         source_name=None,
-        produce=lambda emit: json_rows.stream(calls, options, emit, INGEST_CHUNK_ROWS),
+        produce=lambda opts, emit: json_rows.stream(calls, opts, emit, INGEST_CHUNK_ROWS),
         problem=json_rows.problem_dict,
         message=json_rows.message,
         options=options,
@@ -192,7 +192,14 @@ async def create(
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
-    producer: ThreadProducer[Chunk, ingest.ScanResult] = ThreadProducer(new.produce)
+        # Rows to suppressed numbers are refused (or skipped) like invalid ones; numbers
+        # suppressed after this read are caught before their dial (store/queue.begin_dials).
+        options = replace(
+            new.options, suppressed=await suppressions.active_numbers(conn, workspace)
+        )
+    producer: ThreadProducer[Chunk, ingest.ScanResult] = ThreadProducer(
+        lambda emit: new.produce(options, emit)
+    )
     batch_id = new_batch_id()
     now = now_ms()
     try:

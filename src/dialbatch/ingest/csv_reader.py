@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import BinaryIO
@@ -35,6 +35,8 @@ class IngestOptions:
     dedupe: bool = False  # keep the first row of each number, skip later ones
     max_rows: int = 1_000_000
     max_columns: int = 200
+    # The workspace's suppression list (E.164 number -> reason): such rows are invalid.
+    suppressed: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +203,7 @@ def _scan_records(
         skip_invalid=options.skip_invalid,
         dedupe=options.dedupe,
         max_rows=options.max_rows,
+        suppressed=options.suppressed,
     )
     if emit is not None:
         rows = _tap(rows, check, header, emit, chunk_size)

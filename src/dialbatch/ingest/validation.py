@@ -7,7 +7,7 @@ through the slower checks that word the problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from dialbatch.domain.phone import InvalidPhoneNumber
 from dialbatch.ingest.header import Header
@@ -21,8 +21,10 @@ class RowValidator:
     """Checks the records in file order; ``phones`` gets one entry per record (None: skipped).
 
     With ``skip_invalid`` invalid records are skipped and logged in ``skipped``, otherwise
-    logged in ``problems``. With ``dedupe`` (or ``skip_invalid``) a repeated number is skipped,
-    logged in ``skipped`` and counted in ``duplicates``; otherwise it is a problem.
+    logged in ``problems``. A number on the workspace's suppression list (``suppressed``:
+    E.164 number -> reason) is invalid in the same way. With ``dedupe`` (or
+    ``skip_invalid``) a repeated number is skipped, logged in ``skipped`` and counted in
+    ``duplicates``; otherwise it is a problem.
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class RowValidator:
         skip_invalid: bool,
         dedupe: bool,
         max_rows: int,
+        suppressed: Mapping[str, str] | None = None,
     ) -> None:
         self.phones: list[str | None] = []
         self.problems = ProblemLog()
@@ -46,10 +49,12 @@ class RowValidator:
         self._skip_duplicates = dedupe or skip_invalid
         self._max_rows = max_rows
         self._seen: dict[str, int] = {}
+        self._suppressed = suppressed or {}
 
     def run(self, rows: Iterable[list[str]]) -> None:
         """Check every record of ``rows`` (an iterator over ``records``, header consumed)."""
         phones, records, normalize, seen = self.phones, self._records, self._normalize, self._seen
+        suppressed = self._suppressed
         append = phones.append
         phone_at, phone_column = self._header.phone_index, self._header.phone_column
         named, max_rows = len(self._header.names), self._max_rows
@@ -67,6 +72,15 @@ class RowValidator:
                 e164 = normalize(raw)
             except InvalidPhoneNumber as exc:
                 self.reject(RowProblem(records.row, phone_column, exc.reason, truncated(raw)))
+                continue
+            if suppressed and e164 in suppressed:
+                reason = suppressed[e164]
+                why = (
+                    f"number is on the suppression list ({reason})"
+                    if reason
+                    else ("number is on the suppression list")
+                )
+                self.reject(RowProblem(records.row, phone_column, why, truncated(raw)))
                 continue
             first = seen.setdefault(e164, records.row)
             if first == records.row:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.store import counters, outbox
+from dialbatch.store import counters, outbox, suppressions
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
@@ -281,8 +281,16 @@ async def begin_dials(
     now = await db_now_ms(conn)
     c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
-    ids = sorted(by_id)
-    await lock_calls(conn, ids)  # in id order, as every multi-row writer of calls takes them
+    await lock_calls(conn, sorted(by_id))  # in id order, as every writer of calls takes them
+    # The gate's last word, in the same transaction as the intent: a number suppressed
+    # since its batch was uploaded (or opted out by the agent a moment ago) is never dialed.
+    blocked = await suppressions.matching(
+        conn, {(call.workspace_id, call.phone_number) for call, _ in group}, now
+    )
+    refused_now = [call for call, _ in group if (call.workspace_id, call.phone_number) in blocked]
+    ids = sorted(
+        i for i in by_id if (by_id[i][0].workspace_id, by_id[i][0].phone_number) not in blocked
+    )
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
@@ -347,6 +355,8 @@ async def begin_dials(
     ended = await _cancel_refused(conn, refused, owner, now) if refused else []
     if len(ended) < len(refused):
         ended += await _unclaim_paused(conn, refused, owner)
+    if refused_now:
+        ended += await _fail_suppressed(conn, refused_now, blocked, owner, now)
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
         conn,
@@ -383,6 +393,55 @@ async def _cancel_refused(
         .returning(c.batch_id, c.workspace_id, c.status)
     )
     return list(rows)
+
+
+async def _fail_suppressed(
+    conn: AsyncConnection,
+    held: list[Claimed],
+    blocked: dict[tuple[str, str], str],
+    owner: str,
+    now: int,
+) -> list[Any]:
+    """Claims we hold whose number is suppressed end failed `Suppressed (reason)`, undialed
+    (whatever their batch's state: a cancelled or paused batch would not dial them either)."""
+    c = calls.c
+    ended: list[Any] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    for call in held:
+        error = suppressions.error_text(blocked[(call.workspace_id, call.phone_number)])
+        row = (
+            await conn.execute(
+                calls.update()
+                .where(*_holds_claim(call, owner))
+                .values(
+                    status=CallState.FAILED.value,
+                    error=error,
+                    ended_at=now,
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                .returning(c.batch_id, c.workspace_id, c.status, c.attempt)
+            )
+        ).first()
+        if row is None:
+            continue
+        ended.append(row)
+        events.append(
+            (
+                call.workspace_id,
+                "call.failed",
+                {
+                    "batchId": call.batch_id,
+                    "jobId": call.job_id,
+                    "status": CallState.FAILED.value,
+                    "attempt": row.attempt,
+                    "error": error,
+                },
+            )
+        )
+    if events:
+        await outbox.emit_many(conn, events)
+    return ended
 
 
 async def _unclaim_paused(conn: AsyncConnection, refused: list[Claimed], owner: str) -> list[Any]:
@@ -427,7 +486,8 @@ async def _end_claims(
             ),
         ],
     )
-    for batch_id in sorted({r.batch_id for r in ended if r.status == CallState.CANCELLED.value}):
+    final = (CallState.CANCELLED.value, CallState.FAILED.value)
+    for batch_id in sorted({r.batch_id for r in ended if r.status in final}):
         await mark_done_if_drained(conn, batch_id)
 
 

@@ -392,3 +392,18 @@ workers = sa.Table(
     sa.Column("seen_at", sa.BigInteger, nullable=False),
     sa.Index("ix_workers_seen_at", "seen_at"),
 )
+
+# A workspace's do-not-call list (issue 10): numbers in E.164 that no call of the workspace
+# may dial, checked at ingest and again in the intent transaction of every dial
+# (store/suppressions.py). `expires_at` NULL: for good. `source`: api, import, cli, agent.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("phone_number", sa.String(32), primary_key=True),
+    sa.Column("reason", sa.String(200), nullable=False, server_default=""),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("job_id", sa.String(64), nullable=True),  # the call an agent opt-out came from
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+)
