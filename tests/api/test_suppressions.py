@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from dialbatch.client.signing import result_body, result_path, sign_result
 from dialbatch.domain.ids import job_id
 from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import (
@@ -171,3 +172,50 @@ async def test_a_number_suppressed_after_upload_is_never_dialed(harness: Harness
             )
         }
     assert phones[2] not in dialed and len(dialed) == 3
+
+
+async def test_an_agent_opt_out_suppresses_the_number_in_every_batch(harness: Harness) -> None:
+    """The person says "never call me again" on a call of batch A; the agent's signed result
+    says optOut. Batch B, uploaded before, calls the same number: it ends Suppressed,
+    undialed, and the list names the call the opt-out came from."""
+    h = harness
+    r = await h.client.post(
+        "/v1/api/agents",
+        headers=h.headers,
+        json={"name": "bot", "providerConfig": {"outcomes": {"completed": 1}}},
+    )
+    agent, secret = r.json()["id"], r.json()["signingSecret"]
+    phone = numbers(1)[0]
+    first = (await start_batch(h, people([phone]), agent_id=agent)).json()["batchId"]
+    await wait_for_batch(h, first)
+    later = str(int(time.time() * 1000) + 2000)
+    r = await start_batch(h, people([phone, numbers(2)[1]]), agent_id=agent, scheduledAt=later)
+    second = r.json()["batchId"]
+    job = job_id(first, 0)
+    raw = result_body(job, outcome="do-not-call", optOut=True)
+    r = await h.client.post(result_path(job), content=raw, headers=sign_result(secret, raw))
+    assert r.status_code == 200, r.text
+    assert "optOut" not in r.json()["result"]
+    entry = (await h.client.get(f"{S}/{phone}", headers=h.headers)).json()
+    assert (entry["source"], entry["jobId"], entry["reason"]) == (
+        "agent",
+        job,
+        "opted out on a call",
+    )
+    await wait_for_batch(h, second, timeout=30)
+    refused = await get_call(h, second, job_id(second, 0))
+    assert (refused["status"], refused["error"]) == ("failed", "Suppressed (opted out on a call)")
+    assert (await get_call(h, second, job_id(second, 1)))["status"] == "completed"
+    async with h.runtime.db.read() as conn:
+        dials = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(attempts.join(calls, attempts.c.call_id == calls.c.id))
+                .where(calls.c.phone_number == phone)
+            )
+        ).scalar_one()
+    assert dials == 1  # batch A's call, before the opt-out
+    # A reason without an opt-out is refused, and writes nothing.
+    raw = result_body(job, optOutReason="x")
+    r = await h.client.post(result_path(job), content=raw, headers=sign_result(secret, raw))
+    assert_error_shape(r, 400)

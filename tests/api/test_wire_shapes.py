@@ -19,7 +19,7 @@ import pytest_asyncio
 from pydantic import BaseModel, ValidationError
 
 from dialbatch.api import schemas
-from dialbatch.api.routers import agents
+from dialbatch.api.routers import agents, suppressions
 from dialbatch.client import types as client
 from dialbatch.settings import Settings
 from tests.api.conftest import (
@@ -52,6 +52,8 @@ PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.BatchPage, client.BatchPage),
     (schemas.BatchSummary, client.BatchSummary),
     (agents.CreatedAgentOut, client.Agent),
+    (suppressions.SuppressionOut, client.Suppression),
+    (suppressions.SuppressionPage, client.SuppressionPage),
 ]
 TYPE_OF = {model: typed for model, typed in PAIRS}
 # Fields the model requires but the client's type may lack, and why.

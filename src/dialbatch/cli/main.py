@@ -358,6 +358,7 @@ from dialbatch.cli import campaign_cmds  # noqa: E402
 
 campaign_cmds.register(app)
 
-from dialbatch.cli import webhooks_cmd  # noqa: E402
+from dialbatch.cli import suppressions_cmd, webhooks_cmd  # noqa: E402
 
 app.add_typer(webhooks_cmd.app, name="webhooks")
+app.add_typer(suppressions_cmd.app, name="suppressions")

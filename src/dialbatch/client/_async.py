@@ -14,10 +14,12 @@ from dialbatch.client import _shared
 from dialbatch.client._shared import (
     AGENTS,
     BATCHES,
+    SUPPRESSIONS,
     WEBHOOKS,
     CsvSource,
     ScheduledAt,
     batch_path,
+    suppression_path,
     webhook_path,
 )
 from dialbatch.client.errors import error_from_response
@@ -32,6 +34,9 @@ from dialbatch.client.types import (
     CancelResult,
     PauseResult,
     StartBatchResult,
+    Suppression,
+    SuppressionPage,
+    SuppressionsAdded,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -384,3 +389,53 @@ class AsyncClient:
         path = webhook_path(webhook_id, "deliveries", str(delivery_id), "replay")
         delivery: WebhookDelivery = await self._request("POST", path)
         return delivery
+
+    # -- The suppression (do-not-call) list (extension) ----------------------------------
+
+    async def suppress(
+        self,
+        numbers: Sequence[str],
+        reason: str = "",
+        expires_at: ScheduledAt = None,
+        default_country: str | None = None,
+    ) -> SuppressionsAdded:
+        """Never call `numbers` from this workspace again (until `expires_at`, if given):
+        refused at upload, and not dialed even in batches uploaded before. One invalid
+        number raises `BadRequest` (its `body["problems"]` lists them) and adds nothing."""
+        body: dict[str, Any] = {"phoneNumbers": list(numbers)}
+        body.update(_shared.suppression_fields(reason, expires_at, default_country))
+        added: SuppressionsAdded = await self._request("POST", SUPPRESSIONS, json=body)
+        return added
+
+    async def import_suppressions(
+        self,
+        csv: CsvSource,
+        reason: str = "",
+        expires_at: ScheduledAt = None,
+        default_country: str | None = None,
+    ) -> SuppressionsAdded:
+        """Suppress every number of a CSV with a `phone_number` column (and an optional
+        `reason` column, which wins over `reason`); all or nothing, as `suppress`."""
+        form = _shared.suppression_fields(reason, expires_at, default_country)
+        with _shared.open_csv(csv) as (name, file):
+            added: SuppressionsAdded = await self._request(
+                "POST", SUPPRESSIONS, data=form, files={"file": (name, file, "text/csv")}
+            )
+        return added
+
+    async def list_suppressions(self, page: int = 1, limit: int = 20) -> SuppressionPage:
+        """The numbers suppressed now, newest first."""
+        found: SuppressionPage = await self._request(
+            "GET", SUPPRESSIONS, params={"page": page, "limit": limit}
+        )
+        return found
+
+    async def get_suppression(self, number: str) -> Suppression:
+        """The entry of `number` (in E.164); `NotFound` when it is not suppressed."""
+        entry: Suppression = await self._request("GET", suppression_path(number))
+        return entry
+
+    async def remove_suppression(self, number: str) -> dict[str, Any]:
+        """Take `number` (in E.164) off the list: it may be called again."""
+        result: dict[str, Any] = await self._request("DELETE", suppression_path(number))
+        return result

@@ -22,6 +22,7 @@ from dialbatch.client.errors import DialbatchError, error_from_response
 BATCHES = "/v1/api/batch-calls"
 AGENTS = "/v1/api/agents"
 WEBHOOKS = "/v1/api/webhooks"
+SUPPRESSIONS = "/v1/api/suppressions"
 DEFAULT_TIMEOUT = 30.0
 MAX_PAGE_SIZE = 100
 
@@ -47,6 +48,24 @@ def batch_path(batch_id: str, *rest: str) -> str:
 
 def webhook_path(webhook_id: str, *rest: str) -> str:
     return "/".join([WEBHOOKS, *(quote(part, safe="") for part in (webhook_id, *rest))])
+
+
+def suppression_path(number: str) -> str:
+    return f"{SUPPRESSIONS}/{quote(number, safe='')}"
+
+
+def suppression_fields(
+    reason: str, expires_at: ScheduledAt, default_country: str | None
+) -> dict[str, str]:
+    """The optional fields of a suppression request, sent only when given."""
+    fields: dict[str, str] = {}
+    if reason:
+        fields["reason"] = reason
+    if expires_at is not None:
+        fields["expiresAt"] = format_scheduled_at(expires_at)
+    if default_country:
+        fields["defaultCountry"] = default_country
+    return fields
 
 
 def start_form(

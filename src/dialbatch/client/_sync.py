@@ -13,10 +13,12 @@ from dialbatch.client import _shared
 from dialbatch.client._shared import (
     AGENTS,
     BATCHES,
+    SUPPRESSIONS,
     WEBHOOKS,
     CsvSource,
     ScheduledAt,
     batch_path,
+    suppression_path,
     webhook_path,
 )
 from dialbatch.client.errors import error_from_response
@@ -31,6 +33,9 @@ from dialbatch.client.types import (
     CancelResult,
     PauseResult,
     StartBatchResult,
+    Suppression,
+    SuppressionPage,
+    SuppressionsAdded,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -378,3 +383,53 @@ class Client:
         path = webhook_path(webhook_id, "deliveries", str(delivery_id), "replay")
         delivery: WebhookDelivery = self._request("POST", path)
         return delivery
+
+    # -- The suppression (do-not-call) list (extension) ----------------------------------
+
+    def suppress(
+        self,
+        numbers: Sequence[str],
+        reason: str = "",
+        expires_at: ScheduledAt = None,
+        default_country: str | None = None,
+    ) -> SuppressionsAdded:
+        """Never call `numbers` from this workspace again (until `expires_at`, if given):
+        refused at upload, and not dialed even in batches uploaded before. One invalid
+        number raises `BadRequest` (its `body["problems"]` lists them) and adds nothing."""
+        body: dict[str, Any] = {"phoneNumbers": list(numbers)}
+        body.update(_shared.suppression_fields(reason, expires_at, default_country))
+        added: SuppressionsAdded = self._request("POST", SUPPRESSIONS, json=body)
+        return added
+
+    def import_suppressions(
+        self,
+        csv: CsvSource,
+        reason: str = "",
+        expires_at: ScheduledAt = None,
+        default_country: str | None = None,
+    ) -> SuppressionsAdded:
+        """Suppress every number of a CSV with a `phone_number` column (and an optional
+        `reason` column, which wins over `reason`); all or nothing, as `suppress`."""
+        form = _shared.suppression_fields(reason, expires_at, default_country)
+        with _shared.open_csv(csv) as (name, file):
+            added: SuppressionsAdded = self._request(
+                "POST", SUPPRESSIONS, data=form, files={"file": (name, file, "text/csv")}
+            )
+        return added
+
+    def list_suppressions(self, page: int = 1, limit: int = 20) -> SuppressionPage:
+        """The numbers suppressed now, newest first."""
+        found: SuppressionPage = self._request(
+            "GET", SUPPRESSIONS, params={"page": page, "limit": limit}
+        )
+        return found
+
+    def get_suppression(self, number: str) -> Suppression:
+        """The entry of `number` (in E.164); `NotFound` when it is not suppressed."""
+        entry: Suppression = self._request("GET", suppression_path(number))
+        return entry
+
+    def remove_suppression(self, number: str) -> dict[str, Any]:
+        """Take `number` (in E.164) off the list: it may be called again."""
+        result: dict[str, Any] = self._request("DELETE", suppression_path(number))
+        return result

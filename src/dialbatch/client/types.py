@@ -258,3 +258,24 @@ class WebhookDelivery(TypedDict):
 class WebhookDeliveryPage(TypedDict):
     deliveries: list[WebhookDelivery]
     pagination: Pagination
+
+
+class Suppression(TypedDict):
+    """A number on the workspace's suppression (do-not-call) list (extension)."""
+
+    phoneNumber: str  # E.164
+    reason: str
+    source: str  # api, import or agent
+    jobId: str | None  # the call an agent's opt-out came from
+    createdAt: int
+    expiresAt: int | None  # epoch ms; None: for good
+
+
+class SuppressionPage(TypedDict):
+    suppressions: list[Suppression]
+    pagination: Pagination
+
+
+class SuppressionsAdded(TypedDict):
+    added: int
+    expiresAt: int | None

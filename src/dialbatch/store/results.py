@@ -34,6 +34,7 @@ class Reporter:
     secret_version: int
     call_status: str
     attempt: int
+    phone_number: str  # an opt-out suppresses it
 
 
 async def reporter(conn: AsyncConnection, batch_id: str, seq: int) -> Reporter | None:
@@ -41,7 +42,9 @@ async def reporter(conn: AsyncConnection, batch_id: str, seq: int) -> Reporter |
     c, b, a = calls.c, batches.c, agents.c
     row = (
         await conn.execute(
-            sa.select(b.workspace_id, b.agent_id, a.secret_version, c.status, c.attempt)
+            sa.select(
+                b.workspace_id, b.agent_id, a.secret_version, c.status, c.attempt, c.phone_number
+            )
             .select_from(calls)
             .join(batches, b.id == c.batch_id)
             .join(agents, sa.and_(a.workspace_id == b.workspace_id, a.id == b.agent_id))
@@ -56,6 +59,7 @@ async def reporter(conn: AsyncConnection, batch_id: str, seq: int) -> Reporter |
         secret_version=int(row.secret_version),
         call_status=row.status,
         attempt=int(row.attempt),
+        phone_number=row.phone_number,
     )
 
 

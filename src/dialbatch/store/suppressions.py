@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.store._dialect import db_now_ms, upsert
 from dialbatch.store.tables import suppressions
 
-SOURCES = ("api", "import", "cli", "agent")
+SOURCES = ("api", "import", "agent")
 _CHUNK = 1_000  # rows per INSERT: well under both engines' bound-parameter limits
 
 

@@ -395,7 +395,7 @@ workers = sa.Table(
 
 # A workspace's do-not-call list (issue 10): numbers in E.164 that no call of the workspace
 # may dial, checked at ingest and again in the intent transaction of every dial
-# (store/suppressions.py). `expires_at` NULL: for good. `source`: api, import, cli, agent.
+# (store/suppressions.py). `expires_at` NULL: for good. `source`: api, import, agent.
 suppressions = sa.Table(
     "suppressions",
     metadata,

@@ -25,7 +25,7 @@ from dialbatch.api.errors import (
 from dialbatch.api.openapi import RATE_LIMITED
 from dialbatch.api.ratelimit import limit_callbacks
 from dialbatch.domain.ids import job_id, parse_job_id
-from dialbatch.store import results
+from dialbatch.store import results, suppressions
 
 # Agents are not API clients: their own, higher, per-address limit (api/ratelimit.py).
 router = APIRouter(
@@ -36,6 +36,7 @@ router = APIRouter(
 )
 
 MAX_BODY_BYTES = 256 * 1024
+OPT_OUT_REASON = "opted out on a call"
 MAX_DATA_KEYS = 200
 _LABEL = r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$"
 
@@ -63,6 +64,15 @@ class AgentReport(BaseModel):
     )
     summary: str | None = Field(None, max_length=10_000)
     recordingUrl: str | None = Field(None, max_length=2048, pattern=r"^https?://\S+$")
+    optOut: bool | None = Field(
+        None,
+        description="true: the person asked not to be called again; their number joins the "
+        "workspace's suppression list at once (source `agent`, with this jobId) and no call "
+        "of the workspace dials it again",
+    )
+    optOutReason: str | None = Field(
+        None, max_length=200, description="Kept with the suppression (default: opted out on a call)"
+    )
 
     @field_validator("data")
     @classmethod
@@ -141,10 +151,26 @@ async def report_result(
         raise BadRequest(f"jobId in the body ({report.jobId!r}) is not the one in the URL")
     if who.attempt == 0:
         raise Conflict(f"Call {jobId} was never dialed; there is nothing to report on")
+    if report.optOutReason is not None and not report.optOut:
+        raise BadRequest("optOutReason goes with optOut: true")
     async with db.write() as conn:
         merged = await results.record(
-            conn, who.workspace_id, batch_id, seq, report.model_dump(exclude={"jobId"})
+            conn,
+            who.workspace_id,
+            batch_id,
+            seq,
+            report.model_dump(exclude={"jobId", "optOut", "optOutReason"}),
         )
+        if merged is not None and report.optOut:
+            # In the same transaction: from its commit, no intent dials this number.
+            reason = report.optOutReason or OPT_OUT_REASON
+            await suppressions.add(
+                conn,
+                who.workspace_id,
+                [(who.phone_number, reason)],
+                source="agent",
+                job_id=job_id(batch_id, seq),
+            )
     if merged is None:
         raise _unknown(jobId)
     return {"jobId": job_id(batch_id, seq), "result": merged}

@@ -57,7 +57,7 @@ class SuppressionIn(BaseModel):
 class SuppressionOut(BaseModel):
     phoneNumber: str
     reason: str
-    source: str = Field(description="api, import, cli or agent")
+    source: str = Field(description="api, import or agent")
     jobId: str | None = Field(None, description="the call an agent's opt-out came from")
     createdAt: int
     expiresAt: int | None
@@ -162,8 +162,6 @@ async def add_suppressions(request: Request, workspace: Workspace, db: Db) -> di
             expires, source = _expiry(upload.fields.get("expiresAt")), "import"
         finally:
             await upload.aclose()
-    if request.headers.get("x-dialbatch-source") == "cli":
-        source = "cli"
     async with db.write() as conn:
         added = await store.add(conn, workspace, entries, source=source, expires_at=expires)
     return {"added": added, "expiresAt": expires}

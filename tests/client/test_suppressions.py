@@ -1,0 +1,40 @@
+"""The SDK's suppression-list methods, blocking and async, against a real server."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialbatch.client import AsyncClient, BadRequest, Client, NotFound
+from tests.client._server import LiveServer
+
+
+def test_the_blocking_client_manages_the_suppression_list(server: LiveServer) -> None:
+    with Client(server.url, server.demo.api_key, server.demo.workspace_id) as client:
+        added = client.suppress(["(202) 555-0140"], reason="asked", default_country="US")
+        assert added == {"added": 1, "expiresAt": None}
+        entry = client.get_suppression("+12025550140")
+        assert (entry["reason"], entry["source"]) == ("asked", "api")
+        csv = b"phone_number,reason\n+12025550141,complaint\n+12025550142,\n"
+        assert client.import_suppressions(csv, reason="list")["added"] == 2
+        page = client.list_suppressions(limit=2)
+        assert page["pagination"]["total"] == 3 and len(page["suppressions"]) == 2
+        with pytest.raises(BadRequest) as bad:
+            client.suppress(["+12025550143", "nope"])
+        assert [p["index"] for p in bad.value.body["problems"]] == [1]
+        assert client.remove_suppression("+12025550140")["deleted"] is True
+        with pytest.raises(NotFound):
+            client.get_suppression("+12025550140")
+        # A batch with a suppressed number is refused with the row.
+        with pytest.raises(BadRequest) as refused:
+            client.start_batch(b"phone_number\n+12025550141\n", server.demo.agent_id)
+        assert refused.value.body["problems"][0]["row"] == 2
+
+
+async def test_the_async_client_manages_the_suppression_list(server: LiveServer) -> None:
+    async with AsyncClient(server.url, server.demo.api_key, server.demo.workspace_id) as client:
+        await client.suppress(["+12025550150"], expires_at="2099-01-01T00:00:00Z")
+        found = await client.list_suppressions()
+        assert [s["phoneNumber"] for s in found["suppressions"]] == ["+12025550150"]
+        assert found["suppressions"][0]["expiresAt"] == 4070908800000
+        await client.remove_suppression("+12025550150")
+        assert (await client.list_suppressions())["suppressions"] == []
