@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", BASE + "/{batchId}/resume"),
     ("POST", BASE + "/{batchId}/retry-failed"),
     ("GET", "/v1/api/workspace"),
+    ("PATCH", "/v1/api/workspace"),
     ("POST", "/v1/api/workspace/pause"),
     ("POST", "/v1/api/workspace/resume"),
     # Live events and webhooks (tests/api/test_events.py, tests/api/test_webhooks.py)
@@ -113,6 +114,8 @@ async def send(
             files={"file": ("c.csv", b"phone_number\n+12025550123\n", "text/csv")},
             data={"agentId": h.demo.agent_id},
         )
+    if (method, template) == ("PATCH", "/v1/api/workspace"):
+        return await h.client.patch(url, headers=headers, json={"frequencyCaps": None})
     if (method, template) == ("POST", SUPPRESSIONS):
         return await h.client.post(url, headers=headers, json={"phoneNumbers": [SUPPRESSED]})
     if (method, template) == ("POST", AGENTS):

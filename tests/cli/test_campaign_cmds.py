@@ -62,3 +62,14 @@ def test_submit_json_rows_with_an_idempotency_key(server: LiveServer, tmp_path: 
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert "not valid JSON" in run(server, "submit", str(broken), "--agent", "a", "--json").stderr
+
+
+def test_caps_are_shown_set_and_cleared(server: LiveServer) -> None:
+    assert "no frequency caps" in run(server, "caps").stdout
+    set_ = run(server, "caps", "--per-24h", "3", "--per-30d", "10")
+    assert set_.exit_code == 0, set_.output
+    assert "at most 3 per 24 hours, 10 per 30 days" in set_.stdout
+    assert "3 per 24 hours" in run(server, "caps").stdout
+    assert run(server, "caps", "--per-24h", "0").exit_code != 0  # refused before sending
+    cleared = run(server, "caps", "--clear")
+    assert cleared.exit_code == 0 and "no frequency caps" in cleared.stdout

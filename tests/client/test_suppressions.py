@@ -38,3 +38,12 @@ async def test_the_async_client_manages_the_suppression_list(server: LiveServer)
         assert found["suppressions"][0]["expiresAt"] == 4070908800000
         await client.remove_suppression("+12025550150")
         assert (await client.list_suppressions())["suppressions"] == []
+
+
+def test_the_client_sets_and_clears_frequency_caps(server: LiveServer) -> None:
+    with Client(server.url, server.demo.api_key, server.demo.workspace_id) as client:
+        assert client.set_frequency_caps(per_24h=3)["frequencyCaps"] == {"per24h": 3}
+        assert client.get_workspace()["frequencyCaps"] == {"per24h": 3}
+        with pytest.raises(BadRequest):
+            client.set_frequency_caps(per_30d=0)
+        assert client.set_frequency_caps()["frequencyCaps"] is None

@@ -22,6 +22,7 @@ from dialbatch.api.routers import (
     metrics,
     results,
     suppressions,
+    workspace_settings,
 )
 from dialbatch.api.routers import events as events_router
 from dialbatch.api.routers import webhooks as webhooks_router
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(campaign.router)  # extensions: pause/resume, retry-failed
     app.include_router(suppressions.router)  # extension: the do-not-call list
+    app.include_router(workspace_settings.router)  # extension: frequency caps
     # Live events and webhooks (extensions): one outbox poller per process serves every
     # event-stream client of the app.
     app.state.event_poller = OutboxPoller(db, settings.events_poll_s)

@@ -173,6 +173,11 @@ class CallDetail(_Model):
     error: str | None = None
     result: CallResult | None = None
     attempts: int = Field(0, description="extension: dials made so far")
+    gateDecision: dict[str, Any] | None = Field(
+        None,
+        description="extension: the pre-dial gate's last decision when it held the call back "
+        "or refused it: {kind, message, rule?, until?, at} (docs/compliance.md)",
+    )
 
 
 class BatchSummary(_Model):
@@ -307,6 +312,8 @@ def call_detail(row: CallRow) -> dict[str, Any]:
         }
     )
     detail["attempts"] = row.attempt
+    if row.gate_decision is not None:
+        detail["gateDecision"] = row.gate_decision
     return detail
 
 

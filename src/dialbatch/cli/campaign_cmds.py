@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
     app.command()(pause)
     app.command()(resume)
     app.command("retry-failed")(retry_failed)
+    app.command()(caps)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -131,3 +132,37 @@ def retry_failed(
             )
         if watch_after:
             _watch(client, new_id, interval)
+
+
+def caps(
+    per_24h: Annotated[
+        int | None, typer.Option("--per-24h", min=1, help="Dials per number per 24 hours.")
+    ] = None,
+    per_30d: Annotated[
+        int | None, typer.Option("--per-30d", min=1, help="Dials per number per 30 days.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the caps.")] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show or set the workspace's frequency caps: at most N dials to one number, across
+    every batch (extension). With no option, shows them."""
+    with _client(url, api_key, workspace) as client:
+        if clear:
+            if per_24h is not None or per_30d is not None:
+                _fail("--clear takes no cap")
+            shown = client.set_frequency_caps()["frequencyCaps"]
+        elif per_24h is not None or per_30d is not None:
+            shown = client.set_frequency_caps(per_24h, per_30d)["frequencyCaps"]
+        else:
+            shown = client.get_workspace().get("frequencyCaps")
+    if not shown:
+        console.print("no frequency caps")
+        return
+    parts = []
+    if "per24h" in shown:
+        parts.append(f"{shown['per24h']} per 24 hours")
+    if "per30d" in shown:
+        parts.append(f"{shown['per30d']} per 30 days")
+    console.print("frequency caps: at most " + ", ".join(parts) + " to one number")

@@ -41,6 +41,7 @@ from dialbatch.client.types import (
     WebhookDelivery,
     WebhookDeliveryPage,
     WorkspacePause,
+    WorkspaceRules,
 )
 
 
@@ -438,4 +439,16 @@ class AsyncClient:
     async def remove_suppression(self, number: str) -> dict[str, Any]:
         """Take `number` (in E.164) off the list: it may be called again."""
         result: dict[str, Any] = await self._request("DELETE", suppression_path(number))
+        return result
+
+    # -- The workspace's dialing rules (extension) -----------------------------------------
+
+    async def set_frequency_caps(
+        self, per_24h: int | None = None, per_30d: int | None = None
+    ) -> WorkspaceRules:
+        """At most `per_24h` / `per_30d` dials to one number across every batch of the
+        workspace; a capped call waits until the cap allows a dial. Both None: no caps."""
+        caps = {k: v for k, v in (("per24h", per_24h), ("per30d", per_30d)) if v is not None}
+        body = {"frequencyCaps": caps or None}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
         return result

@@ -145,6 +145,8 @@ class CallDetail(TypedDict):
     error: NotRequired[str]
     result: NotRequired[CallResult]
     attempts: NotRequired[int]
+    # extension: the pre-dial gate's last hold or refusal ({kind, message, rule?, until?, at})
+    gateDecision: NotRequired[dict[str, Any]]
 
 
 class CancelDetails(TypedDict):
@@ -217,6 +219,15 @@ class WorkspacePause(TypedDict):
     pausedAt: int | None
     changed: NotRequired[bool]
     message: NotRequired[str]
+    # dialing rules: {"per24h"?, "per30d"?} or None (GET and PATCH only)
+    frequencyCaps: NotRequired[dict[str, int] | None]
+
+
+class WorkspaceRules(TypedDict):
+    """`PATCH /v1/api/workspace` (extension)."""
+
+    workspaceId: str
+    frequencyCaps: dict[str, int] | None
 
 
 class Webhook(TypedDict):

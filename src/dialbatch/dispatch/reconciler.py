@@ -9,6 +9,7 @@ provider how each went; and asks about dials this worker follows that have gone 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from dialbatch.dispatch.agents import AgentCache
@@ -24,7 +25,7 @@ from dialbatch.providers.base import (
     ProviderError,
     ProviderEvent,
 )
-from dialbatch.store import following, queue
+from dialbatch.store import following, number_dials, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Uncertain
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Lost = Uncertain | following.QuietDial  # a dial to ask the provider about
 
+PRUNE_EVERY_S = 600.0  # how often a worker forgets dials no frequency cap counts any more
 UNKNOWABLE_ERROR = (
     "Call outcome unknown: the worker following this call stopped and the provider could "
     "not confirm what happened; not re-dialed to avoid calling twice"
@@ -56,6 +58,7 @@ class Reconciler:
         self.owner = owner
         self._agents = agents
         self._on_event = on_event
+        self._next_prune = 0.0  # the first sweep prunes the dial ledger
 
     async def sweep(self) -> None:
         """Recovery: expired claims back to waiting, abandoned dials reconciled, leases kept."""
@@ -68,6 +71,10 @@ class Reconciler:
             uncertain = await queue.expire_dials(conn, self.owner, self.config.dial_lease_ms)
         async with self.db.write() as conn:
             await queue.close_drained_batches(conn)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            async with self.db.write() as conn:
+                await number_dials.prune(conn)
         async with self.db.read() as conn:
             quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
         if released:

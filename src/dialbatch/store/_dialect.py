@@ -7,8 +7,9 @@ for a capability by its name (`wakes_other_processes`, `writers_are_serial`), ne
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -213,6 +214,34 @@ async def lock_setup(conn: AsyncConnection) -> None:
     if is_sqlite(conn):
         return
     await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SETUP_LOCK)))
+
+
+async def lock_numbers(conn: AsyncConnection, numbers: Iterable[tuple[str, str]]) -> None:
+    """Take turns on (workspace, number) until the transaction ends: the frequency-cap
+    check and the dial it admits are one step for each number, across workers.
+
+    PostgreSQL: one transaction-scoped advisory lock per number, keyed by a 64-bit hash
+    and taken in key order (a collision only makes two numbers take turns). Only the intent
+    step takes them, always after its call rows, so they add no deadlock. SQLite: its single
+    writer already takes turns.
+    """
+    if is_sqlite(conn):
+        return
+    keys = sorted({_number_key(ws, number) for ws, number in numbers})
+    if keys:
+        # One round trip; the sorted subquery hands the keys over in order.
+        await conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": keys},
+        )
+
+
+def _number_key(workspace_id: str, number: str) -> int:
+    digest = hashlib.blake2b(f"{workspace_id}\x00{number}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def dialect_name(conn: AsyncConnection) -> str:

@@ -47,6 +47,7 @@ class CallRow:
     error: str | None
     result: dict[str, Any] | None
     provider_call_id: str | None
+    gate_decision: dict[str, Any] | None = None  # read by `get` only: one call's detail
 
 
 async def page(
@@ -103,7 +104,9 @@ async def page(
 async def get(conn: AsyncConnection, batch_id: str, seq: int) -> CallRow | None:
     row = (
         await conn.execute(
-            sa.select(*_COLUMNS).where(calls.c.batch_id == batch_id, calls.c.seq == seq)
+            sa.select(*_COLUMNS, calls.c.gate_decision).where(
+                calls.c.batch_id == batch_id, calls.c.seq == seq
+            )
         )
     ).first()
     return CallRow(**row._mapping) if row else None

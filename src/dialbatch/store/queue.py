@@ -16,10 +16,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain.caps import MONTH_MS, Caps, next_allowed_at
+from dialbatch.domain.caps import allowed as caps_allowed
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.store import counters, outbox, suppressions
-from dialbatch.store._dialect import db_now_ms, for_update
+from dialbatch.store import counters, number_dials, outbox, suppressions
+from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
 from dialbatch.store.outcomes import RetryConfig as RetryConfig
@@ -44,6 +46,14 @@ class Claimed:
     @property
     def job_id(self) -> str:
         return job_id(self.batch_id, self.seq)
+
+
+@dataclass(frozen=True)
+class GateHold:
+    """The gate held a claimed call back: due again at `until`, and why (the audit record)."""
+
+    until: int
+    decision: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -291,6 +301,8 @@ async def begin_dials(
     ids = sorted(
         i for i in by_id if (by_id[i][0].workspace_id, by_id[i][0].phone_number) not in blocked
     )
+    capped = await _check_caps(conn, [by_id[i][0] for i in ids], now)
+    ids = [i for i in ids if i not in capped]
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
@@ -351,12 +363,17 @@ async def begin_dials(
                 for i in intents
             ],
         )
+        await number_dials.record(
+            conn, [(i.dial_key, i.call.workspace_id, i.call.phone_number, now) for i in intents]
+        )
     refused = [by_id[i][0] for i in ids if i not in granted]
     ended = await _cancel_refused(conn, refused, owner, now) if refused else []
     if len(ended) < len(refused):
         ended += await _unclaim_paused(conn, refused, owner)
     if refused_now:
         ended += await _fail_suppressed(conn, refused_now, blocked, owner, now)
+    if capped:
+        ended += await _defer_capped(conn, [by_id[i][0] for i in capped], capped, owner, now)
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
         conn,
@@ -395,6 +412,81 @@ async def _cancel_refused(
     return list(rows)
 
 
+async def _check_caps(conn: AsyncConnection, group: list[Claimed], now: int) -> dict[int, GateHold]:
+    """The calls of `group` that one more dial would put over their workspace's frequency
+    caps, with when the caps next allow one. The numbers are locked first, so the count and
+    the dials this transaction admits are one step across workers (store/number_dials.py);
+    two calls to one number in the group count each other."""
+    caps = await number_dials.caps_of(conn, {call.workspace_id for call in group})
+    if not caps:
+        return {}
+    checked = [call for call in group if call.workspace_id in caps]
+    pairs = {(call.workspace_id, call.phone_number) for call in checked}
+    await lock_numbers(conn, pairs)
+    times = await number_dials.dial_times(conn, pairs, now - MONTH_MS)
+    held: dict[int, GateHold] = {}
+    for call in sorted(checked, key=lambda c: c.call_id):
+        limit = caps[call.workspace_id]
+        dialed = times.setdefault((call.workspace_id, call.phone_number), [])
+        if caps_allowed(dialed, limit, now):
+            dialed.append(now)  # this dial counts for the next call to the number
+            continue
+        until = next_allowed_at(dialed, limit, now)
+        held[call.call_id] = GateHold(
+            until=until,
+            decision={
+                "kind": "capped",
+                "message": f"frequency cap reached for this number ({_caps_words(limit)}); "
+                "deferred until the cap allows a dial",
+                "rule": "workspace.frequencyCaps",
+                "until": until,
+                "at": now,
+            },
+        )
+    return held
+
+
+def _caps_words(caps: Caps) -> str:
+    words = []
+    if caps.per_24h is not None:
+        words.append(f"at most {caps.per_24h} per 24 hours")
+    if caps.per_30d is not None:
+        words.append(f"at most {caps.per_30d} per 30 days")
+    return ", ".join(words)
+
+
+async def _defer_capped(
+    conn: AsyncConnection,
+    held: list[Claimed],
+    holds: dict[int, GateHold],
+    owner: str,
+    now: int,
+) -> list[Any]:
+    """Claims over a frequency cap go back to waiting, due when the cap allows a dial: a
+    deferral, not an outcome (the call keeps its attempts; its batch is not complete)."""
+    c = calls.c
+    rows: list[Any] = []
+    for call in held:
+        hold = holds[call.call_id]
+        row = (
+            await conn.execute(
+                calls.update()
+                .where(*_holds_claim(call, owner))
+                .values(
+                    status=CallState.WAITING.value,
+                    next_attempt_at=hold.until,
+                    lease_owner=None,
+                    lease_expires=None,
+                    gate_decision=hold.decision,
+                )
+                .returning(c.batch_id, c.workspace_id, c.status)
+            )
+        ).first()
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
 async def _fail_suppressed(
     conn: AsyncConnection,
     held: list[Claimed],
@@ -419,6 +511,7 @@ async def _fail_suppressed(
                     ended_at=now,
                     lease_owner=None,
                     lease_expires=None,
+                    gate_decision={"kind": "suppressed", "message": error, "at": now},
                 )
                 .returning(c.batch_id, c.workspace_id, c.status, c.attempt)
             )

@@ -22,6 +22,9 @@ workspaces = sa.Table(
     # An emergency stop for every batch of the workspace (migration 0006): while set, no
     # claim and no intent of the workspace succeeds (store/pauses.py).
     sa.Column("paused_at", sa.BigInteger, nullable=True),
+    # At most N dials per number per rolling 24 h / 30 days across every batch (migration
+    # 0009): {"per24h": n, "per30d": m}, either optional; NULL: no caps (domain/caps.py).
+    sa.Column("frequency_caps", sa.JSON, nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -149,6 +152,9 @@ calls = sa.Table(
     sa.Column("duration_s", sa.Float, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("result", sa.JSON, nullable=True),
+    # The pre-dial gate's last word when it held the call back or refused it (migration
+    # 0009): {"kind", "message", "rule"?, "until"?, "at"}; shown as `gateDecision`.
+    sa.Column("gate_decision", sa.JSON, nullable=True),
     sa.UniqueConstraint("batch_id", "seq", name="uq_calls_batch_seq"),
     # Partial: a plain UNIQUE index would hold one NULL entry per never-dialed call, and
     # cost every upload of 300k rows about a second.
@@ -406,4 +412,17 @@ suppressions = sa.Table(
     sa.Column("job_id", sa.String(64), nullable=True),  # the call an agent opt-out came from
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=True),
+)
+
+# One row per dial, written in the intent transaction with its attempt: what frequency caps
+# count, per (workspace, number), across batches (migration 0009). Kept 31 days.
+number_dials = sa.Table(
+    "number_dials",
+    metadata,
+    sa.Column("dial_key", sa.String(64), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("phone_number", sa.String(32), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("ix_number_dials_number", "workspace_id", "phone_number", "at"),
+    sa.Index("ix_number_dials_at", "at"),
 )

@@ -13,7 +13,7 @@ from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest, BatchNotFound, Conflict
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import Outcome
-from dialbatch.store import batches, pauses, retry_failed
+from dialbatch.store import batches, number_dials, pauses, retry_failed
 from dialbatch.store.retry_failed import FailedFilter
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
@@ -87,11 +87,20 @@ async def _set_pause(batch_id: str, workspace: str, db: Db, *, paused: bool) -> 
 # -- pause / resume the workspace -------------------------------------------------------
 
 
-@router.get("/workspace", responses=_ERRORS, summary="The workspace's pause state (extension)")
+@router.get(
+    "/workspace", responses=_ERRORS, summary="The workspace's pause state and rules (extension)"
+)
 async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
     async with db.read() as conn:
         paused_at = await pauses.workspace_paused_at(conn, workspace)
-    return {"workspaceId": workspace, "paused": paused_at is not None, "pausedAt": paused_at}
+        caps = await number_dials.get_caps(conn, workspace)
+    return {
+        "workspaceId": workspace,
+        "paused": paused_at is not None,
+        "pausedAt": paused_at,
+        # dialing rules (routers/workspace_settings.py): PATCH /v1/api/workspace
+        "frequencyCaps": caps.to_json() or None,
+    }
 
 
 @router.post(

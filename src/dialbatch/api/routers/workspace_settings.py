@@ -1,0 +1,80 @@
+"""The workspace's dialing rules (extension): `PATCH /v1/api/workspace`.
+
+Today: frequency caps, at most N dials to one number per rolling 24 hours and per rolling
+30 days across every batch of the workspace (docs/compliance.md). `GET /v1/api/workspace`
+(routers/campaign.py) shows them beside the pause state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from dialbatch.api import schemas
+from dialbatch.api.auth import Db, Workspace
+from dialbatch.api.errors import BadRequest
+from dialbatch.domain.caps import InvalidCaps, parse_caps
+from dialbatch.store import number_dials
+
+router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
+
+MAX_BODY_BYTES = 16 * 1024
+SETTINGS = ("frequencyCaps",)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": schemas.ErrorBody},
+    401: {"model": schemas.ErrorBody},
+}
+_BODY_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "frequencyCaps": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "description": "At most N dials per number per rolling period, across batches; "
+            "null removes the caps",
+            "properties": {
+                "per24h": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "per30d": {"type": "integer", "minimum": 1, "maximum": 10000},
+            },
+        }
+    },
+}
+
+
+@router.patch(
+    "/workspace",
+    responses=_ERRORS,
+    summary="Change the workspace's dialing rules (extension)",
+    description="Fields left out keep their value. frequencyCaps: at most per24h / per30d "
+    "dials to one number across every batch; a capped call waits until the cap allows a dial.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _BODY_SCHEMA}},
+        }
+    },
+)
+async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(f"The body is at most {MAX_BODY_BYTES // 1024} KB")
+    try:
+        body = json.loads(raw or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict) or not body:
+        raise BadRequest(f"Send a JSON object with any of: {', '.join(SETTINGS)}")
+    unknown = sorted(set(body) - set(SETTINGS))
+    if unknown:
+        raise BadRequest(f"Unknown field(s) {unknown}; the settings are: {', '.join(SETTINGS)}")
+    try:
+        caps = parse_caps(body["frequencyCaps"])
+    except InvalidCaps as exc:
+        raise BadRequest(str(exc)) from exc
+    async with db.write() as conn:
+        await number_dials.set_caps(conn, workspace, caps)
+    request.app.state.wake()  # calls deferred by an old cap may be due now
+    return {"workspaceId": workspace, "frequencyCaps": caps.to_json() or None}
