@@ -7,8 +7,11 @@ sockets, so the clients cost little CPU), and starts a batch of `--calls` calls 
 `--rate` calls/s. Each client records when each event id arrives; an event's delay is
 its arrival minus the commit time in the outbox (`created_at`, same machine's clock).
 Meanwhile `GET .../status` is timed every 100 ms, before the clients connect and while
-they stream. Printed: events per client (every client must get every event), delay
-p50/p99/max over all deliveries, and the status endpoint's latency idle vs. loaded.
+they stream, twice: from this process's event loop (which also reads the 500 streams, so
+its own lag when a burst arrives is counted in) and from a process of its own (a blocking
+client with nothing else to do: the server's latency). Printed: events per client (every
+client must get every event), delay p50/p99/max over all deliveries, and the status
+endpoint's latency idle vs. loaded, both ways.
 
     .venv/bin/python bench/sse.py                    # 500 clients, SQLite
     .venv/bin/python bench/sse.py --clients 100 --calls 200
@@ -18,16 +21,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import re
 import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import AGENT, API_KEY, WORKSPACE, Server, print_load, print_machine, run_server
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.synchronize import Event as ProcessEvent
 
 
 def pct(values: list[float], q: float) -> float:
@@ -92,6 +101,52 @@ async def time_status(
         await asyncio.sleep(0.1)
 
 
+def _status_timer(
+    base_url: str,
+    headers: dict[str, str],
+    path: str,
+    start: ProcessEvent,
+    stop: ProcessEvent,
+    out: Connection,
+) -> None:
+    """In a process of its own: time `GET path` every 100 ms between `start` and `stop`
+    with a blocking client, so nothing but the server delays the answers."""
+    start.wait()
+    times: list[float] = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as http:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            r = http.get(path)
+            assert r.status_code == 200, r.text
+            times.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.1)
+    out.send(times)
+
+
+class StatusTimer:
+    """`_status_timer` in a spawned process: `measure()` while something runs."""
+
+    def __init__(self, server: Server, path: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._start, self._stop = ctx.Event(), ctx.Event()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_status_timer,
+            args=(server.base_url, server.headers, path, self._start, self._stop, send),
+            daemon=True,
+        )
+        self._proc.start()
+
+    def begin(self) -> None:
+        self._start.set()
+
+    def end(self) -> list[float]:
+        self._stop.set()
+        times: list[float] = self._recv.recv()
+        self._proc.join(10)
+        return times
+
+
 def outbox_times(server: Server, batch_id: str) -> dict[int, float]:
     with sqlite3.connect(server.sqlite_path) as db:
         rows = db.execute(
@@ -119,10 +174,15 @@ async def run(server: Server, args: argparse.Namespace) -> None:
 
         idle: list[float] = []
         stop_idle = asyncio.Event()
+        idle_timer = StatusTimer(server, status_path)
+        await asyncio.sleep(1.0)  # the spawned process has started
+        idle_timer.begin()
         t = asyncio.create_task(time_status(http, status_path, stop_idle, idle))
         await asyncio.sleep(2.0)
         stop_idle.set()
         await t
+        idle_apart = await asyncio.to_thread(idle_timer.end)
+        loaded_timer = StatusTimer(server, status_path)
 
         done = asyncio.Event()
         arrivals = [dict[int, float]() for _ in range(args.clients)]
@@ -140,6 +200,7 @@ async def run(server: Server, args: argparse.Namespace) -> None:
         loaded: list[float] = []
         stop_loaded = asyncio.Event()
         timer = asyncio.create_task(time_status(http, status_path, stop_loaded, loaded))
+        loaded_timer.begin()
         deadline = time.monotonic() + args.timeout_s
         while time.monotonic() < deadline:
             body = (await http.get(status_path)).json()
@@ -149,6 +210,7 @@ async def run(server: Server, args: argparse.Namespace) -> None:
         await asyncio.sleep(2.0)  # the last events reach everyone
         stop_loaded.set()
         await timer
+        loaded_apart = await asyncio.to_thread(loaded_timer.end)
         cpu = server.cpu_seconds() - cpu0
         done.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -177,11 +239,16 @@ async def run(server: Server, args: argparse.Namespace) -> None:
         f"server CPU while streaming: {cpu:.1f} s for {sent} event deliveries "
         f"({cpu / max(sent, 1) * 1e6:.0f} us each, batch and API included)"
     )
-    print(
-        f"GET status latency: idle p50 {pct(idle, 0.5):.1f} ms / p99 {pct(idle, 0.99):.1f} ms; "
-        f"with {args.clients} streams p50 {pct(loaded, 0.5):.1f} ms / "
-        f"p99 {pct(loaded, 0.99):.1f} ms ({len(loaded)} requests)"
-    )
+    for how, before, during in (
+        ("from the clients' event loop", idle, loaded),
+        ("from a process of its own", idle_apart, loaded_apart),
+    ):
+        print(
+            f"GET status latency {how}: idle p50 {pct(before, 0.5):.1f} ms / "
+            f"p99 {pct(before, 0.99):.1f} ms; with {args.clients} streams "
+            f"p50 {pct(during, 0.5):.1f} ms / p99 {pct(during, 0.99):.1f} ms "
+            f"({len(during)} requests)"
+        )
 
 
 def main() -> None:

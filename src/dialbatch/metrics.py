@@ -3,16 +3,17 @@
 Two kinds, and why:
 
 - **Counters and histograms of this process** (calls started and ended, dial latency,
-  webhook deliveries, gate deferrals, SSE clients). Each process (`serve`, `serve
+  webhook delivery attempts, gate deferrals, SSE clients). Each process (`serve`, `serve
   --no-dispatch`, `worker`) counts what it did itself; Prometheus scrapes every process
   and `sum()` adds them up, which is how counters of several processes are meant to be
   read. (prometheus_client's multiprocess mode is for several processes behind one port,
   which dialbatch never runs; it is not used.) A `worker` has no API, so it serves these
   on `DIALBATCH_METRICS_PORT` when that is set.
 - **Gauges that describe the shared state** (calls waiting and active per workspace,
-  limiter saturation): read from the store at scrape time by `collect_store_gauges`, so
-  any API process answers with the whole deployment's figures. They are the same on every
-  API process: read them with `max()`, not `sum()`, when several are scraped.
+  limiter saturation, the webhook backlog): read from the store at scrape time by
+  `collect_store_gauges`, so any API process answers with the whole deployment's
+  figures. They are the same on every API process: read them with `max()`, not `sum()`,
+  when several are scraped.
 
 Nothing here does I/O except `collect_store_gauges`, which reads through the store.
 """
@@ -60,18 +61,12 @@ DIAL_LATENCY = Histogram(
     ["provider"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-# Defined for the webhooks of issue 12 item 3 (the events lane increments them after the
-# merge); until then they stay at zero.
 WEBHOOK_DELIVERIES = Counter(
     "dialbatch_webhook_deliveries",
-    "Webhook delivery attempts by result (delivered, failed, dead).",
+    "Webhook delivery attempts this process made, by result: delivered (a 2xx), failed "
+    "(retried later) or dead (the retry window ran out: kept as a dead letter).",
     ["result"],
 )
-WEBHOOK_BACKLOG = Gauge(
-    "dialbatch_webhook_backlog",
-    "Webhook deliveries waiting to be sent or retried (0 until webhooks exist).",
-)
-# For the Server-Sent Events of issue 12 item 2 (events lane); zero until then.
 SSE_CLIENTS = Gauge(
     "dialbatch_sse_clients",
     "Server-Sent Events clients connected to this process.",
@@ -112,6 +107,7 @@ async def collect_store_gauges(db: Database) -> bytes:
     """The shared state's gauges, read now, in the exposition format."""
     async with db.read() as conn:
         rows = await gauges.workspace_gauges(conn)
+        backlog_n = await gauges.webhook_backlog(conn)
     waiting = GaugeMetricFamily(
         "dialbatch_calls_waiting",
         "Calls of running batches waiting to be dialed, per workspace.",
@@ -138,6 +134,12 @@ async def collect_store_gauges(db: Database) -> bytes:
         "The workspace's dialing rate limit.",
         labels=["workspace"],
     )
+    backlog = GaugeMetricFamily(
+        "dialbatch_webhook_backlog",
+        "Webhook deliveries not yet delivered: waiting to be sent, in flight, or waiting "
+        "for a retry (dead letters are not counted).",
+        value=backlog_n,
+    )
     for row in rows:
         label = [row.workspace_id]
         waiting.add_metric(label, row.waiting)
@@ -146,7 +148,7 @@ async def collect_store_gauges(db: Database) -> bytes:
         saturation.add_metric(label, row.active / row.max_active if row.max_active else 0.0)
         rate.add_metric(label, row.calls_per_second)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot([waiting, active, max_active, saturation, rate]))
+    registry.register(_Snapshot([waiting, active, max_active, saturation, rate, backlog]))
     return generate_latest(registry)
 
 

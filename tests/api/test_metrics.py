@@ -1,24 +1,33 @@
 """`GET /metrics`: Prometheus's text format with this process's counters (calls started and
-ended, dial latency) and the store's gauges read at scrape time (waiting and active calls,
-limiter saturation); a bearer token when DIALBATCH_METRICS_TOKEN is set."""
+ended, dial latency, webhook delivery attempts, event-stream clients) and the store's gauges
+read at scrape time (waiting and active calls, limiter saturation, webhook backlog); a
+bearer token when DIALBATCH_METRICS_TOKEN is set."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dialbatch.settings import Settings
+from dialbatch.store import outbox
+from dialbatch.store import webhooks as webhook_store
 from tests.api.conftest import (
     Harness,
     assert_error_shape,
     numbers,
+    open_harness,
     people,
     start_batch,
     wait_for_batch,
 )
+from tests.client._server import live_server
 from tests.conftest import start_harness
+from tests.events._receiver import Receiver
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -69,9 +78,8 @@ async def test_a_batch_shows_in_the_counters_and_the_gauges(harness: Harness) ->
     assert after[("dialbatch_calls_active", ws)] == 0
     assert after[("dialbatch_calls_max_active", ws)] == 20
     assert after[("dialbatch_limiter_saturation_ratio", ws)] == 0
-    # defined for the other parts of issue 12, present at zero
     assert ("dialbatch_sse_clients", ()) in after
-    assert ("dialbatch_webhook_backlog", ()) in after
+    assert after[("dialbatch_webhook_backlog", ())] == 0  # no endpoint, nothing to send
 
 
 async def test_waiting_calls_are_counted_per_workspace(api: Harness) -> None:
@@ -114,3 +122,108 @@ async def test_the_grafana_dashboard_and_docs_name_only_real_metrics(api: Harnes
             for m in re.findall(r"dialbatch_[a-z_]+[a-z]", (docs / name).read_text())
         }
         assert named and named <= exposed, (name, named - exposed)
+
+
+WEBHOOKS = "/v1/api/webhooks"
+
+
+async def test_the_webhook_backlog_counts_deliveries_not_yet_sent(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # No dispatcher, so no deliverer: what is fanned out stays pending.
+    h = await start_harness(make_settings(webhooks_allow_private=True), dispatch=False)
+    try:
+        r = await h.client.post(
+            WEBHOOKS,
+            headers=h.headers,
+            json={"url": "http://127.0.0.1:9/hooks", "events": ["batch.started"]},
+        )
+        assert r.status_code == 201, r.text
+        async with h.runtime.db.write() as conn:
+            for i in range(3):
+                await outbox.emit(conn, h.demo.workspace_id, "batch.started", {"i": i})
+            await outbox.emit(conn, h.demo.workspace_id, "call.started", {})  # not wanted
+        async with h.runtime.db.write() as conn:
+            assert await webhook_store.fan_out(conn, page=100) == 4
+        found = await scrape(h)
+        assert found[("dialbatch_webhook_backlog", ())] == 3
+    finally:
+        await h.client.aclose()
+        await h.runtime.stop()
+
+
+async def test_webhook_attempts_are_counted_by_result(
+    make_settings: Callable[..., Settings],
+) -> None:
+    failing, working = Receiver(answer=lambda n: 500), Receiver()
+    failing.start()
+    working.start()
+    settings = make_settings(
+        webhooks_allow_private=True,
+        webhook_retry_base_s=0.05,
+        webhook_retry_max_s=0.1,
+        webhook_retry_window_s=0.3,
+        webhook_poll_s=0.05,
+    )
+    try:
+        async with open_harness(settings) as h:
+            before = await scrape(h)
+            hooks = []
+            for receiver in (failing, working):
+                r = await h.client.post(
+                    WEBHOOKS,
+                    headers=h.headers,
+                    json={"url": receiver.url, "events": ["batch.started"]},
+                )
+                assert r.status_code == 201, r.text
+                hooks.append(r.json()["id"])
+            await start_batch(h, people(numbers(2)))
+            deadline = time.monotonic() + 30
+            for hook, status in zip(hooks, ("dead", "delivered"), strict=True):
+                while True:
+                    r = await h.client.get(
+                        f"{WEBHOOKS}/{hook}/deliveries",
+                        headers=h.headers,
+                        params={"status": status},
+                    )
+                    if r.json()["deliveries"]:
+                        break
+                    assert time.monotonic() < deadline, status
+                    await asyncio.sleep(0.05)
+            after = await scrape(h)
+    finally:
+        failing.stop()
+        working.stop()
+
+    def moved(result: str) -> float:
+        key = ("dialbatch_webhook_deliveries_total", (("result", result),))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("delivered") == len(working.delivered()) == 1
+    assert moved("failed") >= 1 and moved("dead") == 1
+    assert moved("failed") + moved("dead") == len(failing.snapshot())
+    assert after[("dialbatch_webhook_backlog", ())] == 0
+
+
+def test_event_stream_clients_are_counted_while_connected(
+    make_settings: Callable[..., Settings],
+) -> None:
+    def clients(url: str) -> float:
+        found = samples(httpx.get(url + "/metrics").text)
+        return found[("dialbatch_sse_clients", ())]
+
+    with live_server(make_settings(sse_heartbeat_s=0.2), dispatch=False) as server:
+        headers = {"x-api-key": server.demo.api_key, "x-workspace-id": server.demo.workspace_id}
+        before = clients(server.url)
+        with (
+            httpx.Client(base_url=server.url, timeout=10) as client,
+            client.stream("GET", "/v1/api/events", headers=headers) as stream,
+        ):
+            assert stream.status_code == 200
+            lines = stream.iter_lines()  # kept: a dropped iterator closes the response
+            assert next(lines).startswith("id:")  # the snapshot: the stream is open
+            assert clients(server.url) == before + 1
+        deadline = time.monotonic() + 10
+        while clients(server.url) != before:  # the server sees the disconnect
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
 from dialbatch.domain.outcomes import CallEvent, Outcome
@@ -230,11 +231,19 @@ async def test_reconcile_follows_a_live_call(db: Database) -> None:
     await assert_consistent(db, batch)
 
 
+def _ended(outcome: str, state: str) -> float:
+    """dialbatch_calls_ended_total of this process, for one outcome and state."""
+    labels = {"provider": "simulated", "outcome": outcome, "state": state}
+    return REGISTRY.get_sample_value("dialbatch_calls_ended_total", labels) or 0.0
+
+
 async def test_reconcile_applies_the_real_outcome(db: Database) -> None:
+    before = _ended("completed", "completed")
     provider = ScriptedProvider(CallEvent(outcome=Outcome.COMPLETED, duration_s=41.0))
     _, batch = await _abandon_one_dial(db, provider)
     row = await _call(db)
     assert (row.status, row.duration_s) == ("completed", 41.0)
+    assert _ended("completed", "completed") == before + 1  # counted in the metrics too
     assert len(provider.started) == 1
     await assert_consistent(db, batch)
 

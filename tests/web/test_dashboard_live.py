@@ -75,7 +75,7 @@ class StandIn:
         with self.lock:
             self.streams.append({"url": request.url})
             n = len(self.streams)
-        if n == 2:
+        if n in (2, 4):
             # The token expired while the stream was down: the browser's own reconnect is
             # refused, and the page must come back with a fresh token.
             route.fulfill(
@@ -87,8 +87,11 @@ class StandIn:
         batch_id = request.url.split("/batch-calls/")[1].split("/")[0]
         with httpx.Client(base_url=self.server.url, headers=self.server.headers) as http:
             snapshot = http.get(f"/v1/api/batch-calls/{batch_id}/status").text
-        body = f"retry: 300\n\nevent: snapshot\ndata: {snapshot}\n\n"
-        if n == 1:
+        # A fresh connection's snapshot carries the resume point (id 5); a resumed one's
+        # does not, and the events after the resume point follow it (id 7).
+        body = "retry: 300\n\n" + ("id: 5\n" if n == 1 else "")
+        body += f"event: snapshot\ndata: {snapshot}\n\n"
+        if n == 3:
             event = {"batchId": batch_id, "jobId": f"call_{batch_id[6:]}_0", "status": "waiting"}
             body += f"id: 7\nevent: call.retry_scheduled\ndata: {json.dumps(event)}\n\n"
         body += ": heartbeat\n\n"
@@ -130,17 +133,21 @@ def test_live_stream_reconnects_with_a_fresh_token_and_catches_up(
     page.wait_for_selector("#batch-status[data-status=queued]")
 
     # Connected, dropped, refused (expired token), reconnected with a fresh token from the
-    # last event seen.
+    # resume point the snapshot gave; then the same again from the last event seen.
     deadline = time.monotonic() + 45
-    while len(stand_in.streams) < 3 and time.monotonic() < deadline:
+    while len(stand_in.streams) < 5 and time.monotonic() < deadline:
         page.wait_for_timeout(100)
-    first, second, third = stand_in.streams[:3]
+    first, second, third, fourth, fifth = stand_in.streams[:5]
     token = parse_qs(urlsplit(first["url"]).query)["token"][0]
-    assert token.startswith("tok")
-    # the browser's own reconnect (it adds Last-Event-ID itself), with the same token
+    assert token.startswith("tok") and "lastEventId" not in first["url"]
+    # the browser's own reconnect, with the same token (it adds Last-Event-ID itself; the
+    # header is not visible to Playwright's route, so the page's own resume is checked)
     assert second["url"] == first["url"]
     again = parse_qs(urlsplit(third["url"]).query)
-    assert again["token"][0] != token and again["lastEventId"] == ["7"]
+    assert again["token"][0] != token and again["lastEventId"] == ["5"]
+    assert fourth["url"] == third["url"]
+    last = parse_qs(urlsplit(fifth["url"]).query)
+    assert last["token"][0] != again["token"][0] and last["lastEventId"] == ["7"]
     # live, dropped (reconnecting, polling meanwhile), live again
     # (polled from here: the page's policy forbids the eval that wait_for_function uses)
     modes: list[str] = []

@@ -32,6 +32,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from dialbatch import metrics
 from dialbatch.store import outbox
 from dialbatch.store.engine import Database
 
@@ -222,6 +223,7 @@ async def stream(
     """An event stream: a snapshot, the events after `last_event_id` (or, on a fresh
     connection, after the snapshot's position), then live events, with heartbeats."""
     sub = await poller.subscribe(workspace_id, batch_id)
+    metrics.SSE_CLIENTS.inc()
     try:
         fresh = last_event_id is None
         cursor = sub.registered_at if last_event_id is None else last_event_id
@@ -258,6 +260,7 @@ async def stream(
             poller.unsubscribe(sub)
             sub = await poller.subscribe(workspace_id, batch_id)
     finally:
+        metrics.SSE_CLIENTS.dec()
         poller.unsubscribe(sub)
 
 

@@ -34,6 +34,7 @@ import aiohttp
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from dialbatch import metrics
 from dialbatch.domain.webhooks import is_public_address, retry_delay_ms
 from dialbatch.events import signing
 from dialbatch.settings import Settings
@@ -145,6 +146,10 @@ def message_body(due: store.Due) -> bytes:
 
 def message_id(due: store.Due) -> str:
     return f"evt_{due.outbox_id}"
+
+
+# A delivery's state after an attempt -> the attempt's result in the metrics.
+_RESULT_LABEL = {store.DELIVERED: "delivered", store.PENDING: "failed", store.DEAD: "dead"}
 
 
 @dataclass(frozen=True)
@@ -266,7 +271,9 @@ class WebhookDeliverer:
     async def _send(self, due: store.Due) -> None:
         started = time.time()
         answer = await self.attempt(due)
-        self._results.append(self._outcome(due, answer, int(started * 1000)))
+        result = self._outcome(due, answer, int(started * 1000))
+        self._results.append(result)
+        metrics.WEBHOOK_DELIVERIES.labels(result=_RESULT_LABEL[result.status]).inc()
         # Rounds are transactions: start one when half the room is free, not per answer.
         if len(self._results) * 2 >= self.settings.webhook_concurrency or len(self._in_flight) <= 1:
             self._wake.set()

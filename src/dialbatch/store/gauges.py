@@ -1,8 +1,10 @@
 """The shared state's figures that /metrics shows, read at scrape time: calls waiting and
-active per workspace and each workspace's limits.
+active per workspace, each workspace's limits, and the webhook backlog.
 
 Cheap at any size: waiting calls come from the sharded counters of running batches
-(found through ix_batches_runnable), active calls and limits from the limiter rows.
+(found through ix_batches_runnable), active calls and limits from the limiter rows, the
+backlog from the partial index of pending deliveries (ix_webhook_deliveries_due), which
+holds only the deliveries not yet done.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import RUNNING_BATCH_STATES, CallState
-from dialbatch.store.tables import batch_counters, batches, workspace_limiter
+from dialbatch.store.tables import batch_counters, batches, webhook_deliveries, workspace_limiter
+from dialbatch.store.webhooks import PENDING
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,14 @@ async def workspace_gauges(conn: AsyncConnection) -> list[WorkspaceGauge]:
         )
         for ws, active, max_active, cps in limits
     ]
+
+
+async def webhook_backlog(conn: AsyncConnection) -> int:
+    """Deliveries still pending (due, in flight, or waiting for a retry), all workspaces."""
+    d = webhook_deliveries.c
+    n = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(webhook_deliveries)
+        .where(d.status == sa.literal(PENDING, literal_execute=True))
+    )
+    return int(n or 0)

@@ -103,7 +103,12 @@ export function watch(streamPath, onChange) {
       showMode("live");
       onChange(null); // catch up on anything missed while away
     };
-    es.addEventListener("snapshot", (e) => onChange({ type: "snapshot", data: parse(e.data) }));
+    es.addEventListener("snapshot", (e) => {
+      // A fresh stream's snapshot carries the resume point: remembered like an event's id,
+      // so a reconnect with a fresh token catches up from there even if no event came.
+      if (e.lastEventId) lastId = e.lastEventId;
+      onChange({ type: "snapshot", data: parse(e.data) });
+    });
     for (const name of EVENT_NAMES) {
       es.addEventListener(name, (e) => {
         if (e.lastEventId) lastId = e.lastEventId;
