@@ -251,6 +251,34 @@ def post_csv(
     return RunResult(label, data.rows, data.size, seconds, peak, cpu, total, response.status_code)
 
 
+def import_suppressions(server: Server, upload: Generated, n: int, tmp: Path, seed: int) -> None:
+    """A suppression list of `n` valid numbers that the upload does not contain."""
+    with upload.path.open(encoding="utf-8", newline="") as f:
+        taken = {row["phone_number"] for row in csv.DictReader(f)}
+    rng = random.Random(seed + 1)
+    path = tmp / "suppressed.csv"
+    made: set[str] = set()
+    while len(made) < n:
+        phone = "+1" + _nanp(rng)
+        if phone not in taken:
+            made.add(phone)
+    path.write_text("phone_number\n" + "\n".join(sorted(made)) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    with (
+        httpx.Client(base_url=server.base_url, timeout=POST_TIMEOUT_S) as client,
+        path.open("rb") as f,
+    ):
+        r = client.post(
+            "/v1/api/suppressions",
+            headers=server.headers,
+            files={"file": ("suppressed.csv", f, "text/csv")},
+        )
+    took = time.perf_counter() - started
+    if r.status_code != 201 or r.json().get("added") != n:
+        raise SystemExit(f"suppression import failed: HTTP {r.status_code} {r.text[:300]}")
+    print(f"suppression list: {n:,} numbers imported in {took:.2f} s")
+
+
 def print_header() -> None:
     print(
         f"{'run':<22} {'rows':>8} {'MB':>6} {'seconds':>8} {'rows/s':>9} "
@@ -281,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         metavar="OUT",
         help="run the server under py-spy: OUT.svg flamegraph, OUT.txt collapsed, else speedscope",
+    )
+    p.add_argument(
+        "--suppressed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first import N numbers (none of the upload's) into the suppression list, so "
+        "every row is checked against it (issue 10)",
     )
     add_wait_quiet(p)
     args = p.parse_args(argv)
@@ -320,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             calls_per_second=args.cps,
             wrap=wrap,
         ) as server:
+            if args.suppressed:
+                import_suppressions(server, e164, args.suppressed, Path(tmp), args.seed)
             idle = server.monitor.current()
             print(f"server pid {server.pid}, idle RSS {idle / MB:.1f} MB")
             print_header()
