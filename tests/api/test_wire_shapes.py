@@ -47,6 +47,7 @@ PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.Summary, client.Summary),
     (schemas.CallDetail, client.CallDetail),
     (schemas.CallResult, client.CallResult),
+    (schemas.AttemptEntry, client.AttemptEntry),
     (schemas.CancelResponse, client.CancelResult),
     (schemas.CancelDetails, client.CancelDetails),
     (schemas.BatchPage, client.BatchPage),

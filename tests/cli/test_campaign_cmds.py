@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.cli.test_client_cmds import run, sdk, submit_quietly, write_contacts
+from tests.cli.test_client_cmds import run, sdk, submit_quietly, wait, write_contacts
 from tests.client._server import LiveServer
 from tests.conftest import numbers
 
@@ -62,3 +62,19 @@ def test_submit_json_rows_with_an_idempotency_key(server: LiveServer, tmp_path: 
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert "not valid JSON" in run(server, "submit", str(broken), "--agent", "a", "--json").stderr
+
+
+def test_call_shows_every_dial(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 2))
+    wait(server, batch_id)
+    with sdk(server) as client:
+        job_id = next(iter(client.iter_calls(batch_id)))["jobId"]
+        detail = client.get_call(batch_id, job_id)
+    history = detail["attemptHistory"]
+    assert len(history) == detail["attempts"] >= 1
+    shown = run(server, "call", batch_id, job_id)
+    assert shown.exit_code == 0, shown.output
+    assert job_id in shown.stdout and history[-1]["outcome"] in shown.stdout
+    assert history[0]["providerCode"] in shown.stdout
+    missing = run(server, "call", batch_id, f"{batch_id}_99")
+    assert missing.exit_code == 1

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.states import CallState, wire_status
+from dialbatch.store.attempt_history import AttemptRecord
 from dialbatch.store.batches import Batch
 from dialbatch.store.calls import CallRow
 from dialbatch.store.counters import Tally
@@ -163,6 +164,23 @@ class CallResult(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class AttemptEntry(_Model):
+    """One dial of a call, from the attempts ledger (extension)."""
+
+    attempt: int = Field(description="the dial's number, from 1")
+    startTime: int = Field(description="when the dial was started (ms)")
+    endTime: int | None = Field(None, description="when it ended (ms); null while live")
+    outcome: str | None = Field(
+        None,
+        description="completed, busy, no-answer, voicemail, failed or canceled; null while live",
+    )
+    duration: float | None = Field(None, description="talk time in seconds, when answered")
+    provider: str
+    providerCallId: str | None = None
+    providerCode: str | None = Field(None, description="SIP code or provider status")
+    fromNumber: str | None = Field(None, description="the caller number the dial used")
+
+
 class CallDetail(_Model):
     jobId: str
     status: str
@@ -173,6 +191,9 @@ class CallDetail(_Model):
     error: str | None = None
     result: CallResult | None = None
     attempts: int = Field(0, description="extension: dials made so far")
+    attemptHistory: list[AttemptEntry] = Field(
+        default_factory=list, description="extension: every dial, first first"
+    )
 
 
 class BatchSummary(_Model):
@@ -296,7 +317,21 @@ def call_item(row: CallRow) -> dict[str, Any]:
     )
 
 
-def call_detail(row: CallRow) -> dict[str, Any]:
+def attempt_entry(a: AttemptRecord) -> dict[str, Any]:
+    return {
+        "attempt": a.n,
+        "startTime": a.started_at,
+        "endTime": a.ended_at,
+        "outcome": a.outcome,
+        "duration": a.duration_s,
+        "provider": a.provider,
+        "providerCallId": a.provider_call_id,
+        "providerCode": a.provider_code,
+        "fromNumber": a.from_number,
+    }
+
+
+def call_detail(row: CallRow, history: list[AttemptRecord] | None = None) -> dict[str, Any]:
     detail = _drop_none(
         {
             "jobId": job_id(row.batch_id, row.seq),
@@ -307,6 +342,7 @@ def call_detail(row: CallRow) -> dict[str, Any]:
         }
     )
     detail["attempts"] = row.attempt
+    detail["attemptHistory"] = [attempt_entry(a) for a in history or []]
     return detail
 
 

@@ -1,6 +1,6 @@
 """Steering a running campaign from the command line (extensions): `pause`, `resume` (one
-batch, or with `--all` every batch of the workspace) and `retry-failed`. Connection options
-as for the other client commands."""
+batch, or with `--all` every batch of the workspace), `retry-failed`, and `call` (one call
+with every dial it took). Connection options as for the other client commands."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from dialbatch.cli.client_cmds import (
     DEFAULT_URL,
     ApiKey,
+    BatchId,
     Interval,
     Url,
     WorkspaceId,
     _client,
     _fail,
+    _iso_time,
     _watch,
     console,
 )
@@ -46,6 +49,7 @@ def register(app: typer.Typer) -> None:
     app.command()(pause)
     app.command()(resume)
     app.command("retry-failed")(retry_failed)
+    app.command()(call)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -131,3 +135,39 @@ def retry_failed(
             )
         if watch_after:
             _watch(client, new_id, interval)
+
+
+def call(
+    batch_id: BatchId,
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="The call's jobId.")],
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show one call and every dial it took: when, how it ended, the provider's code and
+    the caller number used (its attempt history)."""
+    with _client(url, api_key, workspace) as client:
+        detail = client.get_call(batch_id, job_id)
+    line = f"[bold]{escape(detail['jobId'])}[/bold] {escape(detail['phone_number'])}"
+    console.print(f"{line} {detail['status']}")
+    if detail.get("error"):
+        console.print(escape(str(detail.get("error"))))
+    history = detail.get("attemptHistory") or []
+    if not history:
+        console.print("Not dialed yet.")
+        return
+    table = Table()
+    for name in ("#", "Started (UTC)", "Ended (UTC)", "Outcome", "Talk", "Code", "From"):
+        table.add_column(name)
+    for a in history:
+        talk = "" if a["duration"] is None else f"{a['duration']:.1f} s"
+        table.add_row(
+            str(a["attempt"]),
+            _iso_time(a["startTime"]),
+            _iso_time(a["endTime"]),
+            a["outcome"] or "(live)",
+            talk,
+            escape(a["providerCode"] or ""),
+            escape(a["fromNumber"] or ""),
+        )
+    console.print(table)

@@ -133,6 +133,20 @@ class CallResult(TypedDict, total=False):
     metadata: dict[str, Any]
 
 
+class AttemptEntry(TypedDict):
+    """One dial of a call (extension): from the attempts ledger, first dial first."""
+
+    attempt: int
+    startTime: int
+    endTime: int | None
+    outcome: str | None
+    duration: float | None
+    provider: str
+    providerCallId: str | None
+    providerCode: str | None
+    fromNumber: str | None
+
+
 class CallDetail(TypedDict):
     """`GET /v1/api/batch-calls/{batchId}/calls/{jobId}`."""
 
@@ -145,6 +159,7 @@ class CallDetail(TypedDict):
     error: NotRequired[str]
     result: NotRequired[CallResult]
     attempts: NotRequired[int]
+    attemptHistory: NotRequired[list[AttemptEntry]]  # extension
 
 
 class CancelDetails(TypedDict):

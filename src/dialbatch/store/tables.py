@@ -218,6 +218,8 @@ attempts = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=True),
     sa.Column("provider_code", sa.String(64), nullable=True),
     sa.Column("duration_s", sa.Float, nullable=True),
+    # The caller number the dial used (migration 0008); null when the agent has none.
+    sa.Column("from_number", sa.String(32), nullable=True),
     sa.Index("ix_attempts_call", "call_id", "n"),
 )
 

@@ -22,6 +22,7 @@ from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
 from dialbatch.store import batches, calls, counters, pauses, workspaces
+from dialbatch.store.attempt_history import attempt_history
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,10 @@ async def export_calls(
     "/{batchId}/calls/{jobId}",
     response_model=None,
     responses={**_ok(schemas.CallDetail), 404: {"model": schemas.CallNotFoundBody}},
+    summary="Get one call",
+    description="extension: `attempts` (dials so far) and `attemptHistory`, every dial of "
+    "the call from the ledger of dials: times, outcome, duration, provider call id and code, "
+    "caller number.",
 )
 async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
     parsed = parse_job_id(jobId)
@@ -274,9 +279,10 @@ async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> di
         if batch is None or parsed is None or parsed[0] != batchId:
             raise CallNotFound(batchId, jobId)
         row = await calls.get(conn, batchId, parsed[1])
-    if row is None:
-        raise CallNotFound(batchId, jobId)
-    return schemas.call_detail(row)
+        if row is None:
+            raise CallNotFound(batchId, jobId)
+        history = await attempt_history(conn, workspace, row.id)
+    return schemas.call_detail(row, history)
 
 
 # Hang-ups asked of a provider at once, and how long one may take, so that cancelling a
