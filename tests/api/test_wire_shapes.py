@@ -48,6 +48,7 @@ PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.CallDetail, client.CallDetail),
     (schemas.CallResult, client.CallResult),
     (schemas.AttemptEntry, client.AttemptEntry),
+    (schemas.FailureStop, client.FailureStop),
     (schemas.CancelResponse, client.CancelResult),
     (schemas.CancelDetails, client.CancelDetails),
     (schemas.BatchPage, client.BatchPage),

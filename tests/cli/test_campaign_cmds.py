@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -78,3 +79,31 @@ def test_call_shows_every_dial(server: LiveServer, tmp_path: Path) -> None:
     assert history[0]["providerCode"] in shown.stdout
     missing = run(server, "call", batch_id, f"{batch_id}_99")
     assert missing.exit_code == 1
+
+
+def test_a_batch_that_paused_itself_shows_why(server: LiveServer, tmp_path: Path) -> None:
+    with sdk(server) as client:
+        agent = client.create_agent("failing", provider_config={"outcomes": {"failed": 1}})
+    path = write_contacts(tmp_path, 60)
+    rule = '{"lastDials": 4, "failedShare": 1}'
+    batch_id = submit_quietly(server, path, "--failure-stop", rule, "--agent", agent["id"])
+    with sdk(server) as client:
+        deadline = time.monotonic() + 30
+        while client.get_batch(batch_id)["status"] != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    shown = run(server, "status", batch_id)
+    assert "Pause reason" in shown.stdout and "Paused automatically" in shown.stdout
+    bad = run(server, "submit", str(path), "--agent", "agent_demo", "--failure-stop", "[1]")
+    assert bad.exit_code == 1 and "--failure-stop must be a JSON object" in bad.stderr
+
+
+def test_failure_stop_shows_and_sets_the_workspace_rule(server: LiveServer) -> None:
+    shown = run(server, "failure-stop")
+    assert shown.exit_code == 0 and "0.5 of its last 20 dials" in shown.stdout
+    set_ = run(server, "failure-stop", "--last-dials", "8", "--within", "60")
+    assert set_.exit_code == 0 and "last 8 dials" in set_.stdout and "60 s" in set_.stdout
+    assert "off" in run(server, "failure-stop", "--off").stdout
+    assert "last 20 dials" in run(server, "failure-stop", "--default").stdout
+    bad = run(server, "failure-stop", "--failed-share", "3")
+    assert bad.exit_code == 1 and "failureStop.failedShare" in bad.stderr

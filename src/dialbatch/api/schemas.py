@@ -92,6 +92,19 @@ class Progress(_Model):
     recent_calls: list[RecentCall]
 
 
+class FailureStop(BaseModel):
+    """extension: the automatic stop on failure spikes. The batch pauses itself when at
+    least `failedShare` of its last `lastDials` dials (ended within `withinSeconds`, after
+    its last resume) failed at the network or provider. Fields left out take the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    lastDials: int = Field(20, ge=1, le=1000)
+    failedShare: float = Field(0.5, gt=0, le=1)
+    withinSeconds: int = Field(120, ge=1, le=86400)
+
+
 class BatchResponse(_Model):
     id: str
     status: str
@@ -105,6 +118,12 @@ class BatchResponse(_Model):
     cancelledAt: int | None = Field(None, description="extension")
     pausedAt: int | None = Field(None, description="extension: when the batch was paused")
     workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
+    pauseReason: str | None = Field(
+        None, description="extension: why the batch paused itself (a failure spike)"
+    )
+    failureStop: FailureStop | None = Field(
+        None, description="extension: the automatic-stop rule the batch runs under"
+    )
     parentBatchId: str | None = Field(None, description="extension: the batch it retries")
     retryBatchIds: list[str] = Field(
         default_factory=list, description="extension: batches that retry its failed calls"
@@ -116,6 +135,9 @@ class ProgressResponse(Progress):
     isComplete: bool
     pausedAt: int | None = Field(None, description="extension: when the batch was paused")
     workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
+    pauseReason: str | None = Field(
+        None, description="extension: why the batch paused itself (a failure spike)"
+    )
 
 
 class CallItem(_Model):

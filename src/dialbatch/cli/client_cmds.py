@@ -107,6 +107,14 @@ def submit(
             help='smartCallbackConfig: {"enabled": true, "maxAttempts": 3, "gaps": [{"hours": 4}]}',
         ),
     ] = None,
+    failure_stop_json: Annotated[
+        str | None,
+        typer.Option(
+            "--failure-stop",
+            help='When the batch pauses itself on a failure spike (extension): {"lastDials": '
+            '20, "failedShare": 0.5, "withinSeconds": 120} or {"enabled": false}.',
+        ),
+    ] = None,
     watch_after: Annotated[
         bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
     ] = False,
@@ -134,6 +142,7 @@ def submit(
 ) -> None:
     """Start a batch: upload FILE (- for stdin) and queue one call per row."""
     callback = _callback_config(callback_json)
+    stop = _callback_config(failure_stop_json, "--failure-stop")
     source = _csv_source(file)
     with _client(url, api_key, workspace) as client:
         options: dict[str, Any] = {
@@ -143,6 +152,7 @@ def submit(
             "skip_invalid": skip_invalid,
             "dedupe": dedupe,
             "idempotency_key": idempotency_key,
+            "failure_stop": stop,
         }
         if rows_json:
             started = client.create_batch_from_rows(_json_rows(source), agent, **options)
@@ -206,6 +216,7 @@ def status(
         ("Cancelled at", _iso_time(batch.get("cancelledAt"))),
         # extensions
         ("Paused at", _iso_time(batch.get("pausedAt"))),
+        ("Pause reason", batch.get("pauseReason")),
         ("Workspace", "paused" if batch.get("workspacePaused") else None),
         ("Retry of", batch.get("parentBatchId")),
         ("Retried as", ", ".join(batch.get("retryBatchIds") or [])),
@@ -459,15 +470,15 @@ def _print_left_out(rows: Sequence[Any], skipped: int, duplicates: int) -> None:
         console.print(f"  {escape(line)}")
 
 
-def _callback_config(raw: str | None) -> dict[str, Any] | None:
+def _callback_config(raw: str | None, option: str = "--callback-json") -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
-        _fail(f"--callback-json is not valid JSON: {exc.msg}")
+        _fail(f"{option} is not valid JSON: {exc.msg}")
     if not isinstance(config, dict):
-        _fail("--callback-json must be a JSON object")
+        _fail(f"{option} must be a JSON object")
     return config
 
 

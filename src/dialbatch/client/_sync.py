@@ -96,6 +96,7 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         idempotency_key: str | None = None,
+        failure_stop: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -106,9 +107,18 @@ class Client:
         (drop repeated numbers). A CSV that fails validation raises `BadRequest` whose
         `body["problems"]` lists the rows. `idempotency_key` (extension): sent again within
         24 h, the same request answers the first response instead of a second batch.
+        `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
+        "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
+        workspace's rule).
         """
         form = _shared.start_form(
-            agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -282,6 +292,7 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         idempotency_key: str | None = None,
+        failure_stop: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -290,7 +301,14 @@ class Client:
         The other arguments are those of `start_batch`.
         """
         body = _shared.rows_body(
-            calls, agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+            calls,
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -321,6 +339,15 @@ class Client:
     def resume_workspace(self) -> WorkspacePause:
         """Undo `pause_workspace` (batches paused one by one stay paused)."""
         result: WorkspacePause = self._request("POST", _shared.WORKSPACE + "/resume")
+        return result
+
+    def set_failure_stop(self, rule: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Set the workspace's automatic stop on failure spikes (extension): `{"enabled",
+        "lastDials", "failedShare", "withinSeconds"}` (fields left out take the default),
+        or None for the default. Batches without their own rule follow it."""
+        result: dict[str, Any] = self._request(
+            "PUT", _shared.WORKSPACE + "/failure-stop", json=None if rule is None else dict(rule)
+        )
         return result
 
     def retry_failed(

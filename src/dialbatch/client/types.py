@@ -59,6 +59,16 @@ class BatchProgress(Progress):
     # extension: set while the batch (or its whole workspace) is paused
     pausedAt: NotRequired[int | None]
     workspacePaused: NotRequired[bool]
+    pauseReason: NotRequired[str | None]  # set when it paused itself on a failure spike
+
+
+class FailureStop(TypedDict):
+    """The automatic stop on failure spikes (extension): see docs/api.md."""
+
+    enabled: bool
+    lastDials: int
+    failedShare: float
+    withinSeconds: int
 
 
 class Batch(TypedDict):
@@ -77,6 +87,8 @@ class Batch(TypedDict):
     # extensions: `status` reads "paused" while the batch or its workspace is paused
     pausedAt: NotRequired[int | None]
     workspacePaused: NotRequired[bool]
+    pauseReason: NotRequired[str | None]
+    failureStop: NotRequired[FailureStop]
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
 
@@ -220,6 +232,7 @@ class PauseResult(TypedDict):
     status: str
     pausedAt: int | None
     workspacePaused: bool
+    pauseReason: NotRequired[str | None]
     changed: bool
     message: str
 
@@ -230,6 +243,7 @@ class WorkspacePause(TypedDict):
     workspaceId: str
     paused: bool
     pausedAt: int | None
+    failureStop: NotRequired[FailureStop]  # the workspace's rule (GET only)
     changed: NotRequired[bool]
     message: NotRequired[str]
 

@@ -347,6 +347,7 @@ async def begin_dials(
                     "state": "dialing",
                     "started_at": now,
                     "from_number": (from_numbers or {}).get(i.call.call_id),
+                    "batch_id": i.call.batch_id,
                 }
                 for i in intents
             ],

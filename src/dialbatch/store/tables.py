@@ -22,6 +22,9 @@ workspaces = sa.Table(
     # An emergency stop for every batch of the workspace (migration 0006): while set, no
     # claim and no intent of the workspace succeeds (store/pauses.py).
     sa.Column("paused_at", sa.BigInteger, nullable=True),
+    # The workspace's automatic stop on failure spikes (domain/failure_stop.py, migration
+    # 0008); null: the default.
+    sa.Column("failure_stop", sa.JSON, nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -114,6 +117,12 @@ batches = sa.Table(
     sa.Column("paused_at", sa.BigInteger, nullable=True),
     # The batch this one retries the failed calls of (POST .../retry-failed).
     sa.Column("parent_batch_id", sa.String(64), nullable=True),
+    # Automatic stop on failure spikes (migration 0008): the batch's own rule (null: its
+    # workspace's), why it paused itself, and when it was last resumed (dials that ended
+    # before do not count again).
+    sa.Column("failure_stop", sa.JSON, nullable=True),
+    sa.Column("pause_reason", sa.Text, nullable=True),
+    sa.Column("resumed_at", sa.BigInteger, nullable=True),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(
@@ -220,7 +229,17 @@ attempts = sa.Table(
     sa.Column("duration_s", sa.Float, nullable=True),
     # The caller number the dial used (migration 0008); null when the agent has none.
     sa.Column("from_number", sa.String(32), nullable=True),
+    # The dial's batch (migration 0008; null on older rows): a batch's latest ended dials
+    # are read through ix_attempts_batch_ended by the automatic stop on failure spikes.
+    sa.Column("batch_id", sa.String(64), nullable=True),
     sa.Index("ix_attempts_call", "call_id", "n"),
+    sa.Index(
+        "ix_attempts_batch_ended",
+        "batch_id",
+        "ended_at",
+        sqlite_where=sa.text("ended_at IS NOT NULL"),
+        postgresql_where=sa.text("ended_at IS NOT NULL"),
+    ),
 )
 
 # Sharded counters: progress is a SUM over a few rows, O(1) at any batch size.

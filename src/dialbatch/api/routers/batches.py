@@ -70,6 +70,11 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
                             "defaultCountry": {"type": "string", "description": "extension"},
                             "skipInvalid": {"type": "boolean", "description": "extension"},
                             "dedupe": {"type": "boolean", "description": "extension"},
+                            "failureStop": {
+                                "type": "string",
+                                "description": "extension: JSON of the FailureStop schema: "
+                                "when the batch pauses itself on a failure spike",
+                            },
                         },
                     }
                 },
