@@ -107,3 +107,19 @@ def test_failure_stop_shows_and_sets_the_workspace_rule(server: LiveServer) -> N
     assert "last 20 dials" in run(server, "failure-stop", "--default").stdout
     bad = run(server, "failure-stop", "--failed-share", "3")
     assert bad.exit_code == 1 and "failureStop.failedShare" in bad.stderr
+
+
+def test_submit_dry_run_creates_nothing(server: LiveServer, tmp_path: Path) -> None:
+    path = write_contacts(tmp_path, 4)
+    shown = run(server, "submit", str(path), "--agent", "agent_demo", "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "would be created with 4 calls" in out and "valid: 4" in out
+    assert "America/New_York: 4" in out and "Estimate:" in out
+    with path.open("a") as f:
+        f.write("12,Bad,Row,x@example.com\n")
+    refused = run(server, "submit", str(path), "--agent", "agent_demo", "--dry-run")
+    assert refused.exit_code == 1 and "would be refused" in refused.stdout
+    assert "row 6" in refused.stdout
+    with sdk(server) as client:
+        assert client.list_batches()["pagination"]["total"] == 0

@@ -92,3 +92,28 @@ def test_blocking_client_sends_a_batch_failure_stop(server: LiveServer, tmp_path
             path, demo.agent_id, scheduled_at=later, failure_stop={"lastDials": 8}
         )
         assert client.get_batch(started["batchId"])["failureStop"]["lastDials"] == 8
+
+
+async def test_async_client_validates_without_creating(api: Harness) -> None:
+    async with client_for(api) as client:
+        checked = await client.validate_rows(
+            [*rows(3), {"phone_number": "x"}], api.demo.agent_id, skip_invalid=True
+        )
+        assert checked["valid"] and checked["callsToCreate"] == 3
+        assert checked["invalidRows"] == 1 and checked["problems"][0]["name"] == "calls[3]"
+        assert checked["estimate"]["callSecondsFrom"] == "default"
+        assert (await client.list_batches())["pagination"]["total"] == 0
+        with pytest.raises(NotFound):
+            await client.validate_rows(rows(1), "agent_nope")
+
+
+def test_blocking_client_validates_a_csv(server: LiveServer, tmp_path: Path) -> None:
+    demo = server.demo
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number\n" + "\n".join([*numbers(2), numbers(1)[0]]) + "\n")
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        checked = client.validate_batch(path, demo.agent_id)
+        assert not checked["valid"] and checked["duplicateRows"] == 1
+        assert checked["timeZones"] == [{"zones": ["America/New_York"], "calls": 2}]
+        assert client.validate_batch(path, demo.agent_id, dedupe=True)["valid"]
+        assert client.list_batches()["pagination"]["total"] == 0

@@ -63,6 +63,8 @@ class NewBatch:
     message: Callable[[ingest.CsvRejected], str]
     options: ingest.IngestOptions
     failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
+    # Validate the rows under other options, writing nothing (POST .../validate).
+    scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
 
 
 # -- the two bodies -------------------------------------------------------------------------
@@ -92,6 +94,7 @@ def from_form(upload: Upload) -> NewBatch:
         message=lambda exc: exc.message,
         options=options,
         failure_stop=stop,
+        scan=lambda opts: _scan_file(file, opts),
     )
 
 
@@ -139,7 +142,17 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         message=json_rows.message,
         options=options,
         failure_stop=_failure_stop(stop),
+        scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
     )
+
+
+def _scan_file(file: BinaryIO, options: ingest.IngestOptions) -> ingest.ScanResult:
+    file.seek(0)
+    return ingest.scan(file, options)
+
+
+def _discard(chunk: Chunk) -> None:
+    """Rows validated for a preview are not kept."""
 
 
 async def read_json_body(

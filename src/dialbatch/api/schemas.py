@@ -105,6 +105,43 @@ class FailureStop(BaseModel):
     withinSeconds: int = Field(120, ge=1, le=86400)
 
 
+class TimeZoneCount(_Model):
+    zones: list[str] = Field(description="the candidate IANA zones of these numbers")
+    calls: int
+
+
+class RunEstimate(_Model):
+    startAt: int = Field(description="scheduledAt, or now (ms)")
+    finishAt: int = Field(description="when the last call would end (ms)")
+    durationSeconds: float
+    callsPerSecond: float = Field(description="the pace the run would go at")
+    limitedBy: str = Field(description='"rate" or "concurrency"')
+    maxConcurrentCalls: int = Field(description="the workspace's concurrency cap")
+    workspaceCallsPerSecond: float = Field(description="the workspace's calls-per-second rate")
+    callSeconds: float = Field(description="a dial's typical length, start to end")
+    callSecondsFrom: str = Field(description='"history" (the agent\'s latest dials) or "default"')
+    historyDials: int = Field(description="how many of the agent's dials it was learned from")
+
+
+class ValidateResponse(_Model):
+    """extension: POST /v1/api/batch-calls/validate."""
+
+    valid: bool = Field(description="whether the same create request would be accepted")
+    message: str
+    totalRows: int
+    validRows: int
+    invalidRows: int
+    duplicateRows: int
+    callsToCreate: int = Field(description="calls the create would make (0 if refused)")
+    problems: list[dict[str, Any]] = Field(
+        description="the first 100 invalid or repeated rows, numbered as the create numbers them"
+    )
+    problemCount: int
+    timeZones: list[TimeZoneCount]
+    unknownTimeZone: int = Field(description="valid numbers no time zone is known for")
+    estimate: RunEstimate
+
+
 class BatchResponse(_Model):
     id: str
     status: str

@@ -20,6 +20,7 @@ import dialbatch
 from dialbatch.client.errors import DialbatchError, error_from_response
 
 BATCHES = "/v1/api/batch-calls"
+VALIDATE = BATCHES + "/validate"
 AGENTS = "/v1/api/agents"
 WEBHOOKS = "/v1/api/webhooks"
 DEFAULT_TIMEOUT = 30.0

@@ -13,6 +13,7 @@ from dialbatch.client import _shared
 from dialbatch.client._shared import (
     AGENTS,
     BATCHES,
+    VALIDATE,
     WEBHOOKS,
     CsvSource,
     ScheduledAt,
@@ -31,6 +32,7 @@ from dialbatch.client.types import (
     CancelResult,
     PauseResult,
     StartBatchResult,
+    ValidateResult,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -313,6 +315,60 @@ class Client:
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
         )
+        return result
+
+    def validate_batch(
+        self,
+        csv: CsvSource,
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+        failure_stop: Mapping[str, Any] | None = None,
+    ) -> ValidateResult:
+        """Check a CSV as `start_batch` would send it, creating nothing (extension): row
+        counts and problems, whether the create would accept it, the time zones found and
+        an estimate of the run. A file that cannot be read raises `BadRequest`."""
+        form = _shared.start_form(
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
+        )
+        with _shared.open_csv(csv) as (name, file):
+            result: ValidateResult = self._request(
+                "POST", VALIDATE, data=form, files={"file": (name, file, "text/csv")}
+            )
+        return result
+
+    def validate_rows(
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+        failure_stop: Mapping[str, Any] | None = None,
+    ) -> ValidateResult:
+        """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
+        body = _shared.rows_body(
+            calls,
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
+        )
+        result: ValidateResult = self._request("POST", VALIDATE, json=body)
         return result
 
     def pause_batch(self, batch_id: str) -> PauseResult:

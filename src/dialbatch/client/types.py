@@ -287,3 +287,42 @@ class WebhookDelivery(TypedDict):
 class WebhookDeliveryPage(TypedDict):
     deliveries: list[WebhookDelivery]
     pagination: Pagination
+
+
+class TimeZoneCount(TypedDict):
+    """Numbers of a previewed batch by their candidate time zones (extension)."""
+
+    zones: list[str]
+    calls: int
+
+
+class RunEstimate(TypedDict):
+    """How long a previewed batch would run (extension); see docs/api.md."""
+
+    startAt: int
+    finishAt: int
+    durationSeconds: float
+    callsPerSecond: float
+    limitedBy: str
+    maxConcurrentCalls: int
+    workspaceCallsPerSecond: float
+    callSeconds: float
+    callSecondsFrom: str
+    historyDials: int
+
+
+class ValidateResult(TypedDict):
+    """`POST /v1/api/batch-calls/validate` (extension): a batch checked, not created."""
+
+    valid: bool
+    message: str
+    totalRows: int
+    validRows: int
+    invalidRows: int
+    duplicateRows: int
+    callsToCreate: int
+    problems: list[dict[str, Any]]
+    problemCount: int
+    timeZones: list[TimeZoneCount]
+    unknownTimeZone: int
+    estimate: RunEstimate

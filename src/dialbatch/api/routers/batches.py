@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dialbatch.api import batch_create, campaign_wire, export, idempotency, schemas
+from dialbatch.api import batch_create, batch_validate, campaign_wire, export, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
 from dialbatch.api.errors import (
@@ -38,6 +38,35 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 INGEST_CHUNK_ROWS = batch_create.INGEST_CHUNK_ROWS  # bench/ingest_phases.py reads it here
 
 
+# The create request's body: the contract's CSV form, or (extension) JSON rows.
+START_BODY: dict[str, Any] = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "agentId"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "agentId": {"type": "string"},
+                    "scheduledAt": {"type": "string", "format": "date-time"},
+                    "smartCallbackConfig": {"type": "string"},
+                    "defaultCountry": {"type": "string", "description": "extension"},
+                    "skipInvalid": {"type": "boolean", "description": "extension"},
+                    "dedupe": {"type": "boolean", "description": "extension"},
+                    "failureStop": {
+                        "type": "string",
+                        "description": "extension: JSON of the FailureStop schema: "
+                        "when the batch pauses itself on a failure spike",
+                    },
+                },
+            }
+        },
+        "application/json": {"schema": JSON_CREATE_SCHEMA},
+    },
+    "required": True,
+}
+
+
 def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
     """Document the success model; the handler returns the payload as built, so fields
     that do not apply are absent rather than null, as the contract's examples show."""
@@ -54,35 +83,7 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
         422: {"model": schemas.ErrorBody},
     },
     summary="Start a batch from a CSV (or, extension, from JSON rows)",
-    openapi_extra={
-        "parameters": [IDEMPOTENCY_PARAMETER],
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file", "agentId"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "agentId": {"type": "string"},
-                            "scheduledAt": {"type": "string", "format": "date-time"},
-                            "smartCallbackConfig": {"type": "string"},
-                            "defaultCountry": {"type": "string", "description": "extension"},
-                            "skipInvalid": {"type": "boolean", "description": "extension"},
-                            "dedupe": {"type": "boolean", "description": "extension"},
-                            "failureStop": {
-                                "type": "string",
-                                "description": "extension: JSON of the FailureStop schema: "
-                                "when the batch pauses itself on a failure spike",
-                            },
-                        },
-                    }
-                },
-                "application/json": {"schema": JSON_CREATE_SCHEMA},
-            },
-            "required": True,
-        },
-    },
+    openapi_extra={"parameters": [IDEMPOTENCY_PARAMETER], "requestBody": START_BODY},
 )
 async def start_batch(
     request: Request, workspace: Workspace, db: Db
@@ -97,6 +98,35 @@ async def start_batch(
         new = batch_create.from_form(upload)
         digest = await batch_create.form_digest(request, upload) if _has_key(request) else ""
         return await batch_create.create_once(request, workspace, db, new, digest)
+    finally:
+        await upload.aclose()
+
+
+@router.post(
+    "/validate",
+    response_model=None,
+    responses={**_ok(schemas.ValidateResponse), 413: {"model": schemas.ErrorBody}},
+    summary="Validate a batch without creating it (extension)",
+    description=(
+        "Takes exactly the create request (the CSV form or the JSON body) and creates "
+        "nothing: answers the valid, invalid and repeated row counts with the first row "
+        "problems, whether the create would accept it, the recipients' time zones, and an "
+        "estimate of the run under the workspace's concurrency cap and calls-per-second rate "
+        "and the agent's typical dial length. The same 400s as the create for a bad field, "
+        "a file that cannot be read or one without a valid row; 404 for an unknown agent."
+    ),
+    openapi_extra={"requestBody": START_BODY},
+)
+async def validate_batch(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
+    settings = request.app.state.settings
+    if batch_create.is_json(request):
+        body, _ = await batch_create.read_json_body(request, settings.max_upload_bytes)
+        return await batch_validate.validate(
+            workspace, db, batch_create.from_json(body, settings.max_json_calls)
+        )
+    upload = await read_upload(request, settings.max_upload_bytes)
+    try:
+        return await batch_validate.validate(workspace, db, batch_create.from_form(upload))
     finally:
         await upload.aclose()
 
