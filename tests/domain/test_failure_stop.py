@@ -40,19 +40,23 @@ def test_only_failures_at_the_network_or_provider_count() -> None:
 
 
 def test_a_number_that_does_not_exist_is_the_lists_fault() -> None:
-    dead = [DialEnd(i, NOW - i, "failed", code) for i, code in enumerate(["404", "410"] * 10)]
+    codes = ["404", "410", "not_found", "484"] * 5
+    dead = [DialEnd(i, NOW - i, "failed", code) for i, code in enumerate(codes)]
     assert decide(DEFAULT, dead, NOW, 0) is None
     unknown_code = [DialEnd(i, NOW - i, "failed", None) for i in range(10)]
     assert decide(DEFAULT, unknown_code, NOW, 0) is not None
 
 
-def test_the_fast_retries_of_one_call_count_once() -> None:
+def test_a_call_counts_once_and_only_its_first_failure() -> None:
     # 18 failed dials, but of 6 calls (3 each): a bad list, not a bad carrier.
     retried = [DialEnd(i // 3, NOW - 1000 - i, "failed", "503") for i in range(18)]
     assert decide(DEFAULT, retried, NOW, 0) is None
     # Four more calls fail: 10 calls among the last 20 dials.
     fresh = [DialEnd(100 + i, NOW - i, "failed", "503") for i in range(4)]
     assert decide(DEFAULT, [*retried, *fresh], NOW, 0) is not None
+    # At a batch's end the last dials are retries of calls that failed before: not counted.
+    tail = [DialEnd(i, NOW - i, "failed", "503", repeat=True) for i in range(20)]
+    assert decide(DEFAULT, tail, NOW, 0) is None
 
 
 def test_only_the_last_dials_within_the_window_count() -> None:
@@ -106,3 +110,14 @@ def test_the_batch_rule_wins_then_the_workspace_then_the_default() -> None:
 def test_a_malformed_rule_names_its_field(raw: object, field: str) -> None:
     with pytest.raises(InvalidFailureStop, match=field.replace(".", r"\.")):
         parse(raw)
+
+
+def test_an_outage_mid_batch_is_caught_among_the_retries() -> None:
+    # Steady state of an outage: every call's dials fail, each retried twice; the retries
+    # are left out, and the fresh dials all fail.
+    dials = []
+    for i in range(30):
+        call, n = i // 3, i % 3 + 1
+        dials.append(DialEnd(call, NOW - (30 - i) * 10, "failed", "503", repeat=n > 1))
+    reason = decide(DEFAULT, dials, NOW, 0)
+    assert reason is not None and "dials of 10 calls" in reason

@@ -10,10 +10,15 @@ outage after about ten dials and leaves an ordinary failure rate (a few percent)
 
 What does not count, so that a bad list is not taken for a bad carrier: the person's
 answers (busy, no-answer, voicemail) and cancelled dials; failures that say the *number*
-does not exist (SIP 404, 410, 484, 604), which are the list's fault; and the fast retries of
-one call: a call whose dials failed three times in the window counts once. (Counted per
-dial, a list with one dead number in ten, each retried three times, reads as a quarter of
-its dials failing, and crosses 10 of 20 by chance about once in 70 windows.)
+does not exist (SIP 404, 410, 484, 604, or the provider's word for it), which are the list's
+fault; and the retries of a call that already failed at the network, which are left out of
+the window altogether (they are neither failures nor successes of the carrier's: they say
+again what the call's first failure said). Counted with its retries, a list with one dead
+number in ten, each tried three times, reads as a quarter of its dials failing and crosses
+10 of 20 by chance about once in 70 windows; and at a batch's end, when the fresh numbers
+are done, the last dials are mostly retries of the numbers that keep failing, which would
+pause a batch that is all but finished. Left out (rather than counted as successes), they
+do not hide an outage either: every fresh dial fails then.
 
 Settable per workspace and per batch (`failureStop`); the batch's own setting wins, then
 the workspace's, then the default.
@@ -100,19 +105,25 @@ def effective(batch: object, workspace: object) -> FailureStop:
     return DEFAULT
 
 
-# SIP final responses that say the number does not exist (not found, gone, address
-# incomplete, does not exist anywhere): the list's fault, not the carrier's.
-NUMBER_CODES = frozenset({"404", "410", "484", "604"})
+# Codes that say the number does not exist: SIP final responses (not found, gone, address
+# incomplete, does not exist anywhere) and Telnyx's hangup causes for them. The list's
+# fault, not the carrier's.
+NUMBER_CODES = frozenset(
+    {"404", "410", "484", "604", "not_found", "unallocated_number", "invalid_number_format"}
+)
 
 
 @dataclass(frozen=True)
 class DialEnd:
-    """One ended dial of the batch: its call, when it ended (ms) and how."""
+    """One ended dial of the batch: its call, when it ended (ms) and how; `repeat` when the
+    call had already failed at the network on an earlier dial (a retry of a failure), which
+    the rule leaves out."""
 
     call_id: int
     ended_at: int
     outcome: str
     provider_code: str | None = None
+    repeat: bool = False
 
 
 def counts_as_failure(outcome: str, provider_code: str | None = None) -> bool:
@@ -123,12 +134,13 @@ def counts_as_failure(outcome: str, provider_code: str | None = None) -> bool:
 
 def decide(rule: FailureStop, recent: Iterable[DialEnd], now_ms: int, since_ms: int) -> str | None:
     """The pause reason, or None to go on. `recent` holds the batch's latest ended dials
-    (any order; only the newest `last_dials` of those ended within the window and after
-    `since_ms`, the last resume, are looked at)."""
+    (any order; only the newest `last_dials` of those that are not repeats and ended within
+    the window and after `since_ms`, the last resume, are looked at)."""
     if not rule.enabled:
         return None
     start = max(now_ms - rule.within_s * 1000, since_ms)
-    window = sorted((d for d in recent if d.ended_at >= start), key=lambda d: -d.ended_at)
+    fresh = (d for d in recent if d.ended_at >= start and not d.repeat)
+    window = sorted(fresh, key=lambda d: -d.ended_at)
     window = window[: rule.last_dials]
     failed = len({d.call_id for d in window if counts_as_failure(d.outcome, d.provider_code)})
     if failed < rule.min_failures:

@@ -16,11 +16,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain import failure_stop
-from dialbatch.domain.failure_stop import DialEnd, FailureStop
+from dialbatch.domain.failure_stop import DialEnd, FailureStop, counts_as_failure
+from dialbatch.domain.outcomes import Outcome
 from dialbatch.domain.states import RUNNING_BATCH_STATES
 from dialbatch.store import pauses
 from dialbatch.store._dialect import db_now_ms
 from dialbatch.store.tables import attempts, batches, workspaces
+
+# How many times `lastDials` ended dials are read: a call retried after a network failure
+# makes up to `connection_attempts` (3 by default) dials, of which only the first counts.
+READ_DEPTH = 4
 
 
 async def weigh(conn: AsyncConnection, batch_ids: Iterable[str]) -> list[str]:
@@ -62,18 +67,50 @@ async def _settings(conn: AsyncConnection, batch_id: str) -> Any:
 async def _latest(
     conn: AsyncConnection, batch_id: str, rule: FailureStop, now: int
 ) -> list[DialEnd]:
+    """The batch's latest ended dials in the window, each marked `repeat` when its call had
+    failed at the network on an earlier dial. Read a few times `lastDials` deep, so that
+    enough remain once the repeats (at most the connection retries of each call) are left
+    out."""
+    a = attempts.c
+    rows = (
+        await conn.execute(
+            sa.select(a.call_id, a.n, a.ended_at, a.outcome, a.provider_code)
+            .where(
+                a.batch_id == batch_id,
+                a.ended_at.is_not(None),  # the partial index's predicate
+                a.ended_at >= now - rule.within_s * 1000,
+            )
+            .order_by(a.ended_at.desc())
+            .limit(rule.last_dials * READ_DEPTH)
+        )
+    ).all()
+    first = await _first_failures(conn, {r.call_id for r in rows}) if rows else {}
+    return [
+        DialEnd(
+            r.call_id,
+            int(r.ended_at),
+            r.outcome or "",
+            r.provider_code,
+            repeat=r.n > first.get(r.call_id, r.n),
+        )
+        for r in rows
+    ]
+
+
+async def _first_failures(conn: AsyncConnection, call_ids: set[int]) -> dict[int, int]:
+    """Each call's first dial that failed at the network (its number n), through
+    ix_attempts_call: a few dials of each call read."""
     a = attempts.c
     rows = await conn.execute(
-        sa.select(a.call_id, a.ended_at, a.outcome, a.provider_code)
-        .where(
-            a.batch_id == batch_id,
-            a.ended_at.is_not(None),  # the partial index's predicate
-            a.ended_at >= now - rule.within_s * 1000,
+        sa.select(a.call_id, a.n, a.provider_code).where(
+            a.call_id.in_(sorted(call_ids)), a.outcome == Outcome.FAILED.value
         )
-        .order_by(a.ended_at.desc())
-        .limit(rule.last_dials)
     )
-    return [DialEnd(r.call_id, int(r.ended_at), r.outcome or "", r.provider_code) for r in rows]
+    first: dict[int, int] = {}
+    for r in rows:
+        if counts_as_failure(Outcome.FAILED.value, r.provider_code):
+            first[r.call_id] = min(r.n, first.get(r.call_id, r.n))
+    return first
 
 
 async def workspace_rule(conn: AsyncConnection, workspace_id: str) -> FailureStop:
