@@ -179,7 +179,8 @@ async def test_the_estimate_is_within_15_percent_of_the_run(capped: Harness) -> 
     preview: dict[str, Any] = (await validate(h, rows, agent_id=agent)).json()
     e = preview["estimate"]
     assert (e["callSecondsFrom"], e["historyDials"]) == ("history", CAP)
-    assert e["callSeconds"] == pytest.approx(1.0, rel=0.1)
+    # Learned from the dials: 1.0 s of ringing, plus what placing and recording one took.
+    assert 0.95 <= e["callSeconds"] < 1.5
     assert e["limitedBy"] == "concurrency"
     started = await start_batch(h, rows, agent_id=agent)
     batch_id = started.json()["batchId"]
