@@ -54,6 +54,8 @@ ROUTES: list[tuple[str, str]] = [
     ("PATCH", "/v1/api/workspace"),
     ("POST", "/v1/api/workspace/pause"),
     ("POST", "/v1/api/workspace/resume"),
+    ("POST", BASE + "/validate"),
+    ("PUT", "/v1/api/workspace/failure-stop"),
     # Live events and webhooks (tests/api/test_events.py, tests/api/test_webhooks.py)
     ("POST", "/v1/api/events/token"),
     ("GET", "/v1/api/events"),
@@ -107,7 +109,7 @@ async def send(
         # A public address, never contacted: this process runs no deliverer.
         body = {"url": "https://93.184.216.34/hook", "events": ["call.completed"]}
         return await h.client.post(url, headers=headers, json=body)
-    if (method, template) == ("POST", BASE):
+    if (method, template) in {("POST", BASE), ("POST", BASE + "/validate")}:
         return await h.client.post(
             url,
             headers=headers,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.cli.test_client_cmds import run, sdk, submit_quietly, write_contacts
+from tests.cli.test_client_cmds import run, sdk, submit_quietly, wait, write_contacts
 from tests.client._server import LiveServer
 from tests.conftest import numbers
 
@@ -73,3 +74,63 @@ def test_caps_are_shown_set_and_cleared(server: LiveServer) -> None:
     assert run(server, "caps", "--per-24h", "0").exit_code != 0  # refused before sending
     cleared = run(server, "caps", "--clear")
     assert cleared.exit_code == 0 and "no frequency caps" in cleared.stdout
+
+
+def test_call_shows_every_dial(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 2))
+    wait(server, batch_id)
+    with sdk(server) as client:
+        job_id = next(iter(client.iter_calls(batch_id)))["jobId"]
+        detail = client.get_call(batch_id, job_id)
+    history = detail["attemptHistory"]
+    assert len(history) == detail["attempts"] >= 1
+    shown = run(server, "call", batch_id, job_id)
+    assert shown.exit_code == 0, shown.output
+    assert job_id in shown.stdout and history[-1]["outcome"] in shown.stdout
+    assert history[0]["providerCode"] in shown.stdout
+    missing = run(server, "call", batch_id, f"{batch_id}_99")
+    assert missing.exit_code == 1
+
+
+def test_a_batch_that_paused_itself_shows_why(server: LiveServer, tmp_path: Path) -> None:
+    with sdk(server) as client:
+        agent = client.create_agent("failing", provider_config={"outcomes": {"failed": 1}})
+    path = write_contacts(tmp_path, 60)
+    rule = '{"lastDials": 4, "failedShare": 1}'
+    batch_id = submit_quietly(server, path, "--failure-stop", rule, "--agent", agent["id"])
+    with sdk(server) as client:
+        deadline = time.monotonic() + 30
+        while client.get_batch(batch_id)["status"] != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    shown = run(server, "status", batch_id)
+    assert "Pause reason" in shown.stdout and "Paused automatically" in shown.stdout
+    bad = run(server, "submit", str(path), "--agent", "agent_demo", "--failure-stop", "[1]")
+    assert bad.exit_code == 1 and "--failure-stop must be a JSON object" in bad.stderr
+
+
+def test_failure_stop_shows_and_sets_the_workspace_rule(server: LiveServer) -> None:
+    shown = run(server, "failure-stop")
+    assert shown.exit_code == 0 and "0.5 of its last 20 dials" in shown.stdout
+    set_ = run(server, "failure-stop", "--last-dials", "8", "--within", "60")
+    assert set_.exit_code == 0 and "last 8 dials" in set_.stdout and "60 s" in set_.stdout
+    assert "off" in run(server, "failure-stop", "--off").stdout
+    assert "last 20 dials" in run(server, "failure-stop", "--default").stdout
+    bad = run(server, "failure-stop", "--failed-share", "3")
+    assert bad.exit_code == 1 and "failureStop.failedShare" in bad.stderr
+
+
+def test_submit_dry_run_creates_nothing(server: LiveServer, tmp_path: Path) -> None:
+    path = write_contacts(tmp_path, 4)
+    shown = run(server, "submit", str(path), "--agent", "agent_demo", "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "would be created with 4 calls" in out and "valid: 4" in out
+    assert "America/New_York: 4" in out and "Estimate:" in out
+    with path.open("a") as f:
+        f.write("12,Bad,Row,x@example.com\n")
+    refused = run(server, "submit", str(path), "--agent", "agent_demo", "--dry-run")
+    assert refused.exit_code == 1 and "would be refused" in refused.stdout
+    assert "row 6" in refused.stdout
+    with sdk(server) as client:
+        assert client.list_batches()["pagination"]["total"] == 0

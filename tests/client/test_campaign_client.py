@@ -5,6 +5,7 @@ over real HTTP."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,55 @@ def test_blocking_client_campaign_methods(server: LiveServer) -> None:
         assert client.resume_workspace()["changed"] is True
         with pytest.raises(BadRequest):
             client.retry_failed(started["batchId"])
+
+
+async def test_async_client_sets_the_failure_stop(api: Harness) -> None:
+    async with client_for(api) as client:
+        rule = (await client.set_failure_stop({"lastDials": 6}))["failureStop"]
+        assert rule["lastDials"] == 6 and rule["failedShare"] == 0.5
+        assert (await client.get_workspace())["failureStop"]["lastDials"] == 6
+        own = await client.create_batch_from_rows(
+            rows(2), api.demo.agent_id, failure_stop={"enabled": False}
+        )
+        assert (await client.get_batch(own["batchId"]))["failureStop"]["enabled"] is False
+        with pytest.raises(BadRequest) as bad:
+            await client.set_failure_stop({"lastDials": 0})
+        assert "failureStop.lastDials" in str(bad.value)
+        assert (await client.set_failure_stop(None))["failureStop"]["lastDials"] == 20
+
+
+def test_blocking_client_sends_a_batch_failure_stop(server: LiveServer, tmp_path: Path) -> None:
+    demo = server.demo
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number\n" + "\n".join(numbers(2)) + "\n")
+    later = datetime.now(UTC) + timedelta(days=30)
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        started = client.start_batch(
+            path, demo.agent_id, scheduled_at=later, failure_stop={"lastDials": 8}
+        )
+        assert client.get_batch(started["batchId"])["failureStop"]["lastDials"] == 8
+
+
+async def test_async_client_validates_without_creating(api: Harness) -> None:
+    async with client_for(api) as client:
+        checked = await client.validate_rows(
+            [*rows(3), {"phone_number": "x"}], api.demo.agent_id, skip_invalid=True
+        )
+        assert checked["valid"] and checked["callsToCreate"] == 3
+        assert checked["invalidRows"] == 1 and checked["problems"][0]["name"] == "calls[3]"
+        assert checked["estimate"]["callSecondsFrom"] == "default"
+        assert (await client.list_batches())["pagination"]["total"] == 0
+        with pytest.raises(NotFound):
+            await client.validate_rows(rows(1), "agent_nope")
+
+
+def test_blocking_client_validates_a_csv(server: LiveServer, tmp_path: Path) -> None:
+    demo = server.demo
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number\n" + "\n".join([*numbers(2), numbers(1)[0]]) + "\n")
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        checked = client.validate_batch(path, demo.agent_id)
+        assert not checked["valid"] and checked["duplicateRows"] == 1
+        assert checked["timeZones"] == [{"zones": ["America/New_York"], "calls": 2}]
+        assert client.validate_batch(path, demo.agent_id, dedupe=True)["valid"]
+        assert client.list_batches()["pagination"]["total"] == 0

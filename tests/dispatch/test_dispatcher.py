@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
+from dialbatch.domain.failure_stop import FailureStop
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.providers.base import (
     DialMaybePlaced,
@@ -22,7 +23,7 @@ from dialbatch.providers.base import (
     ProviderError,
 )
 from dialbatch.providers.simulated import SimulatedProvider
-from dialbatch.store import batches, workspaces
+from dialbatch.store import batches, failure_stop, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import agents, attempts, calls
@@ -151,6 +152,8 @@ async def test_connection_failures_are_retried_with_the_attempt_policy(
     db: Database, running: tuple[Dispatcher, Recorder]
 ) -> None:
     await set_outcomes(db, {"failed": 1})
+    async with db.write() as conn:  # every dial fails: the automatic stop would pause it
+        await failure_stop.set_workspace_rule(conn, WS, FailureStop(enabled=False))
     batch = await make_batch(db, 10)
     await wait_done(db, batch)
     assert set((await dials_per_call(db)).values()) == {3}

@@ -23,6 +23,7 @@ from dialbatch.api import idempotency
 from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
 from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload
+from dialbatch.domain import failure_stop
 from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
@@ -43,6 +44,7 @@ JSON_FIELDS = (
     "defaultCountry",
     "skipInvalid",
     "dedupe",
+    "failureStop",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -60,6 +62,9 @@ class NewBatch:
     problem: Callable[[ingest.RowProblem], dict[str, object]]
     message: Callable[[ingest.CsvRejected], str]
     options: ingest.IngestOptions
+    failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
+    # Validate the rows under other options, writing nothing (POST .../validate).
+    scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
 
 
 # -- the two bodies -------------------------------------------------------------------------
@@ -73,6 +78,7 @@ def from_form(upload: Upload) -> NewBatch:
     agent_id = _agent_id(f.get("agentId"))
     scheduled_at = _scheduled(f.get("scheduledAt"))
     policy = _policy(_json_field(f.get("smartCallbackConfig"), "smartCallbackConfig"))
+    stop = _failure_stop(_json_field(f.get("failureStop"), "failureStop"))
     options = ingest.IngestOptions(
         default_region=_region(f.get("defaultCountry")),
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
@@ -87,6 +93,8 @@ def from_form(upload: Upload) -> NewBatch:
         problem=lambda p: p.as_dict(),
         message=lambda exc: exc.message,
         options=options,
+        failure_stop=stop,
+        scan=lambda opts: _scan_file(file, opts),
     )
 
 
@@ -109,6 +117,9 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
     policy = body.get("smartCallbackConfig")
     if isinstance(policy, str):  # as the form sends it
         policy = _json_field(policy, "smartCallbackConfig")
+    stop = body.get("failureStop")
+    if isinstance(stop, str):  # as the form sends it
+        stop = _json_field(stop, "failureStop")
     country = body.get("defaultCountry")
     if country is not None and not isinstance(country, str):
         raise BadRequest('defaultCountry must be a string such as "US"')
@@ -130,7 +141,18 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         problem=json_rows.problem_dict,
         message=json_rows.message,
         options=options,
+        failure_stop=_failure_stop(stop),
+        scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
     )
+
+
+def _scan_file(file: BinaryIO, options: ingest.IngestOptions) -> ingest.ScanResult:
+    file.seek(0)
+    return ingest.scan(file, options)
+
+
+def _discard(chunk: Chunk) -> None:
+    """Rows validated for a preview are not kept."""
 
 
 async def read_json_body(
@@ -213,6 +235,7 @@ async def create(
                 callback_policy=new.callback_policy,
                 source_name=new.source_name,
                 rows=producer,
+                failure_stop=new.failure_stop,
             )
             scan = producer.result
             assert scan is not None
@@ -274,6 +297,16 @@ def _policy(raw: Any) -> dict[str, Any]:
     try:
         return policy_to_json(parse_callback_policy(raw))
     except InvalidCallbackPolicy as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _failure_stop(raw: Any) -> dict[str, Any] | None:
+    """The batch's own failureStop rule, validated and complete; None: not given."""
+    if raw is None:
+        return None
+    try:
+        return failure_stop.parse(raw).to_json()
+    except failure_stop.InvalidFailureStop as exc:
         raise BadRequest(str(exc)) from exc
 
 

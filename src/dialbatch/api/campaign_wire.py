@@ -3,8 +3,9 @@ and of the Idempotency-Key header, and the batch fields a pause or a retry adds.
 
 A paused batch reads `status: "paused"` (its stored status, queued or processing, comes
 back on resume), keeps `isComplete: false`, and carries `pausedAt` (ms; the workspace's
-pause time when only the workspace is paused) and `workspacePaused`. A retry batch names
-its `parentBatchId`; a parent lists its `retryBatchIds`.
+pause time when only the workspace is paused), `workspacePaused` and `pauseReason` (set when
+it paused itself on a failure spike). GET batch shows the `failureStop` rule it runs
+under. A retry batch names its `parentBatchId`; a parent lists its `retryBatchIds`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.states import RUNNING_BATCH_STATES
-from dialbatch.store import pauses, retry_failed
+from dialbatch.store import failure_stop, pauses, retry_failed
 from dialbatch.store.batches import Batch
 
 PAUSED = "paused"
@@ -70,6 +72,7 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
             },
         },
         "defaultCountry": {"type": "string"},
+        "failureStop": {"$ref": "#/components/schemas/FailureStop"},
         "skipInvalid": {"type": "boolean"},
         "dedupe": {"type": "boolean"},
     },
@@ -93,7 +96,13 @@ async def overlay(
     body["status"] = status
     body["pausedAt"] = (batch.paused_at or ws_paused) if status == PAUSED else None
     body["workspacePaused"] = ws_paused is not None
+    # Why it paused itself (the automatic stop on failure spikes); null after a pause by
+    # hand, and once resumed.
+    body["pauseReason"] = batch.pause_reason if status == PAUSED else None
     if links:
+        ws_rule = await failure_stop.workspace_rule(conn, batch.workspace_id)
+        rule = failure_stop_rules.parse(batch.failure_stop) if batch.failure_stop else ws_rule
+        body["failureStop"] = rule.to_json()
         body["parentBatchId"] = batch.parent_batch_id
         body["retryBatchIds"] = await retry_failed.retry_batch_ids(
             conn, batch.workspace_id, batch.id

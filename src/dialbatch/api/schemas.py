@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.states import CallState, wire_status
+from dialbatch.store.attempt_history import AttemptRecord
 from dialbatch.store.batches import Batch
 from dialbatch.store.calls import CallRow
 from dialbatch.store.counters import Tally
@@ -91,6 +92,56 @@ class Progress(_Model):
     recent_calls: list[RecentCall]
 
 
+class FailureStop(BaseModel):
+    """extension: the automatic stop on failure spikes. The batch pauses itself when at
+    least `failedShare` of its last `lastDials` dials (ended within `withinSeconds`, after
+    its last resume) failed at the network or provider. Fields left out take the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    lastDials: int = Field(20, ge=1, le=1000)
+    failedShare: float = Field(0.5, gt=0, le=1)
+    withinSeconds: int = Field(120, ge=1, le=86400)
+
+
+class TimeZoneCount(_Model):
+    zones: list[str] = Field(description="the candidate IANA zones of these numbers")
+    calls: int
+
+
+class RunEstimate(_Model):
+    startAt: int = Field(description="scheduledAt, or now (ms)")
+    finishAt: int = Field(description="when the last call would end (ms)")
+    durationSeconds: float
+    callsPerSecond: float = Field(description="the pace the run would go at")
+    limitedBy: str = Field(description='"rate" or "concurrency"')
+    maxConcurrentCalls: int = Field(description="the workspace's concurrency cap")
+    workspaceCallsPerSecond: float = Field(description="the workspace's calls-per-second rate")
+    callSeconds: float = Field(description="a dial's typical length, start to end")
+    callSecondsFrom: str = Field(description='"history" (the agent\'s latest dials) or "default"')
+    historyDials: int = Field(description="how many of the agent's dials it was learned from")
+
+
+class ValidateResponse(_Model):
+    """extension: POST /v1/api/batch-calls/validate."""
+
+    valid: bool = Field(description="whether the same create request would be accepted")
+    message: str
+    totalRows: int
+    validRows: int
+    invalidRows: int
+    duplicateRows: int
+    callsToCreate: int = Field(description="calls the create would make (0 if refused)")
+    problems: list[dict[str, Any]] = Field(
+        description="the first 100 invalid or repeated rows, numbered as the create numbers them"
+    )
+    problemCount: int
+    timeZones: list[TimeZoneCount]
+    unknownTimeZone: int = Field(description="valid numbers no time zone is known for")
+    estimate: RunEstimate
+
+
 class BatchResponse(_Model):
     id: str
     status: str
@@ -104,6 +155,12 @@ class BatchResponse(_Model):
     cancelledAt: int | None = Field(None, description="extension")
     pausedAt: int | None = Field(None, description="extension: when the batch was paused")
     workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
+    pauseReason: str | None = Field(
+        None, description="extension: why the batch paused itself (a failure spike)"
+    )
+    failureStop: FailureStop | None = Field(
+        None, description="extension: the automatic-stop rule the batch runs under"
+    )
     parentBatchId: str | None = Field(None, description="extension: the batch it retries")
     retryBatchIds: list[str] = Field(
         default_factory=list, description="extension: batches that retry its failed calls"
@@ -115,6 +172,9 @@ class ProgressResponse(Progress):
     isComplete: bool
     pausedAt: int | None = Field(None, description="extension: when the batch was paused")
     workspacePaused: bool = Field(False, description="extension: the whole workspace is paused")
+    pauseReason: str | None = Field(
+        None, description="extension: why the batch paused itself (a failure spike)"
+    )
 
 
 class CallItem(_Model):
@@ -163,6 +223,23 @@ class CallResult(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class AttemptEntry(_Model):
+    """One dial of a call, from the attempts ledger (extension)."""
+
+    attempt: int = Field(description="the dial's number, from 1")
+    startTime: int = Field(description="when the dial was started (ms)")
+    endTime: int | None = Field(None, description="when it ended (ms); null while live")
+    outcome: str | None = Field(
+        None,
+        description="completed, busy, no-answer, voicemail, failed or canceled; null while live",
+    )
+    duration: float | None = Field(None, description="talk time in seconds, when answered")
+    provider: str
+    providerCallId: str | None = None
+    providerCode: str | None = Field(None, description="SIP code or provider status")
+    fromNumber: str | None = Field(None, description="the caller number the dial used")
+
+
 class CallDetail(_Model):
     jobId: str
     status: str
@@ -173,6 +250,9 @@ class CallDetail(_Model):
     error: str | None = None
     result: CallResult | None = None
     attempts: int = Field(0, description="extension: dials made so far")
+    attemptHistory: list[AttemptEntry] = Field(
+        default_factory=list, description="extension: every dial, first first"
+    )
     gateDecision: dict[str, Any] | None = Field(
         None,
         description="extension: the pre-dial gate's last decision when it held the call back "
@@ -301,7 +381,21 @@ def call_item(row: CallRow) -> dict[str, Any]:
     )
 
 
-def call_detail(row: CallRow) -> dict[str, Any]:
+def attempt_entry(a: AttemptRecord) -> dict[str, Any]:
+    return {
+        "attempt": a.n,
+        "startTime": a.started_at,
+        "endTime": a.ended_at,
+        "outcome": a.outcome,
+        "duration": a.duration_s,
+        "provider": a.provider,
+        "providerCallId": a.provider_call_id,
+        "providerCode": a.provider_code,
+        "fromNumber": a.from_number,
+    }
+
+
+def call_detail(row: CallRow, history: list[AttemptRecord] | None = None) -> dict[str, Any]:
     detail = _drop_none(
         {
             "jobId": job_id(row.batch_id, row.seq),
@@ -314,6 +408,7 @@ def call_detail(row: CallRow) -> dict[str, Any]:
     detail["attempts"] = row.attempt
     if row.gate_decision is not None:
         detail["gateDecision"] = row.gate_decision
+    detail["attemptHistory"] = [attempt_entry(a) for a in history or []]
     return detail
 
 

@@ -1,6 +1,7 @@
 """Steering a running campaign from the command line (extensions): `pause`, `resume` (one
-batch, or with `--all` every batch of the workspace) and `retry-failed`. Connection options
-as for the other client commands."""
+batch, or with `--all` every batch of the workspace), `retry-failed`, `call` (one call
+with every dial it took) and `failure-stop` (the workspace's automatic stop on failure
+spikes). Connection options as for the other client commands."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from dialbatch.cli.client_cmds import (
     DEFAULT_URL,
     ApiKey,
+    BatchId,
     Interval,
     Url,
     WorkspaceId,
     _client,
     _fail,
+    _iso_time,
     _watch,
     console,
 )
@@ -46,6 +50,8 @@ def register(app: typer.Typer) -> None:
     app.command()(pause)
     app.command()(resume)
     app.command("retry-failed")(retry_failed)
+    app.command()(call)
+    app.command("failure-stop")(failure_stop)
     app.command()(caps)
 
 
@@ -132,6 +138,94 @@ def retry_failed(
             )
         if watch_after:
             _watch(client, new_id, interval)
+
+
+def call(
+    batch_id: BatchId,
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="The call's jobId.")],
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show one call and every dial it took: when, how it ended, the provider's code and
+    the caller number used (its attempt history)."""
+    with _client(url, api_key, workspace) as client:
+        detail = client.get_call(batch_id, job_id)
+    line = f"[bold]{escape(detail['jobId'])}[/bold] {escape(detail['phone_number'])}"
+    console.print(f"{line} {detail['status']}")
+    if detail.get("error"):
+        console.print(escape(str(detail.get("error"))))
+    history = detail.get("attemptHistory") or []
+    if not history:
+        console.print("Not dialed yet.")
+        return
+    table = Table()
+    for name in ("#", "Started (UTC)", "Ended (UTC)", "Outcome", "Talk", "Code", "From"):
+        table.add_column(name)
+    for a in history:
+        talk = "" if a["duration"] is None else f"{a['duration']:.1f} s"
+        table.add_row(
+            str(a["attempt"]),
+            _iso_time(a["startTime"]),
+            _iso_time(a["endTime"]),
+            a["outcome"] or "(live)",
+            talk,
+            escape(a["providerCode"] or ""),
+            escape(a["fromNumber"] or ""),
+        )
+    console.print(table)
+
+
+def failure_stop(
+    off: Annotated[bool, typer.Option("--off", help="Never pause batches by themselves.")] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the default rule (10 of the last 20).")
+    ] = False,
+    last_dials: Annotated[
+        int | None, typer.Option("--last-dials", help="How many of the latest dials to weigh.")
+    ] = None,
+    failed_share: Annotated[
+        float | None,
+        typer.Option("--failed-share", help="The share of them that must have failed (0-1]."),
+    ] = None,
+    within: Annotated[
+        int | None, typer.Option("--within", help="Only dials that ended this many seconds ago.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show or set the workspace's automatic stop on failure spikes: a batch pauses itself
+    when too many of its latest dials failed at the network or provider. With no option,
+    shows the rule. Batches created with their own rule keep it."""
+    given = {
+        k: v
+        for k, v in (
+            ("lastDials", last_dials),
+            ("failedShare", failed_share),
+            ("withinSeconds", within),
+        )
+        if v is not None
+    }
+    if default and (off or given):
+        _fail("--default cannot be combined with other options")
+    with _client(url, api_key, workspace) as client:
+        if default:
+            rule = client.set_failure_stop(None)["failureStop"]
+        elif off or given:
+            rule = client.set_failure_stop({**given, **({"enabled": False} if off else {})})[
+                "failureStop"
+            ]
+        else:
+            rule = client.get_workspace()["failureStop"]
+    if not rule["enabled"]:
+        console.print("Automatic stop on failure spikes: off")
+        return
+    console.print(
+        f"Automatic stop on failure spikes: a batch pauses itself when at least "
+        f"{rule['failedShare']:g} of its last {rule['lastDials']} dials failed at the network "
+        f"or provider within {rule['withinSeconds']} s"
+    )
 
 
 def caps(

@@ -38,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dialbatch.client import Client, CsvSource, DialbatchError
-from dialbatch.client.types import Batch, BatchProgress
+from dialbatch.client.types import Batch, BatchProgress, ValidateResult
 from dialbatch.client.types import Progress as Counts
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -107,6 +107,14 @@ def submit(
             help='smartCallbackConfig: {"enabled": true, "maxAttempts": 3, "gaps": [{"hours": 4}]}',
         ),
     ] = None,
+    failure_stop_json: Annotated[
+        str | None,
+        typer.Option(
+            "--failure-stop",
+            help='When the batch pauses itself on a failure spike (extension): {"lastDials": '
+            '20, "failedShare": 0.5, "withinSeconds": 120} or {"enabled": false}.',
+        ),
+    ] = None,
     watch_after: Annotated[
         bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
     ] = False,
@@ -128,12 +136,21 @@ def submit(
             "batch (extension).",
         ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check FILE and estimate the run, creating nothing (extension): row counts "
+            "and problems, time zones, and when the batch would finish.",
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     workspace: WorkspaceId = "",
 ) -> None:
     """Start a batch: upload FILE (- for stdin) and queue one call per row."""
     callback = _callback_config(callback_json)
+    stop = _callback_config(failure_stop_json, "--failure-stop")
     source = _csv_source(file)
     with _client(url, api_key, workspace) as client:
         options: dict[str, Any] = {
@@ -143,7 +160,18 @@ def submit(
             "skip_invalid": skip_invalid,
             "dedupe": dedupe,
             "idempotency_key": idempotency_key,
+            "failure_stop": stop,
         }
+        if dry_run:
+            del options["idempotency_key"]
+            if rows_json:
+                checked = client.validate_rows(_json_rows(source), agent, **options)
+            else:
+                checked = client.validate_batch(source, agent, **options)
+            _print_preview(checked)
+            if not checked["valid"]:
+                raise typer.Exit(1)
+            return
         if rows_json:
             started = client.create_batch_from_rows(_json_rows(source), agent, **options)
         else:
@@ -206,6 +234,7 @@ def status(
         ("Cancelled at", _iso_time(batch.get("cancelledAt"))),
         # extensions
         ("Paused at", _iso_time(batch.get("pausedAt"))),
+        ("Pause reason", batch.get("pauseReason")),
         ("Workspace", "paused" if batch.get("workspacePaused") else None),
         ("Retry of", batch.get("parentBatchId")),
         ("Retried as", ", ".join(batch.get("retryBatchIds") or [])),
@@ -459,15 +488,53 @@ def _print_left_out(rows: Sequence[Any], skipped: int, duplicates: int) -> None:
         console.print(f"  {escape(line)}")
 
 
-def _callback_config(raw: str | None) -> dict[str, Any] | None:
+def _print_preview(v: ValidateResult) -> None:
+    """What `submit --dry-run` shows: the verdict, the counts, the first problems, the time
+    zones and the estimate."""
+    console.print(("[green]" if v["valid"] else "[red]") + escape(v["message"]) + "[/]")
+    console.print(
+        f"Rows: {v['totalRows']}  valid: {v['validRows']}  invalid: {v['invalidRows']}  "
+        f"repeated: {v['duplicateRows']}"
+    )
+    for line in [_describe_problem(p) for p in v["problems"][:MAX_PROBLEMS_SHOWN]]:
+        console.print(f"  {escape(line)}")
+    if v["problemCount"] > MAX_PROBLEMS_SHOWN:
+        console.print(f"  ... {v['problemCount'] - MAX_PROBLEMS_SHOWN} more")
+    zones = ", ".join(f"{' or '.join(z['zones'])}: {z['calls']}" for z in v["timeZones"][:8])
+    if len(v["timeZones"]) > 8:
+        zones += f", {len(v['timeZones']) - 8} more"
+    if v["unknownTimeZone"]:
+        zones += f"{', ' if zones else ''}unknown: {v['unknownTimeZone']}"
+    console.print(f"Time zones: {escape(zones) or '-'}")
+    e = v["estimate"]
+    basis = (
+        f"the agent's last {e['historyDials']} dials"
+        if e["callSecondsFrom"] == "history"
+        else "a default, the agent has no dials yet"
+    )
+    console.print(
+        f"Estimate: {_duration(e['durationSeconds'])}, finishing about "
+        f"{_iso_time(e['finishAt'])} at {e['callsPerSecond']:g} calls/s (limited by "
+        f"{e['limitedBy']}: {e['maxConcurrentCalls']} at once, "
+        f"{e['workspaceCallsPerSecond']:g}/s; a call lasts {e['callSeconds']:g} s, from {basis})"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(round(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m} min" if hours else f"{m} min {s} s" if m else f"{s} s"
+
+
+def _callback_config(raw: str | None, option: str = "--callback-json") -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
-        _fail(f"--callback-json is not valid JSON: {exc.msg}")
+        _fail(f"{option} is not valid JSON: {exc.msg}")
     if not isinstance(config, dict):
-        _fail("--callback-json must be a JSON object")
+        _fail(f"{option} must be a JSON object")
     return config
 
 

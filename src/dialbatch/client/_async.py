@@ -15,6 +15,7 @@ from dialbatch.client._shared import (
     AGENTS,
     BATCHES,
     SUPPRESSIONS,
+    VALIDATE,
     WEBHOOKS,
     CsvSource,
     ScheduledAt,
@@ -37,6 +38,7 @@ from dialbatch.client.types import (
     Suppression,
     SuppressionPage,
     SuppressionsAdded,
+    ValidateResult,
     Webhook,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -103,6 +105,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         idempotency_key: str | None = None,
+        failure_stop: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -113,9 +116,18 @@ class AsyncClient:
         (drop repeated numbers). A CSV that fails validation raises `BadRequest` whose
         `body["problems"]` lists the rows. `idempotency_key` (extension): sent again within
         24 h, the same request answers the first response instead of a second batch.
+        `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
+        "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
+        workspace's rule).
         """
         form = _shared.start_form(
-            agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -294,6 +306,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         idempotency_key: str | None = None,
+        failure_stop: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -302,11 +315,72 @@ class AsyncClient:
         The other arguments are those of `start_batch`.
         """
         body = _shared.rows_body(
-            calls, agent_id, scheduled_at, smart_callback, default_country, skip_invalid, dedupe
+            calls,
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
         )
+        return result
+
+    async def validate_batch(
+        self,
+        csv: CsvSource,
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+        failure_stop: Mapping[str, Any] | None = None,
+    ) -> ValidateResult:
+        """Check a CSV as `start_batch` would send it, creating nothing (extension): row
+        counts and problems, whether the create would accept it, the time zones found and
+        an estimate of the run. A file that cannot be read raises `BadRequest`."""
+        form = _shared.start_form(
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
+        )
+        with _shared.open_csv(csv) as (name, file):
+            result: ValidateResult = await self._request(
+                "POST", VALIDATE, data=form, files={"file": (name, file, "text/csv")}
+            )
+        return result
+
+    async def validate_rows(
+        self,
+        calls: Sequence[Mapping[str, Any]],
+        agent_id: str,
+        scheduled_at: ScheduledAt = None,
+        smart_callback: Mapping[str, Any] | None = None,
+        default_country: str | None = None,
+        skip_invalid: bool = False,
+        dedupe: bool = False,
+        failure_stop: Mapping[str, Any] | None = None,
+    ) -> ValidateResult:
+        """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
+        body = _shared.rows_body(
+            calls,
+            agent_id,
+            scheduled_at,
+            smart_callback,
+            default_country,
+            skip_invalid,
+            dedupe,
+            failure_stop=failure_stop,
+        )
+        result: ValidateResult = await self._request("POST", VALIDATE, json=body)
         return result
 
     async def pause_batch(self, batch_id: str) -> PauseResult:
@@ -333,6 +407,15 @@ class AsyncClient:
     async def resume_workspace(self) -> WorkspacePause:
         """Undo `pause_workspace` (batches paused one by one stay paused)."""
         result: WorkspacePause = await self._request("POST", _shared.WORKSPACE + "/resume")
+        return result
+
+    async def set_failure_stop(self, rule: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Set the workspace's automatic stop on failure spikes (extension): `{"enabled",
+        "lastDials", "failedShare", "withinSeconds"}` (fields left out take the default),
+        or None for the default. Batches without their own rule follow it."""
+        result: dict[str, Any] = await self._request(
+            "PUT", _shared.WORKSPACE + "/failure-stop", json=None if rule is None else dict(rule)
+        )
         return result
 
     async def retry_failed(

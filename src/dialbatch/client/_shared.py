@@ -20,6 +20,7 @@ import dialbatch
 from dialbatch.client.errors import DialbatchError, error_from_response
 
 BATCHES = "/v1/api/batch-calls"
+VALIDATE = BATCHES + "/validate"
 AGENTS = "/v1/api/agents"
 WEBHOOKS = "/v1/api/webhooks"
 SUPPRESSIONS = "/v1/api/suppressions"
@@ -75,6 +76,7 @@ def start_form(
     default_country: str | None,
     skip_invalid: bool,
     dedupe: bool,
+    failure_stop: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -89,6 +91,8 @@ def start_form(
         form["skipInvalid"] = "true"
     if dedupe:
         form["dedupe"] = "true"
+    if failure_stop is not None:
+        form["failureStop"] = json.dumps(dict(failure_stop))
     return form
 
 
@@ -180,6 +184,7 @@ def rows_body(
     default_country: str | None,
     skip_invalid: bool,
     dedupe: bool,
+    failure_stop: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -193,6 +198,8 @@ def rows_body(
         body["skipInvalid"] = True
     if dedupe:
         body["dedupe"] = True
+    if failure_stop is not None:
+        body["failureStop"] = dict(failure_stop)
     return body
 
 

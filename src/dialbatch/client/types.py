@@ -59,6 +59,16 @@ class BatchProgress(Progress):
     # extension: set while the batch (or its whole workspace) is paused
     pausedAt: NotRequired[int | None]
     workspacePaused: NotRequired[bool]
+    pauseReason: NotRequired[str | None]  # set when it paused itself on a failure spike
+
+
+class FailureStop(TypedDict):
+    """The automatic stop on failure spikes (extension): see docs/api.md."""
+
+    enabled: bool
+    lastDials: int
+    failedShare: float
+    withinSeconds: int
 
 
 class Batch(TypedDict):
@@ -77,6 +87,8 @@ class Batch(TypedDict):
     # extensions: `status` reads "paused" while the batch or its workspace is paused
     pausedAt: NotRequired[int | None]
     workspacePaused: NotRequired[bool]
+    pauseReason: NotRequired[str | None]
+    failureStop: NotRequired[FailureStop]
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
 
@@ -133,6 +145,20 @@ class CallResult(TypedDict, total=False):
     metadata: dict[str, Any]
 
 
+class AttemptEntry(TypedDict):
+    """One dial of a call (extension): from the attempts ledger, first dial first."""
+
+    attempt: int
+    startTime: int
+    endTime: int | None
+    outcome: str | None
+    duration: float | None
+    provider: str
+    providerCallId: str | None
+    providerCode: str | None
+    fromNumber: str | None
+
+
 class CallDetail(TypedDict):
     """`GET /v1/api/batch-calls/{batchId}/calls/{jobId}`."""
 
@@ -147,6 +173,8 @@ class CallDetail(TypedDict):
     attempts: NotRequired[int]
     # extension: the pre-dial gate's last hold or refusal ({kind, message, rule?, until?, at})
     gateDecision: NotRequired[dict[str, Any]]
+
+    attemptHistory: NotRequired[list[AttemptEntry]]  # extension
 
 
 class CancelDetails(TypedDict):
@@ -207,6 +235,7 @@ class PauseResult(TypedDict):
     status: str
     pausedAt: int | None
     workspacePaused: bool
+    pauseReason: NotRequired[str | None]
     changed: bool
     message: str
 
@@ -217,6 +246,7 @@ class WorkspacePause(TypedDict):
     workspaceId: str
     paused: bool
     pausedAt: int | None
+    failureStop: NotRequired[FailureStop]  # the workspace's rule (GET only)
     changed: NotRequired[bool]
     message: NotRequired[str]
     # dialing rules: {"per24h"?, "per30d"?} or None (GET and PATCH only)
@@ -290,3 +320,42 @@ class SuppressionPage(TypedDict):
 class SuppressionsAdded(TypedDict):
     added: int
     expiresAt: int | None
+
+
+class TimeZoneCount(TypedDict):
+    """Numbers of a previewed batch by their candidate time zones (extension)."""
+
+    zones: list[str]
+    calls: int
+
+
+class RunEstimate(TypedDict):
+    """How long a previewed batch would run (extension); see docs/api.md."""
+
+    startAt: int
+    finishAt: int
+    durationSeconds: float
+    callsPerSecond: float
+    limitedBy: str
+    maxConcurrentCalls: int
+    workspaceCallsPerSecond: float
+    callSeconds: float
+    callSecondsFrom: str
+    historyDials: int
+
+
+class ValidateResult(TypedDict):
+    """`POST /v1/api/batch-calls/validate` (extension): a batch checked, not created."""
+
+    valid: bool
+    message: str
+    totalRows: int
+    validRows: int
+    invalidRows: int
+    duplicateRows: int
+    callsToCreate: int
+    problems: list[dict[str, Any]]
+    problemCount: int
+    timeZones: list[TimeZoneCount]
+    unknownTimeZone: int
+    estimate: RunEstimate

@@ -180,6 +180,13 @@ class SimulatedProvider:
         except Exception:  # the sweeper reconciles through fetch_status later
             log.exception("simulated provider: delivering %s failed", event.dial_key)
 
+    def record(self, dial_key: str) -> tuple[DialRequest, CallEvent, bool] | None:
+        """The carrier's record of a dial it placed: (what was asked, its final event as
+        drawn, whether it has ended); None if it never placed it. Tests hold the engine's
+        ledger against it."""
+        call = self._calls.get(dial_key)
+        return None if call is None else (call.request, call.event, call.ended)
+
     async def hangup(self, provider_call_id: str) -> None:
         key = self._by_id.get(provider_call_id)
         call = self._calls.get(key) if key else None

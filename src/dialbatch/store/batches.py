@@ -38,6 +38,9 @@ class Batch:
     last_claimed_at: int
     paused_at: int | None = None  # extension: paused (store/pauses.py)
     parent_batch_id: str | None = None  # extension: the batch this one retries
+    failure_stop: dict[str, Any] | None = None  # extension: its own failureStop rule
+    pause_reason: str | None = None  # extension: why it paused itself
+    resumed_at: int | None = None  # extension: when it was last resumed
 
 
 async def insert_batch(
@@ -51,6 +54,7 @@ async def insert_batch(
     source_name: str | None,
     rows: AsyncIterable[list[tuple[int, str, str]]],
     parent_batch_id: str | None = None,
+    failure_stop: dict[str, Any] | None = None,
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
     transaction; the caller commits or rolls back the whole. Returns the number of calls."""
@@ -68,6 +72,7 @@ async def insert_batch(
             source_name=source_name,
             created_at=now,
             parent_batch_id=parent_batch_id,
+            failure_stop=failure_stop,
         )
     )
     total = 0

@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain.failure_stop import counts_as_failure
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.domain.retry import AttemptHistory, decide, final_reason, parse_callback_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, RUNNING_BATCH_STATES, CallState
 from dialbatch.settings import Settings
-from dialbatch.store import counters, outbox
+from dialbatch.store import counters, failure_stop, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.results import agent_fields
@@ -144,6 +145,15 @@ async def apply_outcomes(
             plan.add(call, att.n, events[i], now, retry, final_error), provider=att.provider
         )
     await plan.write(conn)
+    failing = {
+        done.batch_id
+        for done, event in zip(applied, events, strict=True)
+        if done.changed
+        and done.batch_id
+        and counts_as_failure(event.outcome.value, event.provider_code)
+    }
+    if failing:  # the batch row is the last lock: the store's lock order holds
+        await failure_stop.weigh(conn, failing)
     return applied
 
 

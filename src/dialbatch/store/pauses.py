@@ -86,7 +86,11 @@ async def _set_batch_pause(
                         b.status.in_(RUNNING_BATCH_STATES),
                         b.paused_at.is_(None) if paused else b.paused_at.is_not(None),
                     )
-                    .values(paused_at=now_ms_sql(conn) if paused else None)
+                    .values(
+                        paused_at=now_ms_sql(conn) if paused else None,
+                        pause_reason=None,  # a pause by hand says no more than that
+                        **({} if paused else {"resumed_at": now_ms_sql(conn)}),
+                    )
                     .returning(b.status)
                 )
             ).first()
@@ -104,6 +108,35 @@ async def _set_batch_pause(
                 batch = await get_batch(conn, workspace_id, batch_id)
                 assert batch is not None
     return PauseResult(batch, changed)
+
+
+async def auto_pause(conn: AsyncConnection, workspace_id: str, batch_id: str, reason: str) -> bool:
+    """Pause a running batch by itself (the automatic stop on failure spikes), with the
+    reason shown on it, in `conn`'s transaction; False if it was paused or ended already.
+    Resuming is by hand, as after any pause."""
+    b = batches.c
+    row = (
+        await conn.execute(
+            batches.update()
+            .where(
+                b.id == batch_id,
+                b.workspace_id == workspace_id,
+                b.status.in_(RUNNING_BATCH_STATES),
+                b.paused_at.is_(None),
+            )
+            .values(paused_at=now_ms_sql(conn), pause_reason=reason)
+            .returning(b.id)
+        )
+    ).first()
+    if row is None:
+        return False
+    await outbox.emit(
+        conn,
+        workspace_id,
+        "batch.paused",
+        {"batchId": batch_id, "automatic": True, "reason": reason},
+    )
+    return True
 
 
 async def workspace_paused_at(conn: AsyncConnection, workspace_id: str) -> int | None:

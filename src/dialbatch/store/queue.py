@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,13 +278,20 @@ async def begin_dial(
 
 
 async def begin_dials(
-    conn: AsyncConnection, group: Sequence[tuple[Claimed, str]], owner: str, lease_ms: int
+    conn: AsyncConnection,
+    group: Sequence[tuple[Claimed, str]],
+    owner: str,
+    lease_ms: int,
+    from_numbers: Mapping[int, str | None] | None = None,
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
     batch still runs and is not paused; the others must not be dialed (the batch was
     cancelled or paused, or the lease was lost and the call belongs to someone else now). A
     claim of a paused batch goes back to waiting. One statement of each kind for the whole
     group: the intents of a claimed group commit together, before any dial.
+
+    `from_numbers` (by call id) is the caller number each dial will use, kept on its
+    attempt row so that the call's attempt history names it.
     """
     if not group:
         return []
@@ -359,6 +366,8 @@ async def begin_dials(
                     "provider": by_id[i.call.call_id][1],
                     "state": "dialing",
                     "started_at": now,
+                    "from_number": (from_numbers or {}).get(i.call.call_id),
+                    "batch_id": i.call.batch_id,
                 }
                 for i in intents
             ],

@@ -25,6 +25,9 @@ workspaces = sa.Table(
     # At most N dials per number per rolling 24 h / 30 days across every batch (migration
     # 0009): {"per24h": n, "per30d": m}, either optional; NULL: no caps (domain/caps.py).
     sa.Column("frequency_caps", sa.JSON, nullable=True),
+    # The workspace's automatic stop on failure spikes (domain/failure_stop.py, migration
+    # 0010); null: the default.
+    sa.Column("failure_stop", sa.JSON, nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -117,6 +120,12 @@ batches = sa.Table(
     sa.Column("paused_at", sa.BigInteger, nullable=True),
     # The batch this one retries the failed calls of (POST .../retry-failed).
     sa.Column("parent_batch_id", sa.String(64), nullable=True),
+    # Automatic stop on failure spikes (migration 0010): the batch's own rule (null: its
+    # workspace's), why it paused itself, and when it was last resumed (dials that ended
+    # before do not count again).
+    sa.Column("failure_stop", sa.JSON, nullable=True),
+    sa.Column("pause_reason", sa.Text, nullable=True),
+    sa.Column("resumed_at", sa.BigInteger, nullable=True),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(
@@ -224,7 +233,19 @@ attempts = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=True),
     sa.Column("provider_code", sa.String(64), nullable=True),
     sa.Column("duration_s", sa.Float, nullable=True),
+    # The caller number the dial used (migration 0010); null when the agent has none.
+    sa.Column("from_number", sa.String(32), nullable=True),
+    # The dial's batch (migration 0010; null on older rows): a batch's latest ended dials
+    # are read through ix_attempts_batch_ended by the automatic stop on failure spikes.
+    sa.Column("batch_id", sa.String(64), nullable=True),
     sa.Index("ix_attempts_call", "call_id", "n"),
+    sa.Index(
+        "ix_attempts_batch_ended",
+        "batch_id",
+        "ended_at",
+        sqlite_where=sa.text("ended_at IS NOT NULL"),
+        postgresql_where=sa.text("ended_at IS NOT NULL"),
+    ),
 )
 
 # Sharded counters: progress is a SUM over a few rows, O(1) at any batch size.

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dialbatch.api import batch_create, campaign_wire, export, idempotency, schemas
+from dialbatch.api import batch_create, batch_validate, campaign_wire, export, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
 from dialbatch.api.errors import (
@@ -22,6 +22,7 @@ from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
 from dialbatch.store import batches, calls, counters, pauses, workspaces
+from dialbatch.store.attempt_history import attempt_history
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,35 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.ErrorBody},
 }
 INGEST_CHUNK_ROWS = batch_create.INGEST_CHUNK_ROWS  # bench/ingest_phases.py reads it here
+
+
+# The create request's body: the contract's CSV form, or (extension) JSON rows.
+START_BODY: dict[str, Any] = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "agentId"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "agentId": {"type": "string"},
+                    "scheduledAt": {"type": "string", "format": "date-time"},
+                    "smartCallbackConfig": {"type": "string"},
+                    "defaultCountry": {"type": "string", "description": "extension"},
+                    "skipInvalid": {"type": "boolean", "description": "extension"},
+                    "dedupe": {"type": "boolean", "description": "extension"},
+                    "failureStop": {
+                        "type": "string",
+                        "description": "extension: JSON of the FailureStop schema: "
+                        "when the batch pauses itself on a failure spike",
+                    },
+                },
+            }
+        },
+        "application/json": {"schema": JSON_CREATE_SCHEMA},
+    },
+    "required": True,
+}
 
 
 def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
@@ -53,30 +83,7 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
         422: {"model": schemas.ErrorBody},
     },
     summary="Start a batch from a CSV (or, extension, from JSON rows)",
-    openapi_extra={
-        "parameters": [IDEMPOTENCY_PARAMETER],
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file", "agentId"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "agentId": {"type": "string"},
-                            "scheduledAt": {"type": "string", "format": "date-time"},
-                            "smartCallbackConfig": {"type": "string"},
-                            "defaultCountry": {"type": "string", "description": "extension"},
-                            "skipInvalid": {"type": "boolean", "description": "extension"},
-                            "dedupe": {"type": "boolean", "description": "extension"},
-                        },
-                    }
-                },
-                "application/json": {"schema": JSON_CREATE_SCHEMA},
-            },
-            "required": True,
-        },
-    },
+    openapi_extra={"parameters": [IDEMPOTENCY_PARAMETER], "requestBody": START_BODY},
 )
 async def start_batch(
     request: Request, workspace: Workspace, db: Db
@@ -91,6 +98,35 @@ async def start_batch(
         new = batch_create.from_form(upload)
         digest = await batch_create.form_digest(request, upload) if _has_key(request) else ""
         return await batch_create.create_once(request, workspace, db, new, digest)
+    finally:
+        await upload.aclose()
+
+
+@router.post(
+    "/validate",
+    response_model=None,
+    responses={**_ok(schemas.ValidateResponse), 413: {"model": schemas.ErrorBody}},
+    summary="Validate a batch without creating it (extension)",
+    description=(
+        "Takes exactly the create request (the CSV form or the JSON body) and creates "
+        "nothing: answers the valid, invalid and repeated row counts with the first row "
+        "problems, whether the create would accept it, the recipients' time zones, and an "
+        "estimate of the run under the workspace's concurrency cap and calls-per-second rate "
+        "and the agent's typical dial length. The same 400s as the create for a bad field, "
+        "a file that cannot be read or one without a valid row; 404 for an unknown agent."
+    ),
+    openapi_extra={"requestBody": START_BODY},
+)
+async def validate_batch(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
+    settings = request.app.state.settings
+    if batch_create.is_json(request):
+        body, _ = await batch_create.read_json_body(request, settings.max_upload_bytes)
+        return await batch_validate.validate(
+            workspace, db, batch_create.from_json(body, settings.max_json_calls)
+        )
+    upload = await read_upload(request, settings.max_upload_bytes)
+    try:
+        return await batch_validate.validate(workspace, db, batch_create.from_form(upload))
     finally:
         await upload.aclose()
 
@@ -266,6 +302,10 @@ async def export_calls(
     "/{batchId}/calls/{jobId}",
     response_model=None,
     responses={**_ok(schemas.CallDetail), 404: {"model": schemas.CallNotFoundBody}},
+    summary="Get one call",
+    description="extension: `attempts` (dials so far) and `attemptHistory`, every dial of "
+    "the call from the ledger of dials: times, outcome, duration, provider call id and code, "
+    "caller number.",
 )
 async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
     parsed = parse_job_id(jobId)
@@ -274,9 +314,10 @@ async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> di
         if batch is None or parsed is None or parsed[0] != batchId:
             raise CallNotFound(batchId, jobId)
         row = await calls.get(conn, batchId, parsed[1])
-    if row is None:
-        raise CallNotFound(batchId, jobId)
-    return schemas.call_detail(row)
+        if row is None:
+            raise CallNotFound(batchId, jobId)
+        history = await attempt_history(conn, workspace, row.id)
+    return schemas.call_detail(row, history)
 
 
 # Hang-ups asked of a provider at once, and how long one may take, so that cancelling a

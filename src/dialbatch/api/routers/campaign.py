@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from dialbatch.api import batch_create, campaign_wire, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest, BatchNotFound, Conflict
+from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import Outcome
-from dialbatch.store import batches, number_dials, pauses, retry_failed
+from dialbatch.store import batches, failure_stop, number_dials, pauses, retry_failed
 from dialbatch.store.retry_failed import FailedFilter
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
@@ -94,12 +95,55 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
     async with db.read() as conn:
         paused_at = await pauses.workspace_paused_at(conn, workspace)
         caps = await number_dials.get_caps(conn, workspace)
+        rule = await failure_stop.workspace_rule(conn, workspace)
     return {
         "workspaceId": workspace,
         "paused": paused_at is not None,
         "pausedAt": paused_at,
         # dialing rules (routers/workspace_settings.py): PATCH /v1/api/workspace
         "frequencyCaps": caps.to_json() or None,
+        "failureStop": rule.to_json(),
+    }
+
+
+@router.put(
+    "/workspace/failure-stop",
+    responses=_ERRORS,
+    summary="Set the workspace's automatic stop on failure spikes (extension)",
+    description=(
+        "The rule every batch of the workspace runs under unless it set its own "
+        "(`failureStop` on create). Fields left out take the default (at least half of the "
+        'last 20 dials failed within 2 minutes); `{"enabled": false}` turns it off; `null` '
+        "(or no body) resets the default. Applies to running batches at their next failed dial."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/FailureStop"},
+                            {"type": "null"},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def set_failure_stop(request: Request, workspace: Workspace, db: Db) -> dict[str, Any]:
+    body, _ = await batch_create.read_json_body(request, MAX_FILTER_BODY_BYTES, allow_empty=True)
+    try:
+        rule = None if body is None else failure_stop_rules.parse(body)
+    except failure_stop_rules.InvalidFailureStop as exc:
+        raise BadRequest(str(exc)) from exc
+    async with db.write() as conn:
+        await failure_stop.set_workspace_rule(conn, workspace, rule)
+    return {
+        "workspaceId": workspace,
+        "failureStop": (rule or failure_stop_rules.DEFAULT).to_json(),
+        "message": "Batches without their own failureStop follow this rule from now on",
     }
 
 

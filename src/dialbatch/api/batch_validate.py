@@ -1,0 +1,89 @@
+"""`POST /v1/api/batch-calls/validate` (extension): the create request, checked and
+previewed, creating nothing.
+
+It reads exactly what `POST /v1/api/batch-calls` reads (the same form or JSON body, the same
+field checks and 400s, api/batch_create.py), then validates every row once with invalid rows
+and repeats skipped, so that it can count them all, and says whether the create, with the
+options sent, would accept the file. The time zones and the run estimate come from
+domain/preview.py; the workspace's limits and the agent's typical dial from store/preview.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from dialbatch import ingest
+from dialbatch.api.batch_create import NewBatch
+from dialbatch.api.errors import AgentNotFound, ValidationFailed
+from dialbatch.domain import preview
+from dialbatch.domain.ids import now_ms
+from dialbatch.store import preview as preview_store
+from dialbatch.store import workspaces
+from dialbatch.store.engine import Database
+
+
+async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any]:
+    """The preview of `new` (see the module docstring); 400 as the create would answer
+    for a file that cannot be read or has no valid row, 404 for an unknown agent."""
+    async with db.read() as conn:
+        if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
+            raise AgentNotFound(new.agent_id)
+        max_active, cps = await preview_store.limits(conn, workspace)
+        slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
+    assert new.scan is not None
+    lenient = replace(new.options, skip_invalid=True)
+    try:
+        scan = await asyncio.to_thread(new.scan, lenient)
+    except ingest.CsvRejected as exc:
+        raise ValidationFailed(
+            new.message(exc),
+            problems=[new.problem(p) for p in exc.problems],
+            problemCount=exc.problem_count,
+        ) from exc
+    duplicates = scan.duplicates_removed
+    invalid = scan.skipped_count - duplicates
+    refused = []
+    if invalid and not new.options.skip_invalid:
+        refused.append("skipInvalid=true")
+    if duplicates and not (new.options.dedupe or new.options.skip_invalid):
+        refused.append("dedupe=true")
+    accepted = not refused
+    zones, unknown = await asyncio.to_thread(preview.zone_counts, scan.phones)
+    start = max(new.scheduled_at or 0, now_ms())
+    run = preview.estimate_run(
+        scan.accepted, max_active, cps, slot_s if slot_s is not None else preview.DEFAULT_SLOT_S
+    )
+    if accepted:
+        message = f"The batch would be created with {scan.accepted} calls"
+    else:
+        message = (
+            f"The batch would be refused: {invalid} invalid and {duplicates} repeated rows; "
+            f"send {' and '.join(refused)} to create it with the {scan.accepted} valid calls"
+        )
+    return {
+        "valid": accepted,
+        "message": message,
+        "totalRows": len(scan.phones),
+        "validRows": scan.accepted,
+        "invalidRows": invalid,
+        "duplicateRows": duplicates,
+        "callsToCreate": scan.accepted if accepted else 0,
+        "problems": [new.problem(p) for p in scan.skipped],
+        "problemCount": scan.skipped_count,
+        "timeZones": [{"zones": list(z), "calls": n} for z, n in zones],
+        "unknownTimeZone": unknown,
+        "estimate": {
+            "startAt": start,
+            "finishAt": start + round(run.seconds * 1000),
+            "durationSeconds": round(run.seconds, 1),
+            "callsPerSecond": round(run.calls_per_second, 3),
+            "limitedBy": run.limited_by,
+            "maxConcurrentCalls": max_active,
+            "workspaceCallsPerSecond": cps,
+            "callSeconds": round(slot_s if slot_s is not None else preview.DEFAULT_SLOT_S, 3),
+            "callSecondsFrom": "history" if samples else "default",
+            "historyDials": samples,
+        },
+    }

@@ -1,0 +1,191 @@
+"""`POST /v1/api/batch-calls/validate` (extension): the create request checked, creating
+nothing: row counts and row-numbered problems, whether the create would accept it, time
+zones, and a run estimate that the simulated run then matches; error cases as the create's."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from dialbatch.settings import Settings
+from dialbatch.store.tables import attempts, calls
+from tests.api.conftest import (
+    BASE,
+    Harness,
+    assert_error_shape,
+    batch_count,
+    create_agent,
+    csv_bytes,
+    numbers,
+    open_harness,
+    people,
+    start_batch,
+    wait_for_batch,
+)
+
+VALIDATE = f"{BASE}/validate"
+LONDON = "+442079460000"
+BOISE = "+12085550123"  # area code 208: Mountain or Pacific time
+
+
+async def validate(
+    h: Harness,
+    rows: list[str],
+    *,
+    headers: dict[str, str] | None = None,
+    agent_id: str | None = None,
+    **fields: str,
+) -> httpx.Response:
+    data = {"agentId": agent_id or h.demo.agent_id, **fields}
+    return await h.client.post(
+        VALIDATE,
+        headers=headers or h.headers,
+        files={"file": ("c.csv", csv_bytes(rows), "text/csv")},
+        data=data,
+    )
+
+
+def mixed_rows() -> list[str]:
+    dc = numbers(5)
+    return people([*dc, "12", dc[0], LONDON, BOISE])  # rows 2-6 DC, 7 bad, 8 repeat
+
+
+async def test_validate_counts_every_row_and_creates_nothing(api: Harness) -> None:
+    r = await validate(api, mixed_rows())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["valid"] is False and body["callsToCreate"] == 0
+    assert (body["totalRows"], body["validRows"]) == (9, 7)
+    assert (body["invalidRows"], body["duplicateRows"]) == (1, 1)
+    assert "skipInvalid=true and dedupe=true" in body["message"]
+    assert body["problemCount"] == 2
+    assert [(p["row"], p["column"]) for p in body["problems"]] == [
+        (7, "phone_number"),
+        (8, "phone_number"),
+    ]
+    assert body["problems"][1]["reason"] == "duplicate of row 2"
+    assert body["timeZones"] == [
+        {"zones": ["America/New_York"], "calls": 5},
+        {"zones": ["America/Boise", "America/Los_Angeles"], "calls": 1},
+        {"zones": ["Europe/London"], "calls": 1},
+    ]
+    assert body["unknownTimeZone"] == 0
+    assert await batch_count(api) == 0
+    # The create itself refuses the same request, as validate said.
+    assert (await start_batch(api, mixed_rows())).status_code == 400
+    ok = (await validate(api, mixed_rows(), skipInvalid="true")).json()
+    assert ok["valid"] is True and ok["callsToCreate"] == 7
+    repeat_only = [*mixed_rows()[:5], mixed_rows()[6]]
+    assert (await validate(api, repeat_only, dedupe="true")).json()["valid"] is True
+    assert await batch_count(api) == 0
+
+
+async def test_the_estimate_without_history_says_so(api: Harness) -> None:
+    scheduled = int(time.time() * 1000) + 10 * 24 * 3600 * 1000
+    body = (await validate(api, people(numbers(7)), scheduledAt=str(scheduled))).json()
+    e = body["estimate"]
+    # The demo workspace: 20 at once, 200 calls/s; a default dial of 60 s.
+    assert (e["maxConcurrentCalls"], e["workspaceCallsPerSecond"]) == (20, 200)
+    assert (e["callSeconds"], e["callSecondsFrom"], e["historyDials"]) == (60, "default", 0)
+    assert e["limitedBy"] == "concurrency" and e["callsPerSecond"] == pytest.approx(1 / 3, 1e-3)
+    assert e["durationSeconds"] == pytest.approx(6 * 3 + 60)
+    assert e["startAt"] == scheduled
+    assert e["finishAt"] == e["startAt"] + round(e["durationSeconds"] * 1000)
+
+
+async def test_json_rows_are_validated_as_the_json_create_reads_them(api: Harness) -> None:
+    body = {
+        "agentId": api.demo.agent_id,
+        "calls": [{"phone_number": p} for p in [*numbers(2), "nope", numbers(1)[0]]],
+        "dedupe": True,
+    }
+    r = await api.client.post(VALIDATE, headers=api.headers, json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["validRows"], got["invalidRows"], got["duplicateRows"]) == (2, 1, 1)
+    assert got["valid"] is False  # dedupe alone does not skip the invalid element
+    assert [p["name"] for p in got["problems"]] == ["calls[2]", "calls[3]"]
+    assert got["problems"][1]["reason"] == "duplicate of calls[0]"
+    assert await batch_count(api) == 0
+
+
+async def test_validate_error_cases_are_the_creates(api: Harness) -> None:
+    missing = await validate(api, people(numbers(2)), agent_id="agent_nope")
+    assert assert_error_shape(missing, 404)
+    other = await api.other_workspace()
+    theirs = await validate(api, people(numbers(2)), headers=other)  # the demo agent: not theirs
+    assert_error_shape(theirs, 404)
+    for fields, named in [
+        ({"defaultCountry": "XX"}, "defaultCountry"),
+        ({"smartCallbackConfig": "{nope"}, "smartCallbackConfig"),
+        ({"failureStop": '{"lastDials": 0}'}, "failureStop.lastDials"),
+        ({"skipInvalid": "maybe"}, "skipInvalid"),
+        ({"scheduledAt": "soon"}, "scheduledAt"),
+    ]:
+        r = await validate(api, people(numbers(2)), **fields)
+        assert named in assert_error_shape(r, 400)["message"], (fields, r.text)
+    no_phone = await validate(api, ["a,b"], agent_id=None)
+    assert_error_shape(no_phone, 400)
+    nothing_valid = await validate(api, ["12,A,B,c@d.e"])
+    body = assert_error_shape(nothing_valid, 400)
+    assert body["problems"][0]["row"] == 2
+    no_file = await api.client.post(
+        VALIDATE, headers=api.headers, data={"agentId": api.demo.agent_id}
+    )
+    assert "file" in assert_error_shape(no_file, 400)["message"]
+    bad_json = await api.client.post(VALIDATE, headers=api.headers, json={"agentId": "x"})
+    assert "calls" in assert_error_shape(bad_json, 400)["message"]
+    anonymous = await api.client.post(VALIDATE, files={"file": ("c.csv", b"x", "text/csv")})
+    assert anonymous.status_code == 401
+    assert await batch_count(api) == 0
+
+
+# -- the estimate against the run it estimates ---------------------------------------------
+
+RING_S = 500  # simulated seconds of an unanswered dial; x 0.002 = 1.0 s of real time
+CAP = 5
+
+
+@pytest.fixture
+async def capped(make_settings: Callable[..., Settings]) -> AsyncIterator[Harness]:
+    async with open_harness(make_settings(demo_max_concurrent_calls=CAP)) as h:
+        yield h
+
+
+async def run_span_s(h: Harness, batch_id: str) -> float:
+    """From the batch's first dial's start to its last dial's end, from the ledger."""
+    async with h.runtime.db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(sa.func.min(attempts.c.started_at), sa.func.max(attempts.c.ended_at))
+                .join(calls, calls.c.id == attempts.c.call_id)
+                .where(calls.c.batch_id == batch_id)
+            )
+        ).one()
+    return (int(row[1]) - int(row[0])) / 1000
+
+
+async def test_the_estimate_is_within_15_percent_of_the_run(capped: Harness) -> None:
+    h = capped
+    agent = await create_agent(h, {"no-answer": 1}, ringTimeoutSeconds=RING_S)
+    first = await start_batch(h, people(numbers(CAP)), agent_id=agent)
+    await wait_for_batch(h, first.json()["batchId"], timeout=30)  # the agent's history
+    rows = people(numbers(30, start=100))
+    preview: dict[str, Any] = (await validate(h, rows, agent_id=agent)).json()
+    e = preview["estimate"]
+    assert (e["callSecondsFrom"], e["historyDials"]) == ("history", CAP)
+    # Learned from the dials: 1.0 s of ringing, plus what placing and recording one took.
+    assert 0.95 <= e["callSeconds"] < 1.5
+    assert e["limitedBy"] == "concurrency"
+    started = await start_batch(h, rows, agent_id=agent)
+    batch_id = started.json()["batchId"]
+    t0 = time.monotonic()
+    await wait_for_batch(h, batch_id, timeout=60)
+    span = await run_span_s(h, batch_id)
+    assert span == pytest.approx(e["durationSeconds"], rel=0.15), (span, e)
+    assert time.monotonic() - t0 < 30

@@ -1,0 +1,37 @@
+"""The preview of a batch: the run estimate's arithmetic and the time zone counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialbatch.domain.preview import estimate_run, zone_counts
+
+
+def test_a_slow_rate_binds_before_the_concurrency_cap() -> None:
+    run = estimate_run(100, max_active=20, calls_per_second=1, slot_s=5)
+    assert run.limited_by == "rate" and run.calls_per_second == 1
+    assert run.seconds == pytest.approx(99 + 5)
+
+
+def test_long_calls_make_the_cap_bind() -> None:
+    run = estimate_run(10_000, max_active=20, calls_per_second=5, slot_s=60)
+    assert run.limited_by == "concurrency"
+    assert run.calls_per_second == pytest.approx(20 / 60)
+    assert run.seconds == pytest.approx(9_999 * 3 + 60)
+
+
+def test_nothing_to_call_takes_no_time() -> None:
+    assert estimate_run(0, 20, 5, 60).seconds == 0
+    assert estimate_run(1, 20, 5, 60).seconds == 60
+
+
+def test_zone_counts_group_numbers_by_their_candidates() -> None:
+    zones, unknown = zone_counts(
+        ["+12025550100", "+12025550101", None, "+12085550123", "+442079460000"]
+    )
+    assert zones == [
+        (("America/New_York",), 2),
+        (("America/Boise", "America/Los_Angeles"), 1),
+        (("Europe/London",), 1),
+    ]
+    assert unknown == 0
