@@ -13,7 +13,8 @@ REST (JSON):
           409 (the key was looked up and found absent: fenced), 503 (refused, startErrorRate)
   GET  /calls?dial_key=K, GET /calls/{id} -> the call, live or ended; 404 if unknown
   POST /calls/{id}/hangup
-  GET  /ledger -> every dial received; GET /stats -> counts, peak live calls per workspace
+  GET  /ledger -> every dial received (with the number it rang, `to`)
+  GET  /stats -> counts, peak live calls per workspace
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Dial:
             "id": self.id,
             "job_id": self.job_id,
             "workspace_id": self.workspace_id,
+            "to": self.to,
             "received_at": self.received_at,
             "ended_at": self.ended_at,
             "outcome": self.outcome if self.ended_at is not None else None,

@@ -141,6 +141,7 @@ async def test_placing_is_idempotent_on_dial_key(make_rig: Any) -> None:
     assert first == again
     ledger = (await rig.http.get("/ledger")).json()
     assert [(d["dial_key"], d["requests"]) for d in ledger] == [("call_a_0:1", 2)]
+    assert ledger[0]["to"] == "+12025550101"  # the number it rang, for tests of the gate
     stats = (await rig.http.get("/stats")).json()
     assert stats["dials"] == 1 and stats["duplicate_requests"] == 1
 
