@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.providers.base import (
     DialMaybePlaced,
     DialNotFound,
@@ -23,7 +24,6 @@ from dialbatch.providers.base import (
 from dialbatch.providers.simulated import SimulatedProvider
 from dialbatch.store import batches, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import agents, attempts, calls
 from tests.helpers import AGENT, WS, assert_consistent, make_batch
 

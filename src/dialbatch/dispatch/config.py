@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dialbatch.store.queue import RetryConfig
+from dialbatch.domain.retry import RetryConfig
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dialbatch.dispatch.agents import AgentCache
 from dialbatch.dispatch.config import DispatchConfig
 from dialbatch.dispatch.dialing import log_fields
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.providers.base import (
     DialLookup,
     DialNotFound,
@@ -137,13 +138,12 @@ class Reconciler:
         except OutcomeUnknowable as exc:
             # The provider has forgotten it (or never knew): it will never say more.
             log.warning("outcome of quiet dial %s cannot be learned: %s", dial.dial_key, exc)
-            async with self.db.write() as conn:
-                await queue.apply_outcome(
-                    conn,
-                    CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key),
-                    self.config.retry,
-                    final_error=UNKNOWABLE_ERROR,
-                )
+            await apply_outcomes(
+                self.db,
+                [CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key)],
+                self.config.retry,
+                final_error=UNKNOWABLE_ERROR,
+            )
             return
         if isinstance(status, CallEvent):
             log.info("dial %s ended while quiet: %s", dial.dial_key, status.outcome.value)
@@ -178,8 +178,7 @@ class Reconciler:
                 )
             log.info("dial %s is live: followed on", item.dial_key, extra=log_fields(item.dial_key))
             return
-        async with self.db.write() as conn:
-            await queue.apply_outcome(conn, status, self.config.retry, final_error=final_error)
+        await apply_outcomes(self.db, [status], self.config.retry, final_error=final_error)
         log.info(
             "dial %s reconciled: %s",
             item.dial_key,

@@ -1,5 +1,8 @@
 """The queue protocol of DESIGN.md §4: claim -> intent -> (dial) -> outcome, and recovery.
 
+Outcomes are applied through events/apply.py (the one entry point), which writes them
+with store/outcomes.py.
+
 Claiming is safe to redo; dialing is not. So the intent to dial commits on its own,
 fenced by the lease token, before any provider is asked, and a call whose fate became
 uncertain is reconciled rather than dialed again.
@@ -21,11 +24,6 @@ from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
-from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
-from dialbatch.store.outcomes import RetryConfig as RetryConfig
-from dialbatch.store.outcomes import apply_outcome as apply_outcome
-from dialbatch.store.outcomes import apply_outcomes as apply_outcomes
-from dialbatch.store.outcomes import attempt_match as attempt_match
 from dialbatch.store.pauses import is_paused, may_dial
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
 
