@@ -79,6 +79,7 @@ class Batch(TypedDict):
     workspacePaused: NotRequired[bool]
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
+    callingWindow: NotRequired[dict[str, Any] | None]  # extension: docs/compliance.md
 
 
 class Call(TypedDict):

@@ -38,6 +38,7 @@ class Batch:
     last_claimed_at: int
     paused_at: int | None = None  # extension: paused (store/pauses.py)
     parent_batch_id: str | None = None  # extension: the batch this one retries
+    calling_window: dict[str, Any] | None = None  # extension: domain/windows.py's JSON
 
 
 async def insert_batch(
@@ -51,6 +52,7 @@ async def insert_batch(
     source_name: str | None,
     rows: AsyncIterable[list[tuple[int, str, str]]],
     parent_batch_id: str | None = None,
+    calling_window: dict[str, Any] | None = None,
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
     transaction; the caller commits or rolls back the whole. Returns the number of calls."""
@@ -68,6 +70,7 @@ async def insert_batch(
             source_name=source_name,
             created_at=now,
             parent_batch_id=parent_batch_id,
+            calling_window=calling_window,
         )
     )
     total = 0

@@ -94,6 +94,7 @@ async def create_retry_batch(
         source_name=f"retry of {parent.id}"[:255],
         rows=rows(),
         parent_batch_id=parent.id,
+        calling_window=parent.calling_window,  # the same hours as the calls it retries
     )
 
 

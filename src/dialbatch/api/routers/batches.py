@@ -11,7 +11,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from dialbatch.api import batch_create, campaign_wire, export, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
-from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
+from dialbatch.api.campaign_wire import (
+    CALLING_WINDOW_DESCRIPTION,
+    IDEMPOTENCY_PARAMETER,
+    JSON_CREATE_SCHEMA,
+)
 from dialbatch.api.errors import (
     BadRequest,
     BatchNotFound,
@@ -69,6 +73,11 @@ def _ok(model: type[Any]) -> dict[int | str, dict[str, Any]]:
                             "defaultCountry": {"type": "string", "description": "extension"},
                             "skipInvalid": {"type": "boolean", "description": "extension"},
                             "dedupe": {"type": "boolean", "description": "extension"},
+                            "callingWindow": {
+                                "type": "string",
+                                "description": CALLING_WINDOW_DESCRIPTION
+                                + " (in the form: the window as JSON text)",
+                            },
                         },
                     }
                 },
