@@ -19,9 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain.clock import Clock
+from dialbatch.domain.compliance import Policy
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.store import counters, outbox
+from dialbatch.store import counters, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
@@ -90,7 +92,13 @@ class Pace:
 
 
 async def claim(
-    conn: AsyncConnection, workspace_id: str, owner: str, max_n: int, lease_ms: int
+    conn: AsyncConnection,
+    workspace_id: str,
+    owner: str,
+    max_n: int,
+    lease_ms: int,
+    *,
+    clock: Clock | None = None,
 ) -> tuple[list[Claimed], Pace]:
     """Claim up to `max_n` due calls of the workspace within its rate and concurrency budget.
 
@@ -99,6 +107,9 @@ async def claim(
     holds the start time of the next call; a claim takes the calls whose starts fall within
     CLAIM_HORIZON_MS and moves it on by 1/calls_per_second each. So calls start exactly
     evenly, with no burst after an idle spell and none when a second worker joins.
+
+    A call outside its batch's calling window is not claimed: its due time moves to the
+    window's next opening (store/gating.py), read on `clock` (default: the database's).
     """
     now = await db_now_ms(conn)
     lim = workspace_limiter.c
@@ -116,7 +127,8 @@ async def claim(
     pace = Pace(now, start, interval)
     if n <= 0:
         return [], pace
-    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms)
+    gate_now = clock.now_ms() if clock is not None else now
+    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms, gate_now)
     if claimed:
         await conn.execute(
             workspace_limiter.update()
@@ -130,13 +142,19 @@ async def claim(
 
 
 async def _claim_fairly(
-    conn: AsyncConnection, workspace_id: str, owner: str, n: int, now: int, lease_ms: int
+    conn: AsyncConnection,
+    workspace_id: str,
+    owner: str,
+    n: int,
+    now: int,
+    lease_ms: int,
+    gate_now: int,
 ) -> list[Claimed]:
     """Share `n` between the workspace's runnable batches, least recently served first."""
     b = batches.c
     runnable = (
         await conn.execute(
-            sa.select(b.id, b.agent_id, b.status)
+            sa.select(b.id, b.agent_id, b.status, b.calling_window)
             .where(
                 b.workspace_id == workspace_id,
                 b.status.in_(RUNNING_BATCH_STATES),
@@ -151,13 +169,14 @@ async def _claim_fairly(
     fair_share = max(1, math.ceil(n / len(runnable)))
     claimed: list[Claimed] = []
     for share_pass in (fair_share, n):
-        for batch_id, agent_id, _ in runnable:
+        for batch_id, agent_id, _, window in runnable:
             want = min(share_pass, n - len(claimed))
             if want <= 0:
                 break
+            gate = None if window is None else (gating.policy_for(window), gate_now)
             claimed.extend(
                 await _claim_from_batch(
-                    conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms
+                    conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms, gate
                 )
             )
         if len(claimed) >= n:
@@ -165,7 +184,9 @@ async def _claim_fairly(
     served = Counter(c.batch_id for c in claimed)
     # The claims of a workspace queue on its limiter row, so one claim alone sees each
     # batch leave `queued`.
-    started = sorted(b_id for b_id, _, st in runnable if st == BatchState.QUEUED and b_id in served)
+    started = sorted(
+        b_id for b_id, _, st, _ in runnable if st == BatchState.QUEUED and b_id in served
+    )
     await outbox.emit_many(
         conn,
         [
@@ -194,6 +215,11 @@ async def _claim_fairly(
     return claimed
 
 
+# A claim of a windowed batch looks at most this many times for calls inside their window,
+# moving those outside it to their next opening each time.
+_WINDOW_ROUNDS = 4
+
+
 async def _claim_from_batch(
     conn: AsyncConnection,
     batch_id: str,
@@ -203,10 +229,35 @@ async def _claim_from_batch(
     want: int,
     now: int,
     lease_ms: int,
+    gate: tuple[Policy, int] | None = None,
 ) -> list[Claimed]:
+    """Claim up to `want` due calls of one batch; with `gate` (its window's policy and the
+    gate's "now"), only calls inside their window, the others deferred to its next opening."""
+    claimed: list[Claimed] = []
+    for _ in range(_WINDOW_ROUNDS if gate is not None else 1):
+        asked = want - len(claimed)
+        due = await _due(conn, batch_id, asked, now, with_phone=gate is not None)
+        if not due:
+            break
+        ids = [r.id for r in due]
+        if gate is not None:
+            ids = await gating.defer_closed(conn, gate[0], due, gate[1])
+        if ids:
+            claimed += await _claim_ids(
+                conn, ids, batch_id, agent_id, workspace_id, owner, now, lease_ms
+            )
+        if len(due) < asked or len(claimed) >= want:
+            break
+    return claimed
+
+
+async def _due(
+    conn: AsyncConnection, batch_id: str, limit: int, now: int, *, with_phone: bool
+) -> list[Any]:
+    """The batch's first `limit` due waiting calls that nobody else holds, locked."""
     c = calls.c
     due = (
-        sa.select(c.id)
+        sa.select(c.id, *([c.phone_number] if with_phone else []))
         .where(
             c.batch_id == batch_id,
             # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
@@ -215,11 +266,22 @@ async def _claim_from_batch(
             c.next_attempt_at <= now,
         )
         .order_by(c.next_attempt_at, c.id)
-        .limit(want)
+        .limit(limit)
     )
-    ids = [r[0] for r in await conn.execute(for_update(conn, due, skip_locked=True))]
-    if not ids:
-        return []
+    return list(await conn.execute(for_update(conn, due, skip_locked=True)))
+
+
+async def _claim_ids(
+    conn: AsyncConnection,
+    ids: list[int],
+    batch_id: str,
+    agent_id: str,
+    workspace_id: str,
+    owner: str,
+    now: int,
+    lease_ms: int,
+) -> list[Claimed]:
+    c = calls.c
     rows = await conn.execute(
         calls.update()
         .where(c.id.in_(ids), c.status == CallState.WAITING.value)
@@ -266,44 +328,65 @@ async def begin_dial(
 
 
 async def begin_dials(
-    conn: AsyncConnection, group: Sequence[tuple[Claimed, str]], owner: str, lease_ms: int
+    conn: AsyncConnection,
+    group: Sequence[tuple[Claimed, str]],
+    owner: str,
+    lease_ms: int,
+    *,
+    clock: Clock | None = None,
+    dial_lead_ms: int = gating.DIAL_LEAD_MS,
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
     batch still runs and is not paused; the others must not be dialed (the batch was
     cancelled or paused, or the lease was lost and the call belongs to someone else now). A
     claim of a paused batch goes back to waiting. One statement of each kind for the whole
     group: the intents of a claimed group commit together, before any dial.
+
+    The gate is asked again here, immediately before the dial, on `clock` (default: the
+    database's): a call whose window would close within `dial_lead_ms` goes back to waiting
+    until its next opening, and one the gate refuses ends failed (store/gating.py).
     """
     if not group:
         return []
     now = await db_now_ms(conn)
     c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
-    ids = sorted(by_id)
-    await lock_calls(conn, ids)  # in id order, as every multi-row writer of calls takes them
+    await lock_calls(conn, sorted(by_id))  # in id order, as every multi-row writer takes them
+    policies = await gating.policies_of(conn, {call.batch_id for call, _ in group})
+    held = gating.hold_back(
+        policies,
+        [(call.call_id, call.batch_id, call.phone_number) for call, _ in group],
+        clock.now_ms() if clock is not None else now,
+        dial_lead_ms,
+    )
+    ids = [i for i in sorted(by_id) if i not in held]
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
         may_dial(),
     )
-    rows = await conn.execute(
-        calls.update()
-        .where(
-            sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
-            c.status == CallState.CLAIMED.value,
-            c.lease_owner == owner,
-            c.batch_id.in_(running),
-        )
-        .values(
-            status=CallState.DIALING.value,
-            attempt=c.attempt + 1,
-            started_at=now,
-            ended_at=None,
-            duration_s=None,
-            lease_expires=now + lease_ms,
-        )
-        .returning(c.id, c.attempt)
-    )
+    rows: Sequence[Any] = []
+    if ids:
+        rows = (
+            await conn.execute(
+                calls.update()
+                .where(
+                    sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
+                    c.status == CallState.CLAIMED.value,
+                    c.lease_owner == owner,
+                    c.batch_id.in_(running),
+                )
+                .values(
+                    status=CallState.DIALING.value,
+                    attempt=c.attempt + 1,
+                    started_at=now,
+                    ended_at=None,
+                    duration_s=None,
+                    lease_expires=now + lease_ms,
+                )
+                .returning(c.id, c.attempt)
+            )
+        ).all()
     granted: dict[int, int] = {r.id: r.attempt for r in rows}
     intents = [
         Intent(call=call, attempt=granted[call.call_id], dial_key=_key(call, granted))
@@ -345,6 +428,12 @@ async def begin_dials(
     ended = await _cancel_refused(conn, refused, owner, now) if refused else []
     if len(ended) < len(refused):
         ended += await _unclaim_paused(conn, refused, owner)
+    if held:
+        ended += await gating.end_held_claims(
+            conn,
+            [(sa.and_(*_holds_claim(by_id[i][0], owner)), d) for i, d in sorted(held.items())],
+            now,
+        )
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
         conn,
@@ -425,7 +514,8 @@ async def _end_claims(
             ),
         ],
     )
-    for batch_id in sorted({r.batch_id for r in ended if r.status == CallState.CANCELLED.value}):
+    final = (CallState.CANCELLED.value, CallState.FAILED.value)  # failed: the gate refused it
+    for batch_id in sorted({r.batch_id for r in ended if r.status in final}):
         await mark_done_if_drained(conn, batch_id)
 
 
