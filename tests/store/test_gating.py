@@ -13,11 +13,15 @@ import sqlalchemy as sa
 
 from dialbatch.domain.clock import FixedClock
 from dialbatch.domain.ids import new_batch_id
-from dialbatch.domain.windows import parse_calling_window
+from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.domain.windows import is_open, parse_calling_window
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import batches, gating, queue
+from dialbatch.store._dialect import db_now_ms
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, outbox
-from tests.domain._time import LOS_ANGELES, NEW_YORK, local
+from tests.domain._time import LOS_ANGELES, NEW_YORK, local, wall
 from tests.helpers import AGENT, WS, assert_consistent
 
 LEASE = 30_000
@@ -185,3 +189,41 @@ async def test_a_fixed_zone_window_ignores_the_recipients_zone(db: Database) -> 
     clock = FixedClock(local(NEW_YORK, *WED, 8, 0))  # 5:00 in Los Angeles
     intents = await dial(db, await claim(db, clock), clock)
     assert sorted(i.call.phone_number for i in intents) == sorted([LA, NOWHERE])
+
+
+async def test_a_retry_is_due_inside_the_window_not_merely_after_its_gap(db: Database) -> None:
+    window = {"days": {"mon": [["10:00", "10:05"]]}}  # five minutes a week
+
+    async def rows() -> AsyncIterator[list[tuple[int, str, str]]]:
+        yield [(0, NYC, "{}")]
+
+    batch = new_batch_id()
+    async with db.write() as conn:
+        await batches.insert_batch(
+            conn,
+            batch_id=batch,
+            workspace_id=WS,
+            agent_id=AGENT,
+            scheduled_at=None,
+            callback_policy={"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 1}]},
+            source_name=None,
+            rows=rows(),
+            calling_window=parse_calling_window(window).to_json(),
+        )
+    clock = FixedClock(local(NEW_YORK, 2026, 6, 8, 10, 1))  # a Monday, inside
+    (intent,) = await dial(db, await claim(db, clock), clock)
+    before = await db_now(db)
+    (applied,) = await apply_outcomes(
+        db, [CallEvent(outcome=Outcome.NO_ANSWER, dial_key=intent.dial_key)], RetryConfig()
+    )
+    assert applied.status is not None and applied.status.value == "waiting"
+    due = (await rows_by_phone(db, batch))[NYC].next_attempt_at
+    # Not at "now + 1 h" (the window is shut then) but at a Monday 10:00 in New York.
+    assert due >= before + 3600 * 1000
+    assert is_open(parse_calling_window(window), (NEW_YORK,), due)
+    assert wall(NEW_YORK, due).strftime("%a %H:%M") == "Mon 10:00"
+
+
+async def db_now(db: Database) -> int:
+    async with db.read() as conn:
+        return await db_now_ms(conn)

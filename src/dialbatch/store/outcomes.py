@@ -19,12 +19,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain.gate import CallFacts
 from dialbatch.domain.ids import job_id
-from dialbatch.domain.next_state import BatchPolicy, CallHistory, next_state
+from dialbatch.domain.next_state import BatchPolicy, CallHistory, GateContext, next_state
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.retry import RetryConfig, parse_callback_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
-from dialbatch.store import counters, outbox
+from dialbatch.domain.timezones import zones_for
+from dialbatch.store import counters, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.results import agent_fields
@@ -160,7 +162,9 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.unreached,
             c.metadata,
             c.result,
+            c.phone_number,
             b.callback_policy,
+            b.calling_window,
             b.status.label("batch_status"),
         )
         .join(batches, b.id == c.batch_id)
@@ -200,6 +204,7 @@ class _Plan:
             retry=retry,
             detail=event.detail,
             final_error=final_error,
+            gate=_gate_context(call),
         )
         new = decision.state
         ended_at = event.ended_at or now
@@ -308,6 +313,17 @@ class _Plan:
         await outbox.emit_many(conn, self.events)
         for batch_id in sorted(self.finished_batches):
             await mark_done_if_drained(conn, batch_id)
+
+
+def _gate_context(call: Any) -> GateContext | None:
+    """What moves a retry into the batch's calling window, if it has one."""
+    if call.calling_window is None:
+        return None
+    return GateContext(
+        CallFacts(zones=zones_for(call.phone_number)),
+        gating.policy_for(call.calling_window),
+        dial_lead_ms=gating.DIAL_LEAD_MS,
+    )
 
 
 def _result(call: Any, event: CallEvent) -> dict[str, Any]:
