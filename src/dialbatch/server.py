@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.events.webhooks import WebhookDeliverer
 from dialbatch.providers.base import Provider, ProviderEvent
 from dialbatch.providers.registry import build_providers
@@ -22,7 +23,6 @@ from dialbatch.settings import Settings
 from dialbatch.signing import load_master_key
 from dialbatch.store import workers
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

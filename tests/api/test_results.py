@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from dialbatch.client.signing import result_body, result_path, sign_result
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import queue
 from dialbatch.store.tables import calls
 from tests.api.conftest import (
@@ -288,8 +290,7 @@ async def _complete(h: Harness, intent: queue.Intent) -> None:
         duration_s=12.0,
         result={"callId": pcid, "transcript": "provider's transcript", "outcome": "successful"},
     )
-    async with h.runtime.db.write() as conn:
-        applied = await queue.apply_outcome(conn, event, queue.RetryConfig())
+    (applied,) = await apply_outcomes(h.runtime.db, [event], RetryConfig())
     assert applied.changed
 
 

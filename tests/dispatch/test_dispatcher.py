@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from dialbatch.dispatch.dispatcher import UNKNOWABLE_ERROR, DispatchConfig, Dispatcher
 from dialbatch.domain.failure_stop import FailureStop
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.providers.base import (
     DialMaybePlaced,
     DialNotFound,
@@ -25,7 +26,6 @@ from dialbatch.providers.base import (
 from dialbatch.providers.simulated import SimulatedProvider
 from dialbatch.store import batches, failure_stop, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import agents, attempts, calls
 from tests.helpers import AGENT, WS, assert_consistent, make_batch
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.events.apply import EventApplier
-from dialbatch.store import notify, queue
+from dialbatch.store import notify
 from dialbatch.store.engine import Database
 from tests.helpers import make_dialed_batch
 
-RETRY = queue.RetryConfig()
+RETRY = RetryConfig()
 
 
 async def test_outcomes_from_callbacks_wake_other_processes_workers(db: Database) -> None:

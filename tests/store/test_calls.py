@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.domain.states import CallState, states_for_wire
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import calls, counters, queue
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from tests.helpers import WS, make_batch
 
 
@@ -16,9 +17,9 @@ async def test_waiting_lists_claimed_first_then_queue_order_across_pages(db: Dat
         claimed, _ = await queue.claim(conn, WS, "w1", 3, 30_000)
         intent = await queue.begin_dial(conn, claimed[0], "w1", "simulated", 30_000)
         assert intent is not None
-        await queue.apply_outcome(
-            conn, CallEvent(outcome=Outcome.COMPLETED, dial_key=intent.dial_key), RetryConfig()
-        )
+    await apply_outcomes(
+        db, [CallEvent(outcome=Outcome.COMPLETED, dial_key=intent.dial_key)], RetryConfig()
+    )
     waiting = states_for_wire("waiting")
     async with db.read() as conn:
         tally = await counters.tally(conn, batch)

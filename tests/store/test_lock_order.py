@@ -15,9 +15,10 @@ import pytest
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.domain.progress import CallProgress, Stage
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import following, queue, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from tests.helpers import WS, assert_consistent, make_batch
 
 RETRY = RetryConfig(connection_attempts=3, backoff_base_ms=0)
@@ -62,8 +63,7 @@ async def test_placements_outcomes_and_claims_at_once_never_deadlock(db: Databas
             for i in intents
         ]
         rng.shuffle(events)
-        async with db.write() as conn:
-            await queue.apply_outcomes(conn, events, RETRY)
+        await apply_outcomes(db, events, RETRY)
 
     async def sweep(owner: str) -> None:
         async with db.write() as conn:

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.store import batches, outbox, outcomes, queue
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
+from dialbatch.store import batches, outbox, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import outbox as outbox_table
 from tests.helpers import WS, make_batch, make_dialed_batch
@@ -104,26 +106,22 @@ async def _events(db: Database) -> list[tuple[str, dict[str, object]]]:
 
 
 async def test_every_state_change_is_reported(db: Database) -> None:
-    retry = queue.RetryConfig(connection_attempts=3, backoff_base_ms=0)
+    retry = RetryConfig(connection_attempts=3, backoff_base_ms=0)
     batch, (a, b, c) = await make_dialed_batch(db, 3)
-    async with db.write() as conn:
-        await outcomes.apply_outcomes(
-            conn,
-            [
-                CallEvent(outcome=Outcome.COMPLETED, dial_key=a.dial_key, duration_s=3.0),
-                CallEvent(outcome=Outcome.FAILED, dial_key=b.dial_key, detail="503"),
-                CallEvent(outcome=Outcome.BUSY, dial_key=c.dial_key),
-            ],
-            retry,
-        )
+    await apply_outcomes(
+        db,
+        [
+            CallEvent(outcome=Outcome.COMPLETED, dial_key=a.dial_key, duration_s=3.0),
+            CallEvent(outcome=Outcome.FAILED, dial_key=b.dial_key, detail="503"),
+            CallEvent(outcome=Outcome.BUSY, dial_key=c.dial_key),
+        ],
+        retry,
+    )
     async with db.write() as conn:  # b again: its retry is due at once
         claimed, _ = await queue.claim(conn, WS, "w1", 5, 30_000)
     async with db.write() as conn:
         (again,) = await queue.begin_dials(conn, [(claimed[0], "simulated")], "w1", 30_000)
-    async with db.write() as conn:
-        await outcomes.apply_outcomes(
-            conn, [CallEvent(outcome=Outcome.COMPLETED, dial_key=again.dial_key)], retry
-        )
+    await apply_outcomes(db, [CallEvent(outcome=Outcome.COMPLETED, dial_key=again.dial_key)], retry)
     seen = await _events(db)
     names = [name for name, _ in seen]
     assert names == [

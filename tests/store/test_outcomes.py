@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.store import batches, outcomes, queue
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
+from dialbatch.store import batches
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, outbox
 from tests.helpers import WS, assert_consistent, make_dialed_batch
 
-RETRY = queue.RetryConfig(connection_attempts=3, backoff_base_ms=1000)
+RETRY = RetryConfig(connection_attempts=3, backoff_base_ms=1000)
 
 
 async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Database) -> None:
@@ -22,8 +24,7 @@ async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Dat
         CallEvent(outcome=Outcome.COMPLETED, dial_key=a.dial_key, duration_s=99.0),  # duplicate
         CallEvent(outcome=Outcome.COMPLETED, dial_key="nobody:1"),  # unknown dial
     ]
-    async with db.write() as conn:
-        applied = await outcomes.apply_outcomes(conn, events, RETRY)
+    applied = await apply_outcomes(db, events, RETRY)
     assert [x.changed for x in applied] == [True, True, True, False, False]
     assert [x.status.value if x.status else None for x in applied[:3]] == [
         "completed",
@@ -41,10 +42,9 @@ async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Dat
         "failed": 1,
         "dialing": 1,
     }
-    async with db.write() as conn:  # the last one ends the batch
-        (done,) = await outcomes.apply_outcomes(
-            conn, [CallEvent(outcome=Outcome.COMPLETED, dial_key=d.dial_key)], RETRY
-        )
+    (done,) = await apply_outcomes(
+        db, [CallEvent(outcome=Outcome.COMPLETED, dial_key=d.dial_key)], RETRY
+    )
     assert done.changed
     async with db.read() as conn:
         b_row = await batches.get_batch(conn, WS, batch)
@@ -53,12 +53,11 @@ async def test_a_group_of_mixed_outcomes_lands_each_where_it_would_alone(db: Dat
 
 async def test_the_last_outcomes_of_a_batch_close_it_in_the_same_group(db: Database) -> None:
     batch, intents = await make_dialed_batch(db, 3)
-    async with db.write() as conn:
-        await outcomes.apply_outcomes(
-            conn,
-            [CallEvent(outcome=Outcome.COMPLETED, dial_key=i.dial_key) for i in intents],
-            RETRY,
-        )
+    await apply_outcomes(
+        db,
+        [CallEvent(outcome=Outcome.COMPLETED, dial_key=i.dial_key) for i in intents],
+        RETRY,
+    )
     assert await assert_consistent(db, batch) == {"completed": 3}
     async with db.read() as conn:
         b = await batches.get_batch(conn, WS, batch)

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import batches, pauses, queue
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import outbox
 from tests.helpers import WS, assert_consistent, make_batch
 
@@ -86,13 +87,12 @@ async def test_live_calls_of_a_paused_batch_run_to_their_end(db: Database) -> No
     intents = await dial(db, await claim(db))
     assert len(intents) == 5
     await pauses.pause_batch(db, WS, batch)
-    async with db.write() as conn:
-        for intent in intents:
-            await queue.apply_outcome(
-                conn,
-                CallEvent(outcome=Outcome.COMPLETED, dial_key=intent.dial_key, duration_s=3.0),
-                RetryConfig(),
-            )
+    for intent in intents:
+        await apply_outcomes(
+            db,
+            [CallEvent(outcome=Outcome.COMPLETED, dial_key=intent.dial_key, duration_s=3.0)],
+            RetryConfig(),
+        )
     assert await assert_consistent(db, batch) == {"completed": 5, "waiting": 1}
     assert await claim(db) == []
     async with db.read() as conn:

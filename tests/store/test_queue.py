@@ -10,9 +10,11 @@ import sqlalchemy as sa
 
 from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.domain.retry import RetryConfig
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import batches, queue, workspaces
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
+from dialbatch.store.outcomes import Applied
 from dialbatch.store.tables import attempts, calls, workspace_limiter
 from dialbatch.store.tables import batches as batches_table
 from tests.helpers import WS, assert_consistent, make_batch
@@ -32,9 +34,9 @@ async def dial(db: Database, c: queue.Claimed, owner: str = "w1") -> queue.Inten
         return await queue.begin_dial(conn, c, owner, "simulated", LEASE)
 
 
-async def outcome(db: Database, key: str, o: Outcome, **kw: object) -> queue.Applied:
-    async with db.write() as conn:
-        return await queue.apply_outcome(conn, CallEvent(outcome=o, dial_key=key, **kw), RETRY)  # type: ignore[arg-type]
+async def outcome(db: Database, key: str, o: Outcome, **kw: object) -> Applied:
+    (applied,) = await apply_outcomes(db, [CallEvent(outcome=o, dial_key=key, **kw)], RETRY)  # type: ignore[arg-type]
+    return applied
 
 
 async def test_claims_never_exceed_the_concurrency_cap(db: Database) -> None:

@@ -26,13 +26,13 @@ from dialbatch.api.routers import (
 )
 from dialbatch.api.routers import events as events_router
 from dialbatch.api.routers import webhooks as webhooks_router
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.events.apply import EventApplier
 from dialbatch.events.stream import OutboxPoller, close_streams_on_exit
 from dialbatch.providers.base import Provider
 from dialbatch.settings import Settings
 from dialbatch.signing import AgentSecrets
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from dialbatch.web import dashboard
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

@@ -28,6 +28,7 @@ from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
 from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
+from dialbatch.domain.windows import InvalidCallingWindow, parse_calling_window
 from dialbatch.ingest import json_rows
 from dialbatch.ingest.csv_reader import Chunk
 from dialbatch.store import batches, suppressions, workspaces
@@ -45,6 +46,7 @@ JSON_FIELDS = (
     "skipInvalid",
     "dedupe",
     "failureStop",
+    "callingWindow",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -57,6 +59,7 @@ class NewBatch:
     agent_id: str
     scheduled_at: int | None
     callback_policy: dict[str, Any]
+    calling_window: dict[str, Any] | None  # extension: validated, as stored
     source_name: str | None
     produce: Producer
     problem: Callable[[ingest.RowProblem], dict[str, object]]
@@ -79,6 +82,7 @@ def from_form(upload: Upload) -> NewBatch:
     scheduled_at = _scheduled(f.get("scheduledAt"))
     policy = _policy(_json_field(f.get("smartCallbackConfig"), "smartCallbackConfig"))
     stop = _failure_stop(_json_field(f.get("failureStop"), "failureStop"))
+    window = _window(_json_field(f.get("callingWindow"), "callingWindow"))
     options = ingest.IngestOptions(
         default_region=_region(f.get("defaultCountry")),
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
@@ -88,6 +92,7 @@ def from_form(upload: Upload) -> NewBatch:
         agent_id=agent_id,
         scheduled_at=scheduled_at,
         callback_policy=policy,
+        calling_window=window,
         source_name=(upload.filename or "")[:255] or None,
         produce=lambda opts, emit: ingest.stream(file, opts, emit, chunk_size=INGEST_CHUNK_ROWS),
         problem=lambda p: p.as_dict(),
@@ -120,6 +125,9 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
     stop = body.get("failureStop")
     if isinstance(stop, str):  # as the form sends it
         stop = _json_field(stop, "failureStop")
+    window = body.get("callingWindow")
+    if isinstance(window, str):  # as the form sends it
+        window = _json_field(window, "callingWindow")
     country = body.get("defaultCountry")
     if country is not None and not isinstance(country, str):
         raise BadRequest('defaultCountry must be a string such as "US"')
@@ -136,6 +144,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         agent_id=_agent_id(agent),
         scheduled_at=_scheduled(None if scheduled is None else str(scheduled)),
         callback_policy=_policy(policy),
+        calling_window=_window(window),
         source_name=None,
         produce=lambda opts, emit: json_rows.stream(calls, opts, emit, INGEST_CHUNK_ROWS),
         problem=json_rows.problem_dict,
@@ -233,6 +242,7 @@ async def create(
                 agent_id=new.agent_id,
                 scheduled_at=new.scheduled_at,
                 callback_policy=new.callback_policy,
+                calling_window=new.calling_window,
                 source_name=new.source_name,
                 rows=producer,
                 failure_stop=new.failure_stop,
@@ -307,6 +317,17 @@ def _failure_stop(raw: Any) -> dict[str, Any] | None:
     try:
         return failure_stop.parse(raw).to_json()
     except failure_stop.InvalidFailureStop as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _window(raw: Any) -> dict[str, Any] | None:
+    """The batch's calling window, validated, in the form it is stored and shown in; None
+    (no window: any hour, as before) when the field is absent or empty."""
+    if raw is None:
+        return None
+    try:
+        return parse_calling_window(raw).to_json()
+    except InvalidCallingWindow as exc:
         raise BadRequest(str(exc)) from exc
 
 

@@ -34,6 +34,37 @@ IDEMPOTENCY_PARAMETER: dict[str, Any] = {
     ),
 }
 
+CALLING_WINDOW_DESCRIPTION = (
+    "extension: when calls may start, in the recipient's local time. "
+    '{"timezone": "recipient" (default: every candidate zone of the number must be inside; '
+    'a number with no known zone is never called) or an IANA zone, "days": {"mon": '
+    '[["09:00", "17:00"]], ...} (a missing day is closed; end <= start crosses midnight), '
+    '"skipDates": ["2026-12-25"]}. A call outside it stays waiting until the next opening. '
+    "Invalid windows answer 400 naming the field. See docs/compliance.md"
+)
+CALLING_WINDOW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": CALLING_WINDOW_DESCRIPTION,
+    "required": ["days"],
+    "additionalProperties": False,
+    "properties": {
+        "timezone": {"type": "string", "default": "recipient"},
+        "days": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+        "skipDates": {"type": "array", "items": {"type": "string", "format": "date"}},
+    },
+}
+
 JSON_CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "extension: the rows as JSON instead of a CSV file",
@@ -75,6 +106,7 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
         "failureStop": {"$ref": "#/components/schemas/FailureStop"},
         "skipInvalid": {"type": "boolean"},
         "dedupe": {"type": "boolean"},
+        "callingWindow": CALLING_WINDOW_SCHEMA,
     },
 }
 

@@ -165,6 +165,13 @@ class BatchResponse(_Model):
     retryBatchIds: list[str] = Field(
         default_factory=list, description="extension: batches that retry its failed calls"
     )
+    callingWindow: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "extension: the batch's calling window as validated (timezone, days, skipDates);"
+            " null when it has none. See docs/compliance.md"
+        ),
+    )
 
 
 class ProgressResponse(Progress):
@@ -344,6 +351,7 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "createdAt": batch.created_at,
         "scheduledAt": batch.scheduled_at,
         "cancelledAt": batch.cancelled_at,
+        "callingWindow": batch.calling_window,
     }
 
 

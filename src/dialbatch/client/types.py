@@ -91,6 +91,7 @@ class Batch(TypedDict):
     failureStop: NotRequired[FailureStop]
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
+    callingWindow: NotRequired[dict[str, Any] | None]  # extension: docs/compliance.md
 
 
 class Call(TypedDict):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dialbatch.store.queue import RetryConfig
+from dialbatch.domain.clock import Clock
+from dialbatch.domain.retry import RetryConfig
 
 
 @dataclass(frozen=True)
@@ -22,3 +23,6 @@ class DispatchConfig:
     # Stopping: how long to wait for the calls this process follows in memory to end
     # before handing them over to the next worker.
     stop_grace_s: float = 30.0
+    # The clock the pre-dial gate reads (calling windows); None: the database's, so that
+    # every worker on every host decides alike. Tests set a FixedClock.
+    gate_clock: Clock | None = None

@@ -96,7 +96,12 @@ class Dialer:
                 break
             async with self.db.write() as conn:
                 claimed, pace = await queue.claim(
-                    conn, ws, self.owner, room, self.config.claim_lease_ms
+                    conn,
+                    ws,
+                    self.owner,
+                    room,
+                    self.config.claim_lease_ms,
+                    clock=self.config.gate_clock,
                 )
             claimed_total += len(claimed)
             self._schedule(claimed, pace)
@@ -186,9 +191,11 @@ class Dialer:
                 self.owner,
                 self.config.dial_lease_ms,
                 {call_id: caller_number(agent) for call_id, (agent, _) in ready.items()},
+                clock=self.config.gate_clock,
             )
         durable_at = time.monotonic()  # the dial latency metric starts here
-        # Calls left out were cancelled, or their lease was lost: never dialed.
+        # Calls left out were cancelled, held back by the gate (calling window), or their
+        # lease was lost: never dialed.
         for intent in intents:
             agent, provider = ready[intent.call.call_id]
             self._placing.add(intent.dial_key)

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from dialbatch import metrics
 from dialbatch.dispatch.agents import AgentCache
 from dialbatch.dispatch.config import DispatchConfig
 from dialbatch.dispatch.dialing import log_fields
 from dialbatch.domain.outcomes import CallEvent, Outcome
+from dialbatch.events.apply import apply_outcomes
 from dialbatch.providers.base import (
     DialLookup,
     DialNotFound,
@@ -145,12 +145,12 @@ class Reconciler:
         except OutcomeUnknowable as exc:
             # The provider has forgotten it (or never knew): it will never say more.
             log.warning("outcome of quiet dial %s cannot be learned: %s", dial.dial_key, exc)
-            failed = CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key)
-            async with self.db.write() as conn:
-                applied = await queue.apply_outcome(
-                    conn, failed, self.config.retry, final_error=UNKNOWABLE_ERROR
-                )
-            metrics.count_outcomes([failed], [applied])
+            await apply_outcomes(
+                self.db,
+                [CallEvent(outcome=Outcome.FAILED, dial_key=dial.dial_key)],
+                self.config.retry,
+                final_error=UNKNOWABLE_ERROR,
+            )
             return
         if isinstance(status, CallEvent):
             log.info("dial %s ended while quiet: %s", dial.dial_key, status.outcome.value)
@@ -185,11 +185,7 @@ class Reconciler:
                 )
             log.info("dial %s is live: followed on", item.dial_key, extra=log_fields(item.dial_key))
             return
-        async with self.db.write() as conn:
-            applied = await queue.apply_outcome(
-                conn, status, self.config.retry, final_error=final_error
-            )
-        metrics.count_outcomes([status], [applied])
+        await apply_outcomes(self.db, [status], self.config.retry, final_error=final_error)
         log.info(
             "dial %s reconciled: %s",
             item.dial_key,

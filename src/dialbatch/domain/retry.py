@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dialbatch.domain.outcomes import OUTCOME_RULES, Outcome, RetryKind
 
@@ -18,6 +19,32 @@ DEFAULT_CONNECTION_ATTEMPTS = 3
 DEFAULT_BACKOFF_BASE_MS = 1_000
 MAX_CALLBACK_ATTEMPTS = 10
 MAX_GAP_MS = 30 * 24 * 3600 * 1000
+
+
+class _RetrySettings(Protocol):
+    """The settings RetryConfig reads (dialbatch.settings.Settings; domain imports none of ours)."""
+
+    @property
+    def connection_attempts(self) -> int: ...
+
+    @property
+    def retry_backoff_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """The process's budget for connection-level failures: how many tries, and the backoff
+    base (doubled each time). Smart callbacks are the batch's own policy, not this."""
+
+    connection_attempts: int = DEFAULT_CONNECTION_ATTEMPTS
+    backoff_base_ms: int = DEFAULT_BACKOFF_BASE_MS
+
+    @classmethod
+    def from_settings(cls, settings: _RetrySettings) -> RetryConfig:
+        return cls(
+            connection_attempts=settings.connection_attempts,
+            backoff_base_ms=settings.retry_backoff_ms,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,11 @@
-"""Apply provider events. Dispatchers (in-process providers) and the callback route (HTTP
-providers) both come here, so an outcome means the same whichever process hears it."""
+"""Apply provider events: the one way in for the end of a dial.
+
+Dispatchers (in-process providers), the callback route (HTTP providers) and the reconciler
+all come through :func:`apply_outcomes`, so an outcome means the same whichever process
+hears it: the same decision (domain/next_state.py), the same writes (store/outcomes.py), the
+same metrics and the same check that closes a batch after the commit. :class:`EventApplier`
+is the front that groups outcomes arriving together into one call of it.
+"""
 
 from __future__ import annotations
 
@@ -10,39 +16,34 @@ from dialbatch import metrics
 from dialbatch.coalesce import Coalescer
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.progress import CallProgress, ProviderEvent
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.domain.states import FINAL_CALL_STATES
-from dialbatch.store import following, queue
+from dialbatch.store import following
 from dialbatch.store.batches import mark_done_if_drained
 from dialbatch.store.engine import Database
 from dialbatch.store.notify import notify
-from dialbatch.store.queue import Applied, RetryConfig
+from dialbatch.store.outcomes import Applied, write_outcomes
 
 log = logging.getLogger(__name__)
 
 
-async def apply_event(db: Database, event: ProviderEvent, retry: RetryConfig) -> Applied:
-    """Forward-only: a duplicate, late or unknown event returns `changed=False`."""
-    if isinstance(event, CallProgress):
-        async with db.write() as conn:
-            moved = await following.apply_progress(conn, event)
-        return Applied(changed=moved)
-    return await apply_outcome(db, event, retry)
-
-
-async def apply_outcome(db: Database, event: CallEvent, retry: RetryConfig) -> Applied:
-    return (await apply_outcomes(db, [event], retry))[0]
-
-
 async def apply_outcomes(
-    db: Database, events: Sequence[CallEvent], retry: RetryConfig, *, wake_workers: bool = False
+    db: Database,
+    events: Sequence[CallEvent],
+    retry: RetryConfig,
+    *,
+    final_error: str | None = None,
+    wake_workers: bool = False,
 ) -> list[Applied]:
-    """Several ends of dials in one transaction (the dispatcher's groups).
+    """Apply the ends of one or more dials in one transaction; one `Applied` per event.
 
+    Forward-only: a duplicate, late or unknown event returns `changed=False`.
+    `final_error` forces a final failure (an attempt whose fate cannot be learned).
     `wake_workers`: a process without a dispatcher of its own (an API process receiving
     callbacks) tells the workers that slots were freed, with one NOTIFY per group.
     """
     async with db.write() as conn:
-        applied = await queue.apply_outcomes(conn, events, retry)
+        applied = await write_outcomes(conn, events, retry, final_error=final_error)
         if wake_workers and any(a.changed for a in applied):
             await notify(conn, "outcomes")
     metrics.count_outcomes(events, applied)
@@ -76,9 +77,15 @@ class EventApplier:
         )
 
     async def apply(self, event: ProviderEvent) -> Applied:
+        """Forward-only: a duplicate, late or unknown event returns `changed=False`."""
         if isinstance(event, CallEvent):
             return await self._outcomes.submit(event)
-        return await apply_event(self.db, event, self.retry)
+        return await self._apply_progress(event)
+
+    async def _apply_progress(self, event: CallProgress) -> Applied:
+        async with self.db.write() as conn:
+            moved = await following.apply_progress(conn, event)
+        return Applied(changed=moved)
 
     async def _apply_group(self, events: list[CallEvent]) -> list[Applied | BaseException]:
         try:

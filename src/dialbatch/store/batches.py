@@ -41,6 +41,7 @@ class Batch:
     failure_stop: dict[str, Any] | None = None  # extension: its own failureStop rule
     pause_reason: str | None = None  # extension: why it paused itself
     resumed_at: int | None = None  # extension: when it was last resumed
+    calling_window: dict[str, Any] | None = None  # extension: domain/windows.py's JSON
 
 
 async def insert_batch(
@@ -55,6 +56,7 @@ async def insert_batch(
     rows: AsyncIterable[list[tuple[int, str, str]]],
     parent_batch_id: str | None = None,
     failure_stop: dict[str, Any] | None = None,
+    calling_window: dict[str, Any] | None = None,
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
     transaction; the caller commits or rolls back the whole. Returns the number of calls."""
@@ -73,6 +75,7 @@ async def insert_batch(
             created_at=now,
             parent_batch_id=parent_batch_id,
             failure_stop=failure_stop,
+            calling_window=calling_window,
         )
     )
     total = 0

@@ -1,9 +1,11 @@
-"""The end of a dial, applied to the store: forward-only, so duplicates and late events are
+"""The end of a dial, written to the store: forward-only, so duplicates and late events are
 harmless, and set-based, so a worker ending a hundred calls pays for a few statements
 rather than a few hundred (docs/benchmarks.md §2).
 
-One code path serves one event (the callback route, reconciliation) and a group (the
-dispatcher's in-process providers): `apply_outcome` is a group of one.
+The store's half only: it finds and locks the calls, asks the domain what each one's next
+state is (:func:`dialbatch.domain.next_state.next_state`) and writes that. Everyone else
+applies outcomes through :func:`dialbatch.events.apply.apply_outcomes`, the one entry point,
+which also counts them and closes batches that a concurrent commit left open.
 """
 
 from __future__ import annotations
@@ -18,31 +20,23 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.failure_stop import counts_as_failure
+from dialbatch.domain.gate import CallFacts
 from dialbatch.domain.ids import job_id
-from dialbatch.domain.outcomes import CallEvent, Outcome
-from dialbatch.domain.retry import AttemptHistory, decide, final_reason, parse_callback_policy
-from dialbatch.domain.states import FINAL_CALL_STATES, RUNNING_BATCH_STATES, CallState
-from dialbatch.settings import Settings
-from dialbatch.store import counters, failure_stop, outbox
+from dialbatch.domain.next_state import BatchPolicy, CallHistory, GateContext, next_state
+from dialbatch.domain.outcomes import CallEvent
+from dialbatch.domain.retry import (
+    RetryConfig,
+    parse_callback_policy,
+)
+from dialbatch.domain.states import FINAL_CALL_STATES, CallState
+from dialbatch.domain.timezones import zones_for
+from dialbatch.store import counters, failure_stop, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.results import agent_fields
 from dialbatch.store.tables import attempts, batches, calls
 
 _LIVE = (CallState.DIALING.value, CallState.UNKNOWN.value)
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    connection_attempts: int = 3
-    backoff_base_ms: int = 1000
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryConfig:
-        return cls(
-            connection_attempts=settings.connection_attempts,
-            backoff_base_ms=settings.retry_backoff_ms,
-        )
 
 
 @dataclass(frozen=True)
@@ -72,26 +66,15 @@ def attempt_match(
     return None
 
 
-async def apply_outcome(
-    conn: AsyncConnection,
-    event: CallEvent,
-    retry: RetryConfig,
-    *,
-    final_error: str | None = None,
-) -> Applied:
-    """Apply the end of one dial. `final_error` forces a final failure (an attempt whose
-    fate cannot be learned)."""
-    return (await apply_outcomes(conn, [event], retry, final_error=final_error))[0]
-
-
-async def apply_outcomes(
+async def write_outcomes(
     conn: AsyncConnection,
     events: Sequence[CallEvent],
     retry: RetryConfig,
     *,
     final_error: str | None = None,
 ) -> list[Applied]:
-    """Apply the ends of several dials in `conn`'s transaction; one `Applied` per event.
+    """Write the ends of several dials in `conn`'s transaction; one `Applied` per event.
+    `final_error` forces a final failure (an attempt whose fate cannot be learned).
 
     Of several events about one attempt only the first counts, as if they had come one
     after the other. Locks are taken in the store's one order: calls by id (then their
@@ -192,7 +175,9 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.unreached,
             c.metadata,
             c.result,
+            c.phone_number,
             b.callback_policy,
+            b.calling_window,
             b.status.label("batch_status"),
         )
         .join(batches, b.id == c.batch_id)
@@ -224,38 +209,29 @@ class _Plan:
         final_error: str | None,
     ) -> Applied:
         old = CallState(call.status)
-        is_conn = event.outcome is Outcome.FAILED
-        is_unreached = event.outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.VOICEMAIL)
-        history = AttemptHistory(
-            connection_failures=call.connection_failures + 1 if is_conn else 0,
-            unreached=call.unreached + (1 if is_unreached else 0),
-            dials=call.attempt,
-        )
-        decision = decide(
+        decision = next_state(
             event.outcome,
-            history,
-            parse_callback_policy(call.callback_policy),
-            connection_attempts=retry.connection_attempts,
-            backoff_base_ms=retry.backoff_base_ms,
+            CallHistory(call.connection_failures, call.unreached, call.attempt),
+            BatchPolicy(parse_callback_policy(call.callback_policy), call.batch_status),
+            now,
+            retry=retry,
             detail=event.detail,
+            final_error=final_error,
+            gate=_gate_context(call),
         )
+        new = decision.state
         ended_at = event.ended_at or now
         row: dict[str, Any] = {
             "_id": call.id,
             "_old": old.value,
             "_n": n,
-            "_failures": history.connection_failures,
-            "_unreached": history.unreached,
+            "_failures": decision.history.connection_failures,
+            "_unreached": decision.history.unreached,
             "_ended_at": ended_at,
         }
         duration = 0.0
-        if final_error is not None:
-            new = CallState.FAILED
-            row.update(_error=final_error, _duration=event.duration_s)
-            self.failures.append(row)
-        elif not decision.final and call.batch_status in RUNNING_BATCH_STATES:
-            new = CallState.WAITING
-            row.update(_next=now + decision.retry_after_ms)
+        if new is CallState.WAITING:
+            row.update(_next=decision.due_ms)
             self.retries.append(row)
             self.events.append(
                 (
@@ -267,27 +243,15 @@ class _Plan:
                         "status": "waiting",
                         "attempt": n,
                         "outcome": event.outcome.value,
-                        "nextAttemptAt": now + decision.retry_after_ms,
+                        "nextAttemptAt": decision.due_ms,
                     },
                 )
             )
-        elif not decision.final:
-            # The batch was cancelled while this call was live: it ran to its end, and it
-            # is not tried again (a waiting call in a cancelled batch would never finish).
-            new = CallState.FAILED
-            reason = final_reason(event.outcome, event.detail)
-            row.update(
-                _error=f"{reason} - not retried: batch {call.batch_status}",
-                _duration=event.duration_s,
-            )
-            self.failures.append(row)
-        elif event.outcome is Outcome.COMPLETED:
-            new = CallState.COMPLETED
+        elif new is CallState.COMPLETED:
             duration = float(event.duration_s or 0.0)
             row.update(_duration=duration, _result=_result(call, event))
             self.completions.append(row)
         else:
-            new = CallState.FAILED
             row.update(_error=decision.error, _duration=event.duration_s)
             self.failures.append(row)
         self.slots[call.workspace_id] += 1
@@ -362,6 +326,17 @@ class _Plan:
         await outbox.emit_many(conn, self.events)
         for batch_id in sorted(self.finished_batches):
             await mark_done_if_drained(conn, batch_id)
+
+
+def _gate_context(call: Any) -> GateContext | None:
+    """What moves a retry into the batch's calling window, if it has one."""
+    if call.calling_window is None:
+        return None
+    return GateContext(
+        CallFacts(zones=zones_for(call.phone_number)),
+        gating.policy_for(call.calling_window),
+        dial_lead_ms=gating.DIAL_LEAD_MS,
+    )
 
 
 def _result(call: Any, event: CallEvent) -> dict[str, Any]:

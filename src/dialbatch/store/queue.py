@@ -1,5 +1,8 @@
 """The queue protocol of DESIGN.md §4: claim -> intent -> (dial) -> outcome, and recovery.
 
+Outcomes are applied through events/apply.py (the one entry point), which writes them
+with store/outcomes.py.
+
 Claiming is safe to redo; dialing is not. So the intent to dial commits on its own,
 fenced by the lease token, before any provider is asked, and a call whose fate became
 uncertain is reconciled rather than dialed again.
@@ -18,16 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.caps import MONTH_MS, Caps, next_allowed_at
 from dialbatch.domain.caps import allowed as caps_allowed
+from dialbatch.domain.clock import Clock
+from dialbatch.domain.compliance import Policy
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
-from dialbatch.store import counters, number_dials, outbox, suppressions
+from dialbatch.store import counters, gating, number_dials, outbox, suppressions
 from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
 from dialbatch.store.batches import mark_done_if_drained, release_slots
-from dialbatch.store.outcomes import Applied as Applied  # re-exported: the queue's API
-from dialbatch.store.outcomes import RetryConfig as RetryConfig
-from dialbatch.store.outcomes import apply_outcome as apply_outcome
-from dialbatch.store.outcomes import apply_outcomes as apply_outcomes
-from dialbatch.store.outcomes import attempt_match as attempt_match
 from dialbatch.store.pauses import is_paused, may_dial
 from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
 
@@ -102,7 +102,13 @@ class Pace:
 
 
 async def claim(
-    conn: AsyncConnection, workspace_id: str, owner: str, max_n: int, lease_ms: int
+    conn: AsyncConnection,
+    workspace_id: str,
+    owner: str,
+    max_n: int,
+    lease_ms: int,
+    *,
+    clock: Clock | None = None,
 ) -> tuple[list[Claimed], Pace]:
     """Claim up to `max_n` due calls of the workspace within its rate and concurrency budget.
 
@@ -111,6 +117,9 @@ async def claim(
     holds the start time of the next call; a claim takes the calls whose starts fall within
     CLAIM_HORIZON_MS and moves it on by 1/calls_per_second each. So calls start exactly
     evenly, with no burst after an idle spell and none when a second worker joins.
+
+    A call outside its batch's calling window is not claimed: its due time moves to the
+    window's next opening (store/gating.py), read on `clock` (default: the database's).
     """
     now = await db_now_ms(conn)
     lim = workspace_limiter.c
@@ -128,7 +137,8 @@ async def claim(
     pace = Pace(now, start, interval)
     if n <= 0:
         return [], pace
-    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms)
+    gate_now = clock.now_ms() if clock is not None else now
+    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms, gate_now)
     if claimed:
         await conn.execute(
             workspace_limiter.update()
@@ -142,13 +152,19 @@ async def claim(
 
 
 async def _claim_fairly(
-    conn: AsyncConnection, workspace_id: str, owner: str, n: int, now: int, lease_ms: int
+    conn: AsyncConnection,
+    workspace_id: str,
+    owner: str,
+    n: int,
+    now: int,
+    lease_ms: int,
+    gate_now: int,
 ) -> list[Claimed]:
     """Share `n` between the workspace's runnable batches, least recently served first."""
     b = batches.c
     runnable = (
         await conn.execute(
-            sa.select(b.id, b.agent_id, b.status)
+            sa.select(b.id, b.agent_id, b.status, b.calling_window)
             .where(
                 b.workspace_id == workspace_id,
                 b.status.in_(RUNNING_BATCH_STATES),
@@ -163,13 +179,14 @@ async def _claim_fairly(
     fair_share = max(1, math.ceil(n / len(runnable)))
     claimed: list[Claimed] = []
     for share_pass in (fair_share, n):
-        for batch_id, agent_id, _ in runnable:
+        for batch_id, agent_id, _, window in runnable:
             want = min(share_pass, n - len(claimed))
             if want <= 0:
                 break
+            gate = None if window is None else (gating.policy_for(window), gate_now)
             claimed.extend(
                 await _claim_from_batch(
-                    conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms
+                    conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms, gate
                 )
             )
         if len(claimed) >= n:
@@ -177,7 +194,9 @@ async def _claim_fairly(
     served = Counter(c.batch_id for c in claimed)
     # The claims of a workspace queue on its limiter row, so one claim alone sees each
     # batch leave `queued`.
-    started = sorted(b_id for b_id, _, st in runnable if st == BatchState.QUEUED and b_id in served)
+    started = sorted(
+        b_id for b_id, _, st, _ in runnable if st == BatchState.QUEUED and b_id in served
+    )
     await outbox.emit_many(
         conn,
         [
@@ -206,6 +225,11 @@ async def _claim_fairly(
     return claimed
 
 
+# A claim of a windowed batch looks at most this many times for calls inside their window,
+# moving those outside it to their next opening each time.
+_WINDOW_ROUNDS = 4
+
+
 async def _claim_from_batch(
     conn: AsyncConnection,
     batch_id: str,
@@ -215,10 +239,35 @@ async def _claim_from_batch(
     want: int,
     now: int,
     lease_ms: int,
+    gate: tuple[Policy, int] | None = None,
 ) -> list[Claimed]:
+    """Claim up to `want` due calls of one batch; with `gate` (its window's policy and the
+    gate's "now"), only calls inside their window, the others deferred to its next opening."""
+    claimed: list[Claimed] = []
+    for _ in range(_WINDOW_ROUNDS if gate is not None else 1):
+        asked = want - len(claimed)
+        due = await _due(conn, batch_id, asked, now, with_phone=gate is not None)
+        if not due:
+            break
+        ids = [r.id for r in due]
+        if gate is not None:
+            ids = await gating.defer_closed(conn, gate[0], due, gate[1])
+        if ids:
+            claimed += await _claim_ids(
+                conn, ids, batch_id, agent_id, workspace_id, owner, now, lease_ms
+            )
+        if len(due) < asked or len(claimed) >= want:
+            break
+    return claimed
+
+
+async def _due(
+    conn: AsyncConnection, batch_id: str, limit: int, now: int, *, with_phone: bool
+) -> list[Any]:
+    """The batch's first `limit` due waiting calls that nobody else holds, locked."""
     c = calls.c
     due = (
-        sa.select(c.id)
+        sa.select(c.id, *([c.phone_number] if with_phone else []))
         .where(
             c.batch_id == batch_id,
             # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
@@ -227,11 +276,22 @@ async def _claim_from_batch(
             c.next_attempt_at <= now,
         )
         .order_by(c.next_attempt_at, c.id)
-        .limit(want)
+        .limit(limit)
     )
-    ids = [r[0] for r in await conn.execute(for_update(conn, due, skip_locked=True))]
-    if not ids:
-        return []
+    return list(await conn.execute(for_update(conn, due, skip_locked=True)))
+
+
+async def _claim_ids(
+    conn: AsyncConnection,
+    ids: list[int],
+    batch_id: str,
+    agent_id: str,
+    workspace_id: str,
+    owner: str,
+    now: int,
+    lease_ms: int,
+) -> list[Claimed]:
+    c = calls.c
     rows = await conn.execute(
         calls.update()
         .where(c.id.in_(ids), c.status == CallState.WAITING.value)
@@ -283,6 +343,9 @@ async def begin_dials(
     owner: str,
     lease_ms: int,
     from_numbers: Mapping[int, str | None] | None = None,
+    *,
+    clock: Clock | None = None,
+    dial_lead_ms: int = gating.DIAL_LEAD_MS,
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
     batch still runs and is not paused; the others must not be dialed (the batch was
@@ -292,6 +355,10 @@ async def begin_dials(
 
     `from_numbers` (by call id) is the caller number each dial will use, kept on its
     attempt row so that the call's attempt history names it.
+
+    The gate is asked again here, immediately before the dial, on `clock` (default: the
+    database's): a call whose window would close within `dial_lead_ms` goes back to waiting
+    until its next opening, and one the gate refuses ends failed (store/gating.py).
     """
     if not group:
         return []
@@ -299,15 +366,22 @@ async def begin_dials(
     c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
     await lock_calls(conn, sorted(by_id))  # in id order, as every writer of calls takes them
-    # The gate's last word, in the same transaction as the intent: a number suppressed
-    # since its batch was uploaded (or opted out by the agent a moment ago) is never dialed.
+    # The gate's last word, in the same transaction as the intent, in its order (suppression,
+    # window, caps; docs/compliance.md): a number suppressed since its batch was uploaded
+    # (or opted out by the agent a moment ago) is never dialed.
     blocked = await suppressions.matching(
         conn, {(call.workspace_id, call.phone_number) for call, _ in group}, now
     )
     refused_now = [call for call, _ in group if (call.workspace_id, call.phone_number) in blocked]
-    ids = sorted(
-        i for i in by_id if (by_id[i][0].workspace_id, by_id[i][0].phone_number) not in blocked
+    open_calls = [c for c, _ in group if (c.workspace_id, c.phone_number) not in blocked]
+    policies = await gating.policies_of(conn, {call.batch_id for call in open_calls})
+    held = gating.hold_back(
+        policies,
+        [(call.call_id, call.batch_id, call.phone_number) for call in open_calls],
+        clock.now_ms() if clock is not None else now,
+        dial_lead_ms,
     )
+    ids = sorted(call.call_id for call in open_calls if call.call_id not in held)
     capped = await _check_caps(conn, [by_id[i][0] for i in ids], now)
     ids = [i for i in ids if i not in capped]
     running = sa.select(batches.c.id).where(
@@ -315,24 +389,28 @@ async def begin_dials(
         batches.c.status.in_(RUNNING_BATCH_STATES),
         may_dial(),
     )
-    rows = await conn.execute(
-        calls.update()
-        .where(
-            sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
-            c.status == CallState.CLAIMED.value,
-            c.lease_owner == owner,
-            c.batch_id.in_(running),
-        )
-        .values(
-            status=CallState.DIALING.value,
-            attempt=c.attempt + 1,
-            started_at=now,
-            ended_at=None,
-            duration_s=None,
-            lease_expires=now + lease_ms,
-        )
-        .returning(c.id, c.attempt)
-    )
+    rows: Sequence[Any] = []
+    if ids:
+        rows = (
+            await conn.execute(
+                calls.update()
+                .where(
+                    sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
+                    c.status == CallState.CLAIMED.value,
+                    c.lease_owner == owner,
+                    c.batch_id.in_(running),
+                )
+                .values(
+                    status=CallState.DIALING.value,
+                    attempt=c.attempt + 1,
+                    started_at=now,
+                    ended_at=None,
+                    duration_s=None,
+                    lease_expires=now + lease_ms,
+                )
+                .returning(c.id, c.attempt)
+            )
+        ).all()
     granted: dict[int, int] = {r.id: r.attempt for r in rows}
     intents = [
         Intent(call=call, attempt=granted[call.call_id], dial_key=_key(call, granted))
@@ -381,6 +459,12 @@ async def begin_dials(
         ended += await _unclaim_paused(conn, refused, owner)
     if refused_now:
         ended += await _fail_suppressed(conn, refused_now, blocked, owner, now)
+    if held:
+        ended += await gating.end_held_claims(
+            conn,
+            [(sa.and_(*_holds_claim(by_id[i][0], owner)), d) for i, d in sorted(held.items())],
+            now,
+        )
     if capped:
         ended += await _defer_capped(conn, [by_id[i][0] for i in capped], capped, owner, now)
     per_batch = Counter(i.call.batch_id for i in intents)
@@ -588,7 +672,7 @@ async def _end_claims(
             ),
         ],
     )
-    final = (CallState.CANCELLED.value, CallState.FAILED.value)
+    final = (CallState.CANCELLED.value, CallState.FAILED.value)  # failed: the gate refused it
     for batch_id in sorted({r.batch_id for r in ended if r.status in final}):
         await mark_done_if_drained(conn, batch_id)
 

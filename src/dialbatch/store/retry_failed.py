@@ -95,6 +95,7 @@ async def create_retry_batch(
         rows=rows(),
         parent_batch_id=parent.id,
         failure_stop=parent.failure_stop,
+        calling_window=parent.calling_window,  # the same hours as the calls it retries
     )
 
 

@@ -126,6 +126,10 @@ batches = sa.Table(
     sa.Column("failure_stop", sa.JSON, nullable=True),
     sa.Column("pause_reason", sa.Text, nullable=True),
     sa.Column("resumed_at", sa.BigInteger, nullable=True),
+    # The batch's own calling window, validated JSON (domain/windows.py); NULL: none
+    # (migration 0011). The claim and the intent step hold calls outside it back.
+    # none_as_null: no window is SQL NULL, not JSON 'null', so "IS NOT NULL" finds windows.
+    sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(

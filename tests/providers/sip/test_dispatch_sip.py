@@ -8,10 +8,10 @@ import asyncio
 import sqlalchemy as sa
 
 from dialbatch.dispatch.dispatcher import DispatchConfig, Dispatcher
+from dialbatch.domain.retry import RetryConfig
 from dialbatch.providers.base import Provider
 from dialbatch.providers.sip.adapter import SipProvider
 from dialbatch.store.engine import Database
-from dialbatch.store.queue import RetryConfig
 from dialbatch.store.tables import agents, attempts, calls
 from tests.dispatch.test_dispatcher import wait_done
 from tests.helpers import AGENT, assert_consistent, make_batch

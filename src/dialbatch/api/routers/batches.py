@@ -11,7 +11,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from dialbatch.api import batch_create, batch_validate, campaign_wire, export, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
-from dialbatch.api.campaign_wire import IDEMPOTENCY_PARAMETER, JSON_CREATE_SCHEMA
+from dialbatch.api.campaign_wire import (
+    CALLING_WINDOW_DESCRIPTION,
+    IDEMPOTENCY_PARAMETER,
+    JSON_CREATE_SCHEMA,
+)
 from dialbatch.api.errors import (
     BadRequest,
     BatchNotFound,
@@ -57,6 +61,11 @@ START_BODY: dict[str, Any] = {
                         "type": "string",
                         "description": "extension: JSON of the FailureStop schema: "
                         "when the batch pauses itself on a failure spike",
+                    },
+                    "callingWindow": {
+                        "type": "string",
+                        "description": CALLING_WINDOW_DESCRIPTION
+                        + " (in the form: the window as JSON text)",
                     },
                 },
             }

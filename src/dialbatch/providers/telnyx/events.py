@@ -11,7 +11,7 @@ call), so any process can match a webhook to its attempt. Mapping, forward-only:
   call that ended normally is `completed`, or `voicemail` when a machine was detected
   (a hangup we asked for after a machine answer says so in its client_state).
 
-The first final event a call gets wins (store.queue.apply_outcome), so duplicates and late
+The first final event a call gets wins (events.apply.apply_outcomes), so duplicates and late
 webhooks change nothing.
 """
 
