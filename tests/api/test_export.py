@@ -154,3 +154,30 @@ async def test_calls_listing_includes_results_on_request(harness: Harness) -> No
     assert all(c["attempts"] == 1 and c["result"]["transcript"] for c in calls)
     r = await h.client.get(f"{BASE}/{batch_id}/calls?include=everything", headers=h.headers)
     assert_error_shape(r, 400)
+
+
+async def test_calls_listing_includes_attempt_histories_on_request(harness: Harness) -> None:
+    """`include=attempts` gives each call of the page the same `attemptHistory` as its
+    detail, so a client reads every dial of a batch a page at a time."""
+    h = harness
+    batch_id = await _finished(h, people(numbers(3)))
+    r = await h.client.get(
+        f"{BASE}/{batch_id}/calls?include=result,attempts&limit=2", headers=h.headers
+    )
+    assert r.status_code == 200, r.text
+    listed = r.json()["calls"]
+    assert len(listed) == 2
+    for item in listed:
+        assert item["result"]["transcript"]
+        detail = (
+            await h.client.get(f"{BASE}/{batch_id}/calls/{item['jobId']}", headers=h.headers)
+        ).json()
+        assert item["attemptHistory"] == detail["attemptHistory"]
+        assert len(item["attemptHistory"]) == 1
+        assert item["attemptHistory"][0]["outcome"] == "completed"
+    only = (
+        await h.client.get(f"{BASE}/{batch_id}/calls?include=attempts", headers=h.headers)
+    ).json()["calls"]
+    assert all("result" not in c and len(c["attemptHistory"]) == 1 for c in only)
+    r = await h.client.get(f"{BASE}/{batch_id}/calls?include=attempts,x", headers=h.headers)
+    assert "result,attempts" in assert_error_shape(r, 400)["message"]

@@ -101,6 +101,8 @@ async def test_export_and_results_a_page_at_a_time(client: AsyncClient) -> None:
     page = await client.list_calls(batch_id, include_result=True)
     completed = [c for c in page["calls"] if c["status"] == "completed"]
     assert all("Hello First" in c["result"]["transcript"] for c in completed)
+    dials = await client.list_calls(batch_id, include_result=True, include_attempts=True)
+    assert all(len(c["attemptHistory"]) == c["attempts"] for c in dials["calls"])
     with pytest.raises(NotFound):
         _ = [c async for c in client.iter_export("batch_nope")]
 

@@ -156,15 +156,17 @@ class AsyncClient:
         page: int = 1,
         limit: int = 20,
         include_result: bool = False,
+        include_attempts: bool = False,
     ) -> CallPage:
         """One page of the batch's calls in CSV row order, optionally of one status.
 
         `page` is 1-based; `limit` is at most 100. A page past the last is empty, with
         `hasNext` false.
         `include_result` (a dialbatch extension) adds each call's `attempts` and, once
-        completed, its `result`: results a page at a time.
+        completed, its `result`: results a page at a time. `include_attempts` (also an
+        extension) adds each call's `attemptHistory`, every dial as the call's detail shows.
         """
-        query = _shared.calls_query(status, page, limit, include_result)
+        query = _shared.calls_query(status, page, limit, include_result, include_attempts)
         body: CallPage = await self._request("GET", batch_path(batch_id, "calls"), params=query)
         return body
 
@@ -174,12 +176,18 @@ class AsyncClient:
         status: str = "all",
         limit: int = _shared.MAX_PAGE_SIZE,
         include_result: bool = False,
+        include_attempts: bool = False,
     ) -> AsyncIterator[CallPage]:
         """Every page of the batch's calls, first to last (one request per page)."""
         page = 1
         while True:
             body = await self.list_calls(
-                batch_id, status=status, page=page, limit=limit, include_result=include_result
+                batch_id,
+                status=status,
+                page=page,
+                limit=limit,
+                include_result=include_result,
+                include_attempts=include_attempts,
             )
             yield body
             if not body["pagination"]["hasNext"]:
@@ -192,6 +200,7 @@ class AsyncClient:
         status: str = "all",
         limit: int = _shared.MAX_PAGE_SIZE,
         include_result: bool = False,
+        include_attempts: bool = False,
     ) -> AsyncIterator[Call]:
         """Every call of the batch, walking the pages lazily.
 
@@ -199,7 +208,11 @@ class AsyncClient:
         batch, a call that changes status between two pages can be missed or seen twice.
         """
         async for body in self.iter_call_pages(
-            batch_id, status=status, limit=limit, include_result=include_result
+            batch_id,
+            status=status,
+            limit=limit,
+            include_result=include_result,
+            include_attempts=include_attempts,
         ):
             for call in body["calls"]:
                 yield call

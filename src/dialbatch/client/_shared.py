@@ -125,11 +125,18 @@ def open_csv(csv: CsvSource) -> Iterator[tuple[str, IO[bytes]]]:
 
 
 def calls_query(
-    status: str, page: int, limit: int, include_result: bool = False
+    status: str,
+    page: int,
+    limit: int,
+    include_result: bool = False,
+    include_attempts: bool = False,
 ) -> dict[str, str | int]:
     query: dict[str, str | int] = {"status": status, "page": page, "limit": limit}
-    if include_result:  # an extension: sent only when asked for
-        query["include"] = "result"
+    wanted = [
+        name for name, on in (("result", include_result), ("attempts", include_attempts)) if on
+    ]
+    if wanted:  # an extension: sent only when asked for
+        query["include"] = ",".join(wanted)
     return query
 
 

@@ -107,6 +107,7 @@ class Call(TypedDict):
     metadata: dict[str, Any]
     attempts: NotRequired[int]  # extension, with include_result=True
     result: NotRequired[dict[str, Any]]  # extension, with include_result=True (completed)
+    attemptHistory: NotRequired[list[AttemptEntry]]  # extension, with include_attempts=True
 
 
 class Pagination(TypedDict):

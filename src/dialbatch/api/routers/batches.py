@@ -26,7 +26,7 @@ from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
 from dialbatch.store import batches, calls, counters, pauses, workspaces
-from dialbatch.store.attempt_history import attempt_history
+from dialbatch.store.attempt_history import attempt_histories, attempt_history
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
 log = logging.getLogger(__name__)
@@ -215,13 +215,14 @@ async def list_calls(
             max_length=32,
             description=(
                 "extension: `result` adds each call's `attempts` and (when completed) its "
-                "`result`, so a client can read results a page at a time"
+                "`result`, so a client can read results a page at a time; `attempts` adds "
+                "each call's `attemptHistory`; both: `result,attempts`"
             ),
         ),
     ] = "",
 ) -> dict[str, Any]:
     wanted = _status_filter(status)
-    with_result = _include_result(include)
+    with_result, with_history = _includes(include)
     async with db.read() as conn:
         batch = await batches.get_batch(conn, workspace, batchId)
         if batch is None:
@@ -237,6 +238,9 @@ async def list_calls(
             if offset < total
             else []
         )
+        histories = (
+            await attempt_histories(conn, workspace, [r.id for r in rows]) if with_history else {}
+        )
     summary = schemas.counts(tally)
     items = [schemas.call_item(r) for r in rows]
     if with_result:
@@ -244,6 +248,9 @@ async def list_calls(
             item["attempts"] = r.attempt
             if r.status == CallState.COMPLETED and r.result is not None:
                 item["result"] = r.result
+    if with_history:
+        for item, r in zip(items, rows, strict=True):
+            item["attemptHistory"] = [schemas.attempt_entry(a) for a in histories[r.id]]
     return {
         "calls": items,
         "pagination": schemas.pagination(page, limit, total),
@@ -259,11 +266,18 @@ def _status_filter(status: str) -> str:
     return wanted
 
 
-def _include_result(include: str) -> bool:
-    wanted = include.strip().lower()
-    if wanted not in ("", "result"):
-        raise BadRequest(f"Unknown include {include!r}; the one value is `result`")
-    return wanted == "result"
+_INCLUDES = ("result", "attempts")
+
+
+def _includes(include: str) -> tuple[bool, bool]:
+    """What `include` asks the listing to add: (results, attempt histories)."""
+    wanted = {part.strip().lower() for part in include.split(",") if part.strip()}
+    unknown = wanted - set(_INCLUDES)
+    if unknown:
+        raise BadRequest(
+            f"Unknown include {include!r}; use `result`, `attempts` or `result,attempts`"
+        )
+    return "result" in wanted, "attempts" in wanted
 
 
 @router.get(
