@@ -415,3 +415,30 @@ def test_a_new_batch_with_a_calling_window_and_its_preview(
     with live_server.client() as http:
         assert http.get("/v1/api/batch-calls").json()["pagination"]["total"] == after
         http.delete(f"/v1/api/batch-calls/{batch_id}")
+
+
+def test_retry_failed_links_the_two_batches(ui: Watched, live_server: Served) -> None:
+    page = ui.page
+    busy = _agent(live_server, "Always busy", {"busy": 1})
+    parent = _batch(live_server, ["+12025550381", "+12025550382"], busy)
+    with live_server.client() as http:
+        _wait(
+            "the batch to end",
+            lambda: http.get(f"/v1/api/batch-calls/{parent}/status").json()["isComplete"],
+        )
+    page.goto(f"{live_server.url}/#/batches/{parent}")
+    page.wait_for_selector("#batch-status[data-status=completed]")
+    assert page.locator("#batch-links").is_hidden()
+    page.click("#actions [data-action=retry-failed]")
+    link = page.locator("#retry-batches [data-batch-link]")
+    link.wait_for()
+    with live_server.client() as http:
+        retries = http.get(f"/v1/api/batch-calls/{parent}").json()["retryBatchIds"]
+    assert len(retries) == 1 and link.inner_text() == retries[0]
+    ui.shot("11-retried-in")
+    link.click()
+    page.wait_for_selector(f"#parent-batch [data-batch-link='{parent}']")
+    assert page.url.endswith(f"#/batches/{retries[0]}")
+    ui.shot("12-retry-of")
+    with live_server.client() as http:
+        http.delete(f"/v1/api/batch-calls/{retries[0]}")
