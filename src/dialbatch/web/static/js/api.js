@@ -84,12 +84,15 @@ export async function request(path, { method = "GET", query, form, json, session
 
 export const get = (path, query) => request(path, { query });
 export const post = (path, opts) => request(path, { method: "POST", ...opts });
+export const patch = (path, opts) => request(path, { method: "PATCH", ...opts });
+export const put = (path, opts) => request(path, { method: "PUT", ...opts });
+export const del = (path, opts) => request(path, { method: "DELETE", ...opts });
 
 /** What this server offers beyond the contract, read from its OpenAPI document once. */
 let features = null;
 export async function serverFeatures() {
   if (features) return features;
-  const found = { batchActions: {} };
+  const found = { batchActions: {}, paths: {}, schemas: {} };
   try {
     const res = await fetch("/openapi.json", { credentials: "omit" });
     const doc = await res.json();
@@ -98,9 +101,40 @@ export async function serverFeatures() {
       const ops = paths[`/v1/api/batch-calls/{batchId}/${action}`];
       if (ops) found.batchActions[action] = ["post", "put", "patch"].find((m) => m in ops) || "post";
     }
+    found.paths = paths;
+    found.schemas = (doc.components && doc.components.schemas) || {};
   } catch {
     // No document: show only what the contract guarantees (cancel).
   }
   features = found;
   return features;
+}
+
+/** Whether the server has `method` (lower case) on `path`, per its OpenAPI document. */
+export function has(feats, path, method = "get") {
+  const ops = feats && feats.paths && feats.paths[path];
+  return Boolean(ops && method in ops);
+}
+
+/** The JSON schema of an operation's request body, `$ref`s one level deep resolved. */
+export function bodySchema(feats, path, method) {
+  const op = feats && feats.paths && feats.paths[path] && feats.paths[path][method];
+  const content = op && op.requestBody && op.requestBody.content;
+  const schema = content && content["application/json"] && content["application/json"].schema;
+  return resolveRef(feats, schema);
+}
+
+/** A schema with its `$ref` (and a `oneOf` of one schema and null) replaced by the target. */
+export function resolveRef(feats, schema) {
+  if (!schema) return null;
+  if (schema.$ref) {
+    const name = schema.$ref.split("/").pop();
+    return (feats.schemas && feats.schemas[name]) || null;
+  }
+  const choices = schema.oneOf || schema.anyOf;
+  if (choices) {
+    const real = choices.filter((c) => c.type !== "null");
+    if (real.length === 1) return resolveRef(feats, real[0]);
+  }
+  return schema;
 }

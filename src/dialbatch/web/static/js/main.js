@@ -1,16 +1,21 @@
-// The shell: a hash router (#/batches, #/new, #/batches/<id>, #/batches/<id>/calls/<jobId>)
-// and the header. Each page is an object with mount(root, route), optional
-// update(route) (same page, other parameters) and unmount().
+// The shell: a hash router (#/batches, #/new, #/batches/<id>, #/batches/<id>/calls/<jobId>,
+// #/dnc, #/settings) and the header, with the workspace's emergency stop. Each page is an
+// object with mount(root, route), optional update(route) (same page, other parameters) and
+// unmount().
 
-import { clearSession, getSession, setUnauthorizedHandler } from "./api.js";
+import { clearSession, getSession, has, serverFeatures, setUnauthorizedHandler } from "./api.js";
+import { EmergencyStop } from "./emergency.js";
 import { banner, navigate } from "./nav.js";
 import { BatchesPage } from "./pages/batches.js";
 import { BatchPage } from "./pages/batch.js";
 import { NewBatchPage } from "./pages/newbatch.js";
+import { SettingsPage } from "./pages/settings.js";
 import { SignInPage } from "./pages/signin.js";
+import { SuppressionsPage } from "./pages/suppressions.js";
 
 const root = document.getElementById("app");
 let current = null; // {key, page}
+const emergency = new EmergencyStop(document.getElementById("emergency"), document.getElementById("workspace-paused"));
 
 export function parseHash() {
   const raw = location.hash.replace(/^#/, "") || "/batches";
@@ -24,6 +29,8 @@ function resolve(route) {
   if (!getSession()) return { key: "signin", make: () => new SignInPage() };
   if (first === "signin") return { key: "signin", make: () => new SignInPage() };
   if (first === "new") return { key: "new", make: () => new NewBatchPage() };
+  if (first === "dnc") return { key: "dnc", make: () => new SuppressionsPage() };
+  if (first === "settings") return { key: "settings", make: () => new SettingsPage() };
   if (first === "batches" && id) {
     route.batchId = id;
     route.jobId = sub === "calls" ? jobId || null : null;
@@ -52,7 +59,17 @@ function header() {
   document.getElementById("nav").hidden = !who;
   document.getElementById("signout").hidden = !who;
   document.getElementById("who").textContent = who ? who.workspaceId : "";
-  if (!who) document.getElementById("live").hidden = true;
+  if (!who) {
+    document.getElementById("live").hidden = true;
+    emergency.stop();
+    return;
+  }
+  emergency.start();
+  // Links to the pages of extensions this server has.
+  serverFeatures().then((feats) => {
+    document.getElementById("nav-dnc").hidden = !has(feats, "/v1/api/suppressions", "get");
+    document.getElementById("nav-settings").hidden = !has(feats, "/v1/api/workspace", "get");
+  });
 }
 
 document.getElementById("signout").addEventListener("click", () => {

@@ -1,13 +1,15 @@
 // One batch: its counts, a chart of calls finished over time, the average duration, the
-// recent calls, the call table (status filter and pages of the API), a call's detail, and
-// the actions this server has. Kept current by the event stream (or polling).
+// recent calls, the call table (status filter and pages of the API), a call's detail (with
+// its dials and the gate's last word), the actions this server has, why it is paused, its
+// retry links and the rules it runs under. Kept current by the event stream (or polling).
 
 import { ApiError, get, request, serverFeatures } from "../api.js";
 import { badge, fmtDuration, fmtTime, h, plural, progressBar, replace } from "../dom.js";
 import { cumulate, finishedChart } from "../chart.js";
+import { WORKSPACE_CHANGED, WORKSPACE_SEEN } from "../emergency.js";
 import { coalesce, watch } from "../live.js";
 import { banner, navigate } from "../nav.js";
-import { workersWarning } from "./common.js";
+import { describeValue, summarizeWindow, workersWarning } from "./common.js";
 
 const FILTERS = ["all", "waiting", "active", "completed", "failed", "cancelled"];
 const PAGE_SIZE = 20;
@@ -32,6 +34,9 @@ export class BatchPage {
     this.actions = h("div", { class: "actions", id: "actions" });
     this.flash = h("div", { id: "created" });
     this.warning = h("p", { class: "warn", hidden: true });
+    this.pauseNote = h("div", { class: "pause-note", id: "pause-note", role: "status", hidden: true });
+    this.links = h("p", { class: "meta", id: "batch-links", hidden: true });
+    this.rules = h("dl", { class: "fields rules", id: "batch-rules", hidden: true });
     this.progress = h("div", { id: "progress" });
     this.stats = h("dl", { class: "stats", id: "stats" });
     this.chart = h("div", { id: "chart" });
@@ -51,10 +56,13 @@ export class BatchPage {
         { class: "card" },
         h("div", { class: "row" }, this.title, this.badge, h("span", { class: "spacer" }), this.actions),
         this.meta,
+        this.links,
+        this.pauseNote,
         this.flash,
         this.warning,
         this.progress,
-        this.stats
+        this.stats,
+        this.rules
       ),
       h(
         "div",
@@ -73,6 +81,8 @@ export class BatchPage {
     );
     this.showCreated();
     this.refresh = coalesce(() => this.load());
+    this.onWorkspace = () => ((this.batchStale = true), this.refresh());
+    window.addEventListener(WORKSPACE_CHANGED, this.onWorkspace);
     this.stop = watch(`${this.base}/events`, (event) => {
       if (event && event.type === "snapshot" && event.data && "isComplete" in event.data) this.applyStatus(event.data);
       this.refresh();
@@ -95,6 +105,7 @@ export class BatchPage {
   unmount() {
     this.closed = true;
     this.stop();
+    window.removeEventListener(WORKSPACE_CHANGED, this.onWorkspace);
     if (this.settleTimer) clearTimeout(this.settleTimer);
   }
 
@@ -110,7 +121,8 @@ export class BatchPage {
   }
 
   async load() {
-    if (!this.batch) {
+    if (!this.batch || this.batchStale) {
+      this.batchStale = false;
       try {
         this.batch = await get(this.base);
       } catch (err) {
@@ -122,8 +134,15 @@ export class BatchPage {
         throw err;
       }
       this.features = await serverFeatures();
+      this.renderBatchInfo();
     }
-    this.applyStatus(await get(`${this.base}/status`));
+    const status = await get(`${this.base}/status`);
+    // The batch's own fields (links, gate summary) change with its status, or all the time
+    // while it has a gate summary: read them again then.
+    if (this.status && (status.status !== this.status.status || (this.batch && this.batch.gate && !status.isComplete))) {
+      this.batchStale = true;
+    }
+    this.applyStatus(status);
     await this.loadCalls();
     await Promise.all([this.loadDetail(), this.loadFinishes()]);
     this.renderChart();
@@ -158,6 +177,75 @@ export class BatchPage {
     }
     this.renderStatus();
     this.renderChart(); // the recent calls just merged: the chart agrees with the counts
+    if ("workspacePaused" in status) window.dispatchEvent(new CustomEvent(WORKSPACE_SEEN, { detail: { paused: status.workspacePaused } }));
+    if (this.batchStale) this.reloadBatch();
+  }
+
+  /** GET the batch again (its links, window, gate summary), then show it. */
+  async reloadBatch() {
+    if (this.reloading) return;
+    this.reloading = true;
+    this.batchStale = false;
+    try {
+      this.batch = await get(this.base);
+      this.renderBatchInfo();
+    } catch (err) {
+      console.warn("batch", err);
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  /** Why it is paused, with the way out; shown above the counts, where it is seen. */
+  renderPause() {
+    const st = this.status;
+    const paused = st.status === "paused";
+    this.pauseNote.hidden = !paused;
+    this.pauseNote.dataset.reason = st.pauseReason ? "automatic" : st.workspacePaused ? "workspace" : "manual";
+    if (!paused) return;
+    const actions = (this.features && this.features.batchActions) || {};
+    const since = st.pausedAt ? ` since ${fmtTime(st.pausedAt)}` : "";
+    const parts = [];
+    if (st.pauseReason) {
+      parts.push(h("b", { text: `Automatic stop${since}: ` }), h("span", { id: "pause-reason", text: st.pauseReason }), h("div", { class: "small", text: "It stopped itself on a spike of failed dials, before burning its list. Check the provider, then resume by hand." }));
+    } else if (st.workspacePaused) {
+      parts.push(h("b", { text: `Paused with the whole workspace${since}` }), h("div", { class: "small", text: "The workspace's emergency stop holds every batch; “Resume dialing…” at the top lifts it." }));
+    } else {
+      parts.push(h("b", { text: `Paused by hand${since}` }), h("div", { class: "small", text: "No new call is dialed; live calls run to their end." }));
+    }
+    const key = `${st.pauseReason || ""}|${st.workspacePaused}|${st.pausedAt}|${Boolean(actions.resume)}`;
+    if (key === this.pauseShown) return;
+    this.pauseShown = key;
+    let resume = null;
+    if (actions.resume && !st.workspacePaused) {
+      resume = this.actionButton("resume", "Resume batch");
+      resume.id = "note-resume";
+      resume.classList.add("primary");
+      delete resume.dataset.action; // the actions row has its own; one per place
+    }
+    replace(this.pauseNote, h("div", { class: "grow" }, parts), resume);
+  }
+
+  /** Links to the batch it retries and to its retries, and the rules it runs under. */
+  renderBatchInfo() {
+    const b = this.batch || {};
+    const link = (id) => h("a", { href: `#/batches/${encodeURIComponent(id)}`, "data-batch-link": id, text: id });
+    const retries = b.retryBatchIds || [];
+    const links = [];
+    if (b.parentBatchId) links.push(h("span", { id: "parent-batch" }, "retry of ", link(b.parentBatchId)));
+    if (retries.length) {
+      links.push(h("span", { id: "retry-batches" }, links.length ? " · " : "", `retried in `, retries.flatMap((id, i) => (i ? [", ", link(id)] : [link(id)]))));
+    }
+    this.links.hidden = !links.length;
+    replace(this.links, links);
+
+    const rows = [];
+    if ("callingWindow" in b) rows.push(["Calling window", h("span", { id: "calling-window", text: b.callingWindow ? summarizeWindow(b.callingWindow) : "none: calls at any hour" })]);
+    if (b.complianceProfile !== undefined && b.complianceProfile !== null) rows.push(["Compliance profile", h("span", { id: "compliance-profile", text: describeValue(b.complianceProfile) })]);
+    if (b.failureStop) rows.push(["Automatic stop", h("span", { id: "failure-stop", text: describeFailureStop(b.failureStop) })]);
+    if (b.gate && typeof b.gate === "object") rows.push(["Held back by the gate", gateSummary(b.gate)]);
+    this.rules.hidden = !rows.length;
+    replace(this.rules, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
   }
 
   renderStatus() {
@@ -191,6 +279,7 @@ export class BatchPage {
     replace(this.stats, items.map(([k, v]) => [h("dt", { text: k }), h("dd", { "data-stat": k, text: v })]));
     this.renderRecent();
     this.renderActions();
+    this.renderPause();
   }
 
   renderRecent() {
@@ -263,6 +352,8 @@ export class BatchPage {
         } catch (err) {
           banner(`${label}: ${err.message}`, "error");
         }
+        this.batchStale = true; // a retry adds a link; a pause or resume changes the note
+        this.pauseShown = null;
         this.resetActions();
         this.refresh();
       },
@@ -455,11 +546,13 @@ function renderCall(call, metadata) {
   ];
   if (call.duration !== undefined) rows.push(["Duration", fmtDuration(call.duration)]);
   if (call.error) rows.push(["Error", call.error]);
+  if (call.gateDecision) rows.push(["Gate", gateLine(call.gateDecision)]);
   const result = call.result || null;
   const parts = [
     h("h2", { text: `Call ${call.jobId}` }),
     h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)])),
   ];
+  if (Array.isArray(call.attemptHistory)) parts.push(h("h3", { text: "Dials" }), attemptTable(call.attemptHistory));
   if (result) {
     const fields = [];
     if (result.outcome) fields.push(["Outcome", result.outcome]);
@@ -483,4 +576,59 @@ function keyValues(obj, id) {
     { class: "table small", id },
     h("tbody", {}, Object.entries(obj).map(([k, v]) => h("tr", {}, h("th", { text: k }), h("td", { text: typeof v === "string" ? v : JSON.stringify(v) }))))
   );
+}
+
+/** Every dial of a call, first first (the API's `attemptHistory`). */
+function attemptTable(history) {
+  if (!history.length) return h("p", { class: "muted", id: "attempt-history", text: "Not dialed yet." });
+  const outcome = (a) => (a.outcome ? badge(a.outcome) : h("span", { class: "muted", text: a.endTime ? "unknown" : "live" }));
+  return h(
+    "table",
+    { class: "table small", id: "attempt-history" },
+    h("thead", {}, h("tr", {}, ["#", "Started", "Ended", "Outcome", "Duration", "Provider code", "Caller number"].map((t) => h("th", { text: t })))),
+    h(
+      "tbody",
+      {},
+      history.map((a) =>
+        h(
+          "tr",
+          { "data-attempt": String(a.attempt) },
+          h("td", { text: String(a.attempt) }),
+          h("td", { text: fmtTime(a.startTime) }),
+          h("td", { text: fmtTime(a.endTime) }),
+          h("td", {}, outcome(a)),
+          h("td", { text: a.duration === null || a.duration === undefined ? "—" : fmtDuration(a.duration) }),
+          h("td", { title: [a.provider, a.providerCallId].filter(Boolean).join(" "), text: a.providerCode ?? "—" }),
+          h("td", { text: a.fromNumber || "—" })
+        )
+      )
+    )
+  );
+}
+
+/** The gate's last decision on a call, as one line: why it was held back or refused. */
+function gateLine(decision) {
+  const words = { capped: "Held by a frequency cap", suppressed: "Refused: on the do-not-call list", window: "Held until its calling window opens", outside_window: "Held until its calling window opens", no_zone: "Refused: time zone unknown", consent: "Refused: no consent recorded" };
+  const head = words[decision.kind] || `Gate: ${decision.kind}`;
+  const bits = [decision.message];
+  if (decision.rule) bits.push(`rule ${decision.rule}`);
+  if (decision.until) bits.push(`until ${fmtTime(decision.until)}`);
+  if (decision.at) bits.push(`decided ${fmtTime(decision.at)}`);
+  return h("span", { id: "gate-decision", "data-kind": decision.kind }, h("b", { text: head }), ` · ${bits.filter(Boolean).join(" · ")}`);
+}
+
+/** The batch's `gate` summary, whatever its keys: each a count of calls held back. */
+function gateSummary(gate) {
+  const entries = Object.entries(gate);
+  if (!entries.length) return h("span", { id: "gate-summary", class: "muted", text: "nothing held back" });
+  return h(
+    "span",
+    { id: "gate-summary" },
+    entries.flatMap(([k, v], i) => [i ? " · " : "", h("span", { "data-gate": k }, `${k} `, h("b", { text: describeValue(v) }))])
+  );
+}
+
+function describeFailureStop(rule) {
+  if (!rule.enabled) return "off";
+  return `pauses when ${Math.round(rule.failedShare * 100)} % of the last ${rule.lastDials} dials failed within ${fmtDuration(rule.withinSeconds)}`;
 }

@@ -16,3 +16,31 @@ export async function workersWarning() {
   }
   return null;
 }
+
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAY_NAMES = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", sat: "Sat", sun: "Sun" };
+
+/** A `callingWindow` in one line: "Mon–Fri 09:00–17:00 · Sat 10:00–14:00, recipient's time". */
+export function summarizeWindow(win) {
+  const days = win.days || {};
+  const key = (d) => (days[d] || []).map(([a, b]) => `${a}–${b}`).join(", ");
+  const groups = []; // runs of consecutive days with the same ranges
+  for (const d of WEEKDAYS) {
+    const ranges = key(d);
+    const last = groups[groups.length - 1];
+    if (last && last.ranges === ranges && WEEKDAYS.indexOf(last.to) === WEEKDAYS.indexOf(d) - 1) last.to = d;
+    else groups.push({ from: d, to: d, ranges });
+  }
+  const open = groups.filter((g) => g.ranges).map((g) => `${DAY_NAMES[g.from]}${g.to !== g.from ? `–${DAY_NAMES[g.to]}` : ""} ${g.ranges}`);
+  const zone = !win.timezone || win.timezone === "recipient" ? "in each recipient's own time" : `in ${win.timezone}`;
+  const skips = (win.skipDates || []).length ? `; skips ${win.skipDates.join(", ")}` : "";
+  return `${open.join(" · ") || "never open"}, ${zone}${skips}`;
+}
+
+/** Any settings value in words: scalars as they are, objects as `key value` pairs. */
+export function describeValue(value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value !== "object") return String(value);
+  if (Array.isArray(value)) return value.map(describeValue).join(", ");
+  return Object.entries(value).map(([k, v]) => `${k} ${typeof v === "object" && v !== null ? JSON.stringify(v) : v}`).join(" · ");
+}
