@@ -28,6 +28,7 @@ from dialbatch.domain.retry import (
     RetryConfig,
     parse_callback_policy,
 )
+from dialbatch.domain.retry_policy import RetryPolicy, parse_retry_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
 from dialbatch.domain.timezones import zones_for
 from dialbatch.store import counters, failure_stop, gating, outbox
@@ -177,6 +178,7 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.result,
             c.phone_number,
             b.callback_policy,
+            b.retry_policy,
             b.calling_window,
             b.status.label("batch_status"),
         )
@@ -212,12 +214,17 @@ class _Plan:
         decision = next_state(
             event.outcome,
             CallHistory(call.connection_failures, call.unreached, call.attempt),
-            BatchPolicy(parse_callback_policy(call.callback_policy), call.batch_status),
+            BatchPolicy(
+                parse_callback_policy(call.callback_policy),
+                call.batch_status,
+                _retry_policy(call.retry_policy),
+            ),
             now,
             retry=retry,
             detail=event.detail,
             final_error=final_error,
             gate=_gate_context(call),
+            refused=event.refused,
         )
         new = decision.state
         ended_at = event.ended_at or now
@@ -326,6 +333,11 @@ class _Plan:
         await outbox.emit_many(conn, self.events)
         for batch_id in sorted(self.finished_batches):
             await mark_done_if_drained(conn, batch_id)
+
+
+def _retry_policy(stored: dict[str, Any] | None) -> RetryPolicy | None:
+    """The batch's stored rules (validated when written), or None."""
+    return None if stored is None else parse_retry_policy(stored)
 
 
 def _gate_context(call: Any) -> GateContext | None:
