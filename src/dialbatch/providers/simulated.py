@@ -154,7 +154,8 @@ class SimulatedProvider:
         self._by_id: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.dials = 0  # every start_call that rang a (simulated) phone
-        self.refusals: list[tuple[str, str, int]] = []  # (dial_key, to, at ms) refused
+        # Every dial received, in order: (dial_key, to, refused at ms; None: placed).
+        self._received: list[tuple[str, str, int | None]] = []
 
     async def start_call(self, request: DialRequest) -> str:
         existing = self._calls.get(request.dial_key)
@@ -163,7 +164,7 @@ class SimulatedProvider:
         try:
             pcid, event, delay_s = self._draw(request.dial_key, request.agent_config, request)
         except ProviderError:
-            self.refusals.append((request.dial_key, request.to, now_ms()))
+            self._received.append((request.dial_key, request.to, now_ms()))
             raise
         self._follow(request, pcid, event, now_ms(), delay_s)
         self.dials += 1
@@ -207,6 +208,7 @@ class SimulatedProvider:
             started_at_ms=start_ms,
         )
         self._calls[request.dial_key] = call
+        self._received.append((request.dial_key, request.to, None))
         self._by_id[pcid] = request.dial_key
         remaining = max(0.0, (call.ends_at_ms - now_ms()) / 1000)
         call.handle = asyncio.get_running_loop().call_later(remaining, self._finish, call, None)
@@ -241,23 +243,32 @@ class SimulatedProvider:
         """Every dial this carrier received, in the order received: the ones it placed
         (with their start, end and final event) and the ones it refused (outcome
         "refused", nothing placed). Tests hold the engine's record against it."""
-        rows: list[dict[str, Any]] = [
-            {
-                "dialKey": c.request.dial_key,
-                "to": c.request.to,
-                "startedAt": c.started_at_ms,
-                "endedAt": c.event.ended_at if c.ended else None,
-                "outcome": c.event.outcome.value,
-                "providerCallId": c.provider_call_id,
-                "providerCode": c.event.provider_code,
-            }
-            for c in self._calls.values()
-        ]
-        rows += [
-            {"dialKey": key, "to": to, "startedAt": at, "endedAt": at, "outcome": "refused"}
-            for key, to, at in self.refusals
-        ]
-        return sorted(rows, key=lambda r: (r["startedAt"], r["dialKey"]))
+        rows: list[dict[str, Any]] = []
+        for key, to, refused_at in self._received:
+            call = self._calls.get(key)
+            if refused_at is not None:
+                rows.append(
+                    {
+                        "dialKey": key,
+                        "to": to,
+                        "startedAt": refused_at,
+                        "endedAt": refused_at,
+                        "outcome": "refused",
+                    }
+                )
+            elif call is not None:
+                rows.append(
+                    {
+                        "dialKey": key,
+                        "to": call.request.to,
+                        "startedAt": call.started_at_ms,
+                        "endedAt": call.event.ended_at if call.ended else None,
+                        "outcome": call.event.outcome.value,
+                        "providerCallId": call.provider_call_id,
+                        "providerCode": call.event.provider_code,
+                    }
+                )
+        return rows
 
     async def hangup(self, provider_call_id: str) -> None:
         key = self._by_id.get(provider_call_id)
