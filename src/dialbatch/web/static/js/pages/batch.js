@@ -188,6 +188,7 @@ export class BatchPage {
       const left = (st.waiting + st.active) / rate;
       items.push(["Rate", `${rate.toFixed(1)} calls/min`], ["Time left", `about ${fmtDuration(left * 60)}`]);
     }
+    if (b.retryPolicy) items.push(["Retries", retrySummary(b.retryPolicy)]);
     replace(this.stats, items.map(([k, v]) => [h("dt", { text: k }), h("dd", { "data-stat": k, text: v })]));
     this.renderRecent();
     this.renderActions();
@@ -483,4 +484,12 @@ function keyValues(obj, id) {
     { class: "table small", id },
     h("tbody", {}, Object.entries(obj).map(([k, v]) => h("tr", {}, h("th", { text: k }), h("td", { text: typeof v === "string" ? v : JSON.stringify(v) }))))
   );
+}
+
+/** The batch's retry rule per outcome in a few words: which outcomes are dialed again. */
+function retrySummary(policy) {
+  const retried = Object.entries(policy)
+    .filter(([, rule]) => rule.retry)
+    .map(([outcome, rule]) => `${outcome} up to ${rule.maxDials} dials`);
+  return retried.length ? retried.join("; ") : "none";
 }
