@@ -247,3 +247,15 @@ async def test_a_malformed_policy_is_a_400_naming_the_field_and_nothing_is_made(
     assert after == before
     got = await api.client.get("/v1/api/workspace", headers=api.headers)
     assert got.json()["retryPolicy"] is None
+
+
+async def test_the_policy_is_in_the_openapi_document(api: Harness) -> None:
+    doc = (await api.client.get("/openapi.json")).json()
+    create = doc["paths"]["/v1/api/batch-calls"]["post"]["requestBody"]["content"]
+    form = create["multipart/form-data"]["schema"]["properties"]["retryPolicy"]
+    assert "extension" in form["description"]
+    rows = create["application/json"]["schema"]["properties"]["retryPolicy"]
+    assert set(rows["properties"]) == {"busy", "no-answer", "voicemail", "failed", "provider-error"}
+    patch = doc["paths"]["/v1/api/workspace"]["patch"]["requestBody"]["content"]
+    assert "retryPolicy" in patch["application/json"]["schema"]["properties"]
+    assert "retryPolicy" in doc["components"]["schemas"]["BatchResponse"]["properties"]
