@@ -166,3 +166,32 @@ def test_the_greeting_uses_whatever_name_column_the_csv_has() -> None:
     assert contact_name({"customer-name": "Barbara"}) == "Barbara"
     assert contact_name({"first_name": "", "Name": "Fallback"}) == "Fallback"
     assert contact_name({"email": "x@example.com"}) is None
+
+
+async def test_a_script_sets_each_dial_to_a_number_and_the_ledger_records_them() -> None:
+    script = {"+12025550101": ["busy", "refused", "completed"]}
+    validate_config({"script": script})
+    for bad in ({"+1": []}, {"+1": ["answered"]}, ["busy"], {"+1": "busy"}):
+        with pytest.raises(SimulatedConfigError):
+            validate_config({"script": bad})
+    got = await run_all(["call_s_0:1", "call_s_0:3", "call_s_0:4"], script=script)
+    # The n-th dial (n from the dial key) takes the n-th step; the last one repeats.
+    assert [got[k].outcome for k in ("call_s_0:1", "call_s_0:3", "call_s_0:4")] == [
+        Outcome.BUSY,
+        Outcome.COMPLETED,
+        Outcome.COMPLETED,
+    ]
+
+    async def sink(_: CallEvent) -> None:
+        return None
+
+    sim = SimulatedProvider(sink, time_scale=0.0005)
+    with pytest.raises(ProviderError):
+        await sim.start_call(request("call_s_1:2", script=script))
+    await sim.start_call(request("call_s_1:1", script=script))
+    ledger = sim.ledger()
+    assert [(d["dialKey"], d["outcome"]) for d in ledger] == [
+        ("call_s_1:2", "refused"),
+        ("call_s_1:1", "busy"),
+    ]
+    await sim.aclose()

@@ -197,6 +197,7 @@ def test_a_scheduled_batch_from_the_form_and_only_the_actions_the_server_has(
     page.check("#cb-enabled")
     page.fill("#cb-attempts", "2")
     page.fill("#cb-gaps", "6")
+    page.fill("#retry-policy", '{"voicemail": false}')
     page.fill("#defaultCountry", "us")
     page.click("#create")
     page.wait_for_selector("#batch-status[data-status=queued]")
@@ -207,6 +208,10 @@ def test_a_scheduled_batch_from_the_form_and_only_the_actions_the_server_has(
         token_route = http.post("/v1/api/events/token").status_code
     assert batch["scheduledAt"] == int(start.timestamp() * 1000)
     assert batch["totalCalls"] == 1
+    # retryPolicy wins over the smart callbacks for the outcome it names.
+    assert batch["retryPolicy"]["voicemail"] == {"retry": False}
+    assert batch["retryPolicy"]["busy"]["maxDials"] == 2
+    page.wait_for_selector("[data-stat=Retries]")
     assert "scheduled " in page.inner_text(".meta")
     page.wait_for_selector("#actions [data-action=cancel]")
     for action in ("pause", "resume", "retry-failed"):

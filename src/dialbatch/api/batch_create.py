@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from dialbatch import ingest
-from dialbatch.api import idempotency
+from dialbatch.api import idempotency, retry_wire
 from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
 from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload
@@ -27,11 +27,12 @@ from dialbatch.domain import failure_stop
 from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
+from dialbatch.domain.retry_policy import RetryPolicy, for_new_batch
 from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
 from dialbatch.domain.windows import InvalidCallingWindow, parse_calling_window
 from dialbatch.ingest import json_rows
 from dialbatch.ingest.csv_reader import Chunk
-from dialbatch.store import batches, suppressions, workspaces
+from dialbatch.store import batches, retry_policies, suppressions, workspaces
 from dialbatch.store.engine import Database
 
 # Rows per insert statement: large enough that thread hand-offs are rare, small enough
@@ -47,6 +48,7 @@ JSON_FIELDS = (
     "dedupe",
     "failureStop",
     "callingWindow",
+    "retryPolicy",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -68,6 +70,10 @@ class NewBatch:
     failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
+    # Its own retry rules per outcome (api/retry_wire.py); a smartCallbackConfig sent means
+    # the workspace's default retryPolicy is not taken.
+    retry_policy: RetryPolicy | None = None
+    smart_callback_sent: bool = False
 
 
 # -- the two bodies -------------------------------------------------------------------------
@@ -100,6 +106,8 @@ def from_form(upload: Upload) -> NewBatch:
         options=options,
         failure_stop=stop,
         scan=lambda opts: _scan_file(file, opts),
+        retry_policy=retry_wire.parse_field(f.get("retryPolicy")),
+        smart_callback_sent=bool((f.get("smartCallbackConfig") or "").strip()),
     )
 
 
@@ -152,6 +160,8 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         options=options,
         failure_stop=_failure_stop(stop),
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
+        retry_policy=retry_wire.parse_field(body.get("retryPolicy")),
+        smart_callback_sent=policy is not None,
     )
 
 
@@ -228,6 +238,11 @@ async def create(
         options = replace(
             new.options, suppressed=await suppressions.active_numbers(conn, workspace)
         )
+        rules = for_new_batch(
+            new.retry_policy,
+            await retry_policies.workspace_default(conn, workspace),
+            smart_callback_sent=new.smart_callback_sent,
+        )
     producer: ThreadProducer[Chunk, ingest.ScanResult] = ThreadProducer(
         lambda emit: new.produce(options, emit)
     )
@@ -246,6 +261,7 @@ async def create(
                 source_name=new.source_name,
                 rows=producer,
                 failure_stop=new.failure_stop,
+                retry_policy=None if rules is None else rules.to_json(),
             )
             scan = producer.result
             assert scan is not None

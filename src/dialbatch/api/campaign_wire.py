@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.api.retry_wire import SCHEMA as RETRY_POLICY_SCHEMA
 from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.states import RUNNING_BATCH_STATES
 from dialbatch.store import failure_stop, pauses, retry_failed
@@ -107,6 +108,7 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
         "skipInvalid": {"type": "boolean"},
         "dedupe": {"type": "boolean"},
         "callingWindow": CALLING_WINDOW_SCHEMA,
+        "retryPolicy": RETRY_POLICY_SCHEMA,
     },
 }
 

@@ -172,6 +172,14 @@ class BatchResponse(_Model):
             " null when it has none. See docs/compliance.md"
         ),
     )
+    retryPolicy: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "extension: the retry rule each outcome (busy, no-answer, voicemail, failed, "
+            "provider-error) of the batch's calls follows, with its own retryPolicy, "
+            "smartCallbackConfig and the connection retries resolved. See docs/retries.md"
+        ),
+    )
 
 
 class ProgressResponse(Progress):

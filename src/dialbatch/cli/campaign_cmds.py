@@ -1,7 +1,8 @@
 """Steering a running campaign from the command line (extensions): `pause`, `resume` (one
 batch, or with `--all` every batch of the workspace), `retry-failed`, `call` (one call
-with every dial it took) and `failure-stop` (the workspace's automatic stop on failure
-spikes). Connection options as for the other client commands."""
+with every dial it took), `failure-stop` (the workspace's automatic stop on failure
+spikes) and `retry-policy` (the workspace's default retry rule per outcome). Connection
+options as for the other client commands."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dialbatch.cli import retry_policy_cmd
 from dialbatch.cli.client_cmds import (
     DEFAULT_URL,
     ApiKey,
@@ -53,6 +55,7 @@ def register(app: typer.Typer) -> None:
     app.command()(call)
     app.command("failure-stop")(failure_stop)
     app.command()(caps)
+    app.command("retry-policy")(retry_policy_cmd.retry_policy)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:

@@ -115,6 +115,15 @@ def submit(
             '20, "failedShare": 0.5, "withinSeconds": 120} or {"enabled": false}.',
         ),
     ] = None,
+    retry_policy_json: Annotated[
+        str | None,
+        typer.Option(
+            "--retry-policy",
+            metavar="FILE|JSON",
+            help='The retry rule per outcome (extension), inline or in a file: {"busy": '
+            '{"maxDials": 3, "gapsSeconds": [60, 120]}, "voicemail": false}. See docs/retries.md.',
+        ),
+    ] = None,
     watch_after: Annotated[
         bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
     ] = False,
@@ -151,6 +160,7 @@ def submit(
     """Start a batch: upload FILE (- for stdin) and queue one call per row."""
     callback = _callback_config(callback_json)
     stop = _callback_config(failure_stop_json, "--failure-stop")
+    retry_policy = _json_arg(retry_policy_json, "--retry-policy")
     source = _csv_source(file)
     with _client(url, api_key, workspace) as client:
         options: dict[str, Any] = {
@@ -161,6 +171,7 @@ def submit(
             "dedupe": dedupe,
             "idempotency_key": idempotency_key,
             "failure_stop": stop,
+            "retry_policy": retry_policy,
         }
         if dry_run:
             del options["idempotency_key"]
@@ -536,6 +547,19 @@ def _callback_config(raw: str | None, option: str = "--callback-json") -> dict[s
     if not isinstance(config, dict):
         _fail(f"{option} must be a JSON object")
     return config
+
+
+def _json_arg(raw: str | None, option: str) -> dict[str, Any] | None:
+    """A JSON object given inline (it starts with `{`) or as the path of a file holding it."""
+    if raw is None:
+        return None
+    text = raw
+    if not raw.lstrip().startswith("{"):
+        try:
+            text = Path(raw).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"{option}: not inline JSON, and the file cannot be read: {exc}")
+    return _callback_config(text, option)
 
 
 def _json_rows(source: CsvSource) -> list[dict[str, Any]]:

@@ -106,6 +106,7 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        retry_policy: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -118,7 +119,9 @@ class AsyncClient:
         24 h, the same request answers the first response instead of a second batch.
         `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
         "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
-        workspace's rule).
+        workspace's rule). `retry_policy` (extension): the retry rule per outcome,
+        `{"busy": {"maxDials": 3, "gapsSeconds": [60, 120]}, "voicemail": False, ...}`
+        (docs/retries.md); outcomes left out follow `smart_callback`.
         """
         form = _shared.start_form(
             agent_id,
@@ -128,6 +131,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            retry_policy=retry_policy,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -320,6 +324,7 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        retry_policy: Mapping[str, Any] | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -336,6 +341,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            retry_policy=retry_policy,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -352,6 +358,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        retry_policy: Mapping[str, Any] | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -364,6 +371,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            retry_policy=retry_policy,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = await self._request(
@@ -381,6 +389,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        retry_policy: Mapping[str, Any] | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -392,6 +401,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            retry_policy=retry_policy,
         )
         result: ValidateResult = await self._request("POST", VALIDATE, json=body)
         return result
@@ -546,5 +556,13 @@ class AsyncClient:
         workspace; a capped call waits until the cap allows a dial. Both None: no caps."""
         caps = {k: v for k, v in (("per24h", per_24h), ("per30d", per_30d)) if v is not None}
         body = {"frequencyCaps": caps or None}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    async def set_retry_policy(self, policy: Mapping[str, Any] | None) -> WorkspaceRules:
+        """The workspace's default retry rule per outcome (extension), taken by each new
+        batch that sends no smartCallbackConfig (its own retry_policy wins per outcome);
+        None removes it. Running batches keep the rules they were created with."""
+        body = {"retryPolicy": None if policy is None else dict(policy)}
         result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
         return result

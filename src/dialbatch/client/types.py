@@ -92,6 +92,9 @@ class Batch(TypedDict):
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
     callingWindow: NotRequired[dict[str, Any] | None]  # extension: docs/compliance.md
+    # extension: the rule each outcome follows, {"busy": {"retry", "maxDials",
+    # "gapsSeconds", "counting"}, ...} (docs/retries.md)
+    retryPolicy: NotRequired[dict[str, Any] | None]
 
 
 class Call(TypedDict):
@@ -253,6 +256,8 @@ class WorkspacePause(TypedDict):
     message: NotRequired[str]
     # dialing rules: {"per24h"?, "per30d"?} or None (GET and PATCH only)
     frequencyCaps: NotRequired[dict[str, int] | None]
+    # the default retry rule per outcome of new batches, or None (GET and PATCH only)
+    retryPolicy: NotRequired[dict[str, Any] | None]
 
 
 class WorkspaceRules(TypedDict):
@@ -260,6 +265,7 @@ class WorkspaceRules(TypedDict):
 
     workspaceId: str
     frequencyCaps: dict[str, int] | None
+    retryPolicy: dict[str, Any] | None
 
 
 class Webhook(TypedDict):

@@ -245,7 +245,12 @@ class Dialer:
             )
             await self._quietly(
                 self._on_event(
-                    CallEvent(outcome=Outcome.FAILED, dial_key=intent.dial_key, detail=str(exc))
+                    CallEvent(
+                        outcome=Outcome.FAILED,
+                        dial_key=intent.dial_key,
+                        detail=str(exc),
+                        refused=True,
+                    )
                 ),
                 intent.dial_key,
             )

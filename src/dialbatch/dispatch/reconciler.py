@@ -132,6 +132,7 @@ class Reconciler:
                 outcome=Outcome.FAILED,
                 dial_key=dial.dial_key,
                 detail="Call failed - the provider never received the dial",
+                refused=True,
             )
 
     async def _check_quiet(self, dial: following.QuietDial) -> None:

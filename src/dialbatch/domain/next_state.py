@@ -2,8 +2,9 @@
 
 Every rule that shapes a call's future after an outcome lives behind :func:`next_state`, so
 that the store only writes what was decided and a new rule (a calling window, a cap) has one
-place to go. It builds on :func:`dialbatch.domain.retry.decide` (the retry table and the
-smart-callback policy) and adds what decide does not know: a failure forced from outside
+place to go. It builds on the retry policy per outcome (domain/retry_policy.py: the batch's
+`retryPolicy` over its smart callbacks and the connection retries) and adds what that policy
+does not know: a failure forced from outside
 (an attempt whose fate cannot be learned), a batch that stopped running while the call was
 live, and, when a gate context is given, the calling windows and caps a retry must land in.
 
@@ -22,9 +23,9 @@ from dialbatch.domain.retry import (
     AttemptHistory,
     CallbackPolicy,
     RetryConfig,
-    decide,
     final_reason,
 )
+from dialbatch.domain.retry_policy import RetryPolicy, decide_by_policy, from_smart_callback
 from dialbatch.domain.states import RUNNING_BATCH_STATES, CallState
 from dialbatch.domain.windows import HORIZON_MS
 
@@ -60,11 +61,19 @@ class CallHistory:
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    """What the call's batch says about its future: its smart-callback policy, and its
-    status (a batch that no longer runs retries nothing)."""
+    """What the call's batch says about its future: its smart-callback policy, the
+    per-outcome rules that replace it (its `retryPolicy`, or the workspace's default it took
+    when created), and its status (a batch that no longer runs retries nothing)."""
 
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
     status: str = "processing"
+    retry_policy: RetryPolicy | None = None
+
+    def effective(self, retry: RetryConfig) -> RetryPolicy:
+        """The rule for every outcome: the batch's own rules over its smart callbacks and
+        the process's connection retries."""
+        base = from_smart_callback(self.callbacks, retry)
+        return base if self.retry_policy is None else self.retry_policy.over(base)
 
     @property
     def running(self) -> bool:
@@ -107,27 +116,24 @@ def next_state(
     detail: str | None = None,
     final_error: str | None = None,
     gate: GateContext | None = None,
+    refused: bool = False,
 ) -> NextState:
     """The call's next state after a dial ended with ``outcome`` at ``now_ms``.
 
     ``detail`` is the provider's words for the outcome (shown beside ours in an error);
     ``final_error`` forces a final failure with that error (the outcome of the dial cannot be
-    learned, so trying again could ring someone twice). Without ``gate`` a retry is due when
-    its gap or backoff ends; with one, at the first instant after that at which every window
-    is open and every cap allows a dial, and a retry that no window will ever admit ends the
-    call instead of leaving it waiting forever.
+    learned, so trying again could ring someone twice). ``refused``: the provider refused
+    the dial or never received it (a `provider-error` to the retry policy). Without
+    ``gate`` a retry is due when its gap or backoff ends; with one, at the first instant
+    after that at which every window is open and every cap allows a dial, and a retry that
+    no window will ever admit ends the call instead of leaving it waiting forever.
     """
     counted = history.after(outcome)
     retry = retry or RetryConfig()
     if final_error is not None:
         return NextState(CallState.FAILED, counted, error=final_error)
-    decision = decide(
-        outcome,
-        counted,
-        batch.callbacks,
-        connection_attempts=retry.connection_attempts,
-        backoff_base_ms=retry.backoff_base_ms,
-        detail=detail,
+    decision = decide_by_policy(
+        outcome, counted, batch.effective(retry), refused=refused, detail=detail
     )
     if decision.final:
         if outcome is Outcome.COMPLETED:

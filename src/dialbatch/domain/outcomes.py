@@ -59,3 +59,6 @@ class CallEvent:
     provider_code: str | None = None
     detail: str | None = None
     result: dict[str, object] | None = None
+    # The provider refused the dial or never received it: nothing rang (a `failed` outcome
+    # that the retry policy calls `provider-error`).
+    refused: bool = False

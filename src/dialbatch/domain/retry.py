@@ -157,23 +157,14 @@ def decide(
     backoff_base_ms: int = DEFAULT_BACKOFF_BASE_MS,
     detail: str | None = None,
 ) -> Decision:
-    """What to do after a dial ended with `outcome`."""
-    rule = OUTCOME_RULES[outcome]
-    reason = final_reason(outcome, detail)
-    if rule.retry is RetryKind.NONE:
-        return Decision(final=True, error=reason or None)
-    if rule.retry is RetryKind.CONNECTION:
-        if history.connection_failures < connection_attempts:
-            backoff = backoff_base_ms * 2 ** (history.connection_failures - 1)
-            return Decision(final=False, retry_after_ms=backoff, kind=RetryKind.CONNECTION)
-        return Decision(final=True, error=_after(reason, history.dials))
-    if policy.enabled and history.unreached < policy.max_attempts:
-        return Decision(
-            final=False,
-            retry_after_ms=policy.gap_ms(history.unreached - 1),
-            kind=RetryKind.CALLBACK,
-        )
-    return Decision(final=True, error=_after(reason, history.dials))
+    """What to do after a dial ended with `outcome`, under the batch's smartCallbackConfig
+    and the connection-retry settings: both read as one retry policy (domain/retry_policy.py),
+    the rule every dial is decided by."""
+    # Imported here: retry_policy builds on this module's types.
+    from dialbatch.domain.retry_policy import decide_by_policy, from_smart_callback
+
+    retry = RetryConfig(connection_attempts=connection_attempts, backoff_base_ms=backoff_base_ms)
+    return decide_by_policy(outcome, history, from_smart_callback(policy, retry), detail=detail)
 
 
 def final_reason(outcome: Outcome, detail: str | None) -> str:

@@ -6,6 +6,9 @@ Agent `provider_config` keys (all optional):
   outcomes: {"completed": .6, "busy": .1, "no-answer": .15, "voicemail": .1, "failed": .05}
   seed: int; meanTalkSeconds: float (45); ringSeconds: [min, max] ([2, 12]);
   ringTimeoutSeconds: float (30); startErrorRate: float (0): share of dials refused outright.
+  script: {"+15550001": ["busy", "busy", "completed"], ...}: the n-th dial to that number
+    ends with the n-th outcome ("refused": the carrier refuses it), the last one repeating;
+    for tests that need each number to behave exactly so. Other numbers draw as above.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     rate = config.get("startErrorRate")
     if rate is not None and (not _is_number(rate) or not 0 <= rate <= 1):
         raise SimulatedConfigError("startErrorRate must be a number from 0 to 1")
+    _validate_script(config.get("script"))
     seed = config.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise SimulatedConfigError("seed must be a whole number")
@@ -91,6 +95,38 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+REFUSED = "refused"
+MAX_SCRIPT = 50
+
+
+def _validate_script(script: object) -> None:
+    if script is None:
+        return
+    words = ({o.value for o in Outcome} - {"canceled"}) | {REFUSED}
+    if not isinstance(script, dict) or not all(
+        isinstance(number, str)
+        and isinstance(steps, list)
+        and 0 < len(steps) <= MAX_SCRIPT
+        and all(step in words for step in steps)
+        for number, steps in script.items()
+    ):
+        raise SimulatedConfigError(
+            f"script must map numbers to lists of 1 to {MAX_SCRIPT} of {sorted(words)}"
+        )
+
+
+def scripted_outcome(cfg: dict[str, Any], to: str | None, dial_key: str) -> str | None:
+    """What the agent's `script` says the dial ends with (an outcome or "refused"): the
+    n-th dial to a number (n from the dial key) takes the n-th step, the last repeating.
+    None when the number has no script. Reconstructible from the dial alone."""
+    steps = (cfg.get("script") or {}).get(to or "")
+    if not steps:
+        return None
+    attempt = dial_key.rsplit(":", 1)[-1]
+    n = int(attempt) if attempt.isdigit() else 1
+    return str(steps[min(max(n, 1), len(steps)) - 1])
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -103,6 +139,7 @@ class _SimCall:
     ends_at_ms: int
     handle: asyncio.TimerHandle | None = None
     ended: bool = False
+    started_at_ms: int = 0
 
 
 class SimulatedProvider:
@@ -117,26 +154,34 @@ class SimulatedProvider:
         self._by_id: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.dials = 0  # every start_call that rang a (simulated) phone
+        # Every dial received, in order: (dial_key, to, refused at ms; None: placed).
+        self._received: list[tuple[str, str, int | None]] = []
 
     async def start_call(self, request: DialRequest) -> str:
         existing = self._calls.get(request.dial_key)
         if existing is not None:
             return existing.provider_call_id
-        pcid, event, delay_s = self._draw(request.dial_key, request.agent_config, request)
+        try:
+            pcid, event, delay_s = self._draw(request.dial_key, request.agent_config, request)
+        except ProviderError:
+            self._received.append((request.dial_key, request.to, now_ms()))
+            raise
         self._follow(request, pcid, event, now_ms(), delay_s)
         self.dials += 1
         return pcid
 
     def _draw(
-        self, key: str, cfg: dict[str, Any], request: DialRequest | None
+        self, key: str, cfg: dict[str, Any], request: DialRequest | None, to: str | None = None
     ) -> tuple[str, CallEvent, float]:
         """Everything about a dial, from its seed alone: (call id, final event, seconds
         from start to end); raises ProviderError for a dial the carrier refuses. Drawn
         the same in any process, so a dial outlives the process that placed it."""
         rng = random.Random(f"{cfg.get('seed', self._seed)}:{key}")
-        if rng.random() < float(cfg.get("startErrorRate", 0.0)):
+        scripted = scripted_outcome(cfg, request.to if request else to, key)
+        if rng.random() < float(cfg.get("startErrorRate", 0.0)) or scripted == REFUSED:
             raise ProviderError("simulated carrier refused the request (503)")
-        outcome, ring_s, talk_s = _draw(rng, cfg)
+        forced = Outcome(scripted) if scripted else None
+        outcome, ring_s, talk_s = _draw(rng, cfg, forced)
         pcid = f"sim_{rng.getrandbits(64):016x}"
         result = None
         if outcome is Outcome.COMPLETED:
@@ -155,8 +200,15 @@ class SimulatedProvider:
     def _follow(
         self, request: DialRequest, pcid: str, event: CallEvent, start_ms: int, delay_s: float
     ) -> _SimCall:
-        call = _SimCall(pcid, request, event, ends_at_ms=start_ms + int(delay_s * 1000))
+        call = _SimCall(
+            pcid,
+            request,
+            event,
+            ends_at_ms=start_ms + int(delay_s * 1000),
+            started_at_ms=start_ms,
+        )
         self._calls[request.dial_key] = call
+        self._received.append((request.dial_key, request.to, None))
         self._by_id[pcid] = request.dial_key
         remaining = max(0.0, (call.ends_at_ms - now_ms()) / 1000)
         call.handle = asyncio.get_running_loop().call_later(remaining, self._finish, call, None)
@@ -186,6 +238,37 @@ class SimulatedProvider:
         ledger against it."""
         call = self._calls.get(dial_key)
         return None if call is None else (call.request, call.event, call.ended)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every dial this carrier received, in the order received: the ones it placed
+        (with their start, end and final event) and the ones it refused (outcome
+        "refused", nothing placed). Tests hold the engine's record against it."""
+        rows: list[dict[str, Any]] = []
+        for key, to, refused_at in self._received:
+            call = self._calls.get(key)
+            if refused_at is not None:
+                rows.append(
+                    {
+                        "dialKey": key,
+                        "to": to,
+                        "startedAt": refused_at,
+                        "endedAt": refused_at,
+                        "outcome": "refused",
+                    }
+                )
+            elif call is not None:
+                rows.append(
+                    {
+                        "dialKey": key,
+                        "to": call.request.to,
+                        "startedAt": call.started_at_ms,
+                        "endedAt": call.event.ended_at if call.ended else None,
+                        "outcome": call.event.outcome.value,
+                        "providerCallId": call.provider_call_id,
+                        "providerCode": call.event.provider_code,
+                    }
+                )
+        return rows
 
     async def hangup(self, provider_call_id: str) -> None:
         key = self._by_id.get(provider_call_id)
@@ -224,7 +307,7 @@ class SimulatedProvider:
         if lookup.started_at_ms is None:
             raise OutcomeUnknowable("the dial's start time is not known")
         try:
-            pcid, event, delay_s = self._draw(lookup.dial_key, lookup.agent_config, None)
+            pcid, event, delay_s = self._draw(lookup.dial_key, lookup.agent_config, None, lookup.to)
         except ProviderError as exc:
             raise DialNotFound("the simulated carrier refused this dial") from exc
         ends_at = lookup.started_at_ms + int(delay_s * 1000)
@@ -286,11 +369,15 @@ def outcome_detail(outcome: Outcome, code: str | None) -> str | None:
     return f"SIP {code} {_REASONS.get(code, '')}".strip()
 
 
-def _draw(rng: random.Random, cfg: dict[str, Any]) -> tuple[Outcome, float, float]:
-    """(outcome, ringing seconds, talk seconds)."""
+def _draw(
+    rng: random.Random, cfg: dict[str, Any], forced: Outcome | None = None
+) -> tuple[Outcome, float, float]:
+    """(outcome, ringing seconds, talk seconds); `forced` (a script's step) replaces the
+    drawn outcome, the random sequence staying the same."""
     weights = cfg.get("outcomes") or DEFAULT_OUTCOMES
     names = list(weights)
     outcome = Outcome(rng.choices(names, weights=[float(weights[n]) for n in names])[0])
+    outcome = forced or outcome
     ring_lo, ring_hi = cfg.get("ringSeconds", [2.0, 12.0])
     ring = rng.uniform(float(ring_lo), float(ring_hi))
     mean_talk = float(cfg.get("meanTalkSeconds", 45.0))

@@ -28,6 +28,7 @@ from dialbatch.domain.retry import (
     RetryConfig,
     parse_callback_policy,
 )
+from dialbatch.domain.retry_policy import RetryPolicy, parse_retry_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
 from dialbatch.domain.timezones import zones_for
 from dialbatch.store import counters, failure_stop, gating, outbox
@@ -177,6 +178,7 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.result,
             c.phone_number,
             b.callback_policy,
+            b.retry_policy,
             b.calling_window,
             b.status.label("batch_status"),
         )
@@ -198,6 +200,8 @@ class _Plan:
         self.slots: Counter[str] = Counter()
         self.events: list[tuple[str, str, dict[str, Any]]] = []
         self.finished_batches: set[str] = set()
+        # Each batch's stored retry rules, read once per group (parsing costs ~40 us).
+        self.rules: dict[str, RetryPolicy | None] = {}
 
     def add(
         self,
@@ -212,12 +216,17 @@ class _Plan:
         decision = next_state(
             event.outcome,
             CallHistory(call.connection_failures, call.unreached, call.attempt),
-            BatchPolicy(parse_callback_policy(call.callback_policy), call.batch_status),
+            BatchPolicy(
+                parse_callback_policy(call.callback_policy),
+                call.batch_status,
+                self._rules(call),
+            ),
             now,
             retry=retry,
             detail=event.detail,
             final_error=final_error,
             gate=_gate_context(call),
+            refused=event.refused,
         )
         new = decision.state
         ended_at = event.ended_at or now
@@ -273,6 +282,12 @@ class _Plan:
         return Applied(
             changed=True, batch_id=call.batch_id, status=new, workspace_id=call.workspace_id
         )
+
+    def _rules(self, call: Any) -> RetryPolicy | None:
+        if call.batch_id not in self.rules:
+            stored = call.retry_policy  # validated when written
+            self.rules[call.batch_id] = None if stored is None else parse_retry_policy(stored)
+        return self.rules[call.batch_id]
 
     async def write(self, conn: AsyncConnection) -> None:
         c = calls.c

@@ -28,6 +28,9 @@ workspaces = sa.Table(
     # The workspace's automatic stop on failure spikes (domain/failure_stop.py, migration
     # 0010); null: the default.
     sa.Column("failure_stop", sa.JSON, nullable=True),
+    # The default retry policy per outcome (domain/retry_policy.py, migration 0012) that a
+    # new batch takes unless it sends its own smartCallbackConfig; NULL: none.
+    sa.Column("retry_policy", sa.JSON(none_as_null=True), nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -130,6 +133,9 @@ batches = sa.Table(
     # (migration 0011). The claim and the intent step hold calls outside it back.
     # none_as_null: no window is SQL NULL, not JSON 'null', so "IS NOT NULL" finds windows.
     sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
+    # The batch's retry rules per outcome, over its smartCallbackConfig (migration 0012):
+    # its own retryPolicy and the workspace default it took when created; NULL: none.
+    sa.Column("retry_policy", sa.JSON(none_as_null=True), nullable=True),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(

@@ -41,7 +41,14 @@ from starlette.routing import Route
 from dialbatch.domain.outcomes import Outcome
 from dialbatch.providers.base import DialRequest
 from dialbatch.providers.carrier import signing
-from dialbatch.providers.simulated import _CODES, _draw, _result_for, validate_config
+from dialbatch.providers.simulated import (
+    _CODES,
+    REFUSED,
+    _draw,
+    _result_for,
+    scripted_outcome,
+    validate_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -254,10 +261,12 @@ class Carrier:
         except ValueError as exc:
             raise Refused(400, f"agent_config: {exc}") from exc
         rng = random.Random(f"{cfg.get('seed', self.config.seed)}:{key}")
-        if rng.random() < float(cfg.get("startErrorRate", 0.0)):
+        scripted = scripted_outcome(cfg, str(body.get("to", "")), key)
+        if rng.random() < float(cfg.get("startErrorRate", 0.0)) or scripted == REFUSED:
             self.refused += 1
             raise Refused(503, "the carrier refused the dial (simulated)")
-        outcome, ring_s, talk_s = _draw(rng, cfg)
+        forced = Outcome(scripted) if scripted else None
+        outcome, ring_s, talk_s = _draw(rng, cfg, forced)
         pcid = f"car_{rng.getrandbits(64):016x}"
         request = DialRequest(
             dial_key=key,

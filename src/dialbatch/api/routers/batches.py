@@ -9,7 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dialbatch.api import batch_create, batch_validate, campaign_wire, export, idempotency, schemas
+from dialbatch.api import (
+    batch_create,
+    batch_validate,
+    campaign_wire,
+    export,
+    idempotency,
+    retry_wire,
+    schemas,
+)
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import (
     CALLING_WINDOW_DESCRIPTION,
@@ -66,6 +74,10 @@ START_BODY: dict[str, Any] = {
                         "type": "string",
                         "description": CALLING_WINDOW_DESCRIPTION
                         + " (in the form: the window as JSON text)",
+                    },
+                    "retryPolicy": {
+                        "type": "string",
+                        "description": retry_wire.DESCRIPTION + " (in the form: JSON text)",
                     },
                 },
             }
@@ -190,8 +202,9 @@ async def _load(
 
 
 @router.get("/{batchId}", response_model=None, responses=_ok(schemas.BatchResponse))
-async def get_batch(batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
+async def get_batch(request: Request, batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
     batch, tally, recent, extra = await _load(db, workspace, batchId)
+    extra["retryPolicy"] = retry_wire.batch_retry_policy(batch, request.app.state.retry)
     return {**schemas.batch_response(batch, tally, recent, now_ms()), **extra}
 
 

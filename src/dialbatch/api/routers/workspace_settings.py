@@ -1,7 +1,8 @@
 """The workspace's dialing rules (extension): `PATCH /v1/api/workspace`.
 
 Today: frequency caps, at most N dials to one number per rolling 24 hours and per rolling
-30 days across every batch of the workspace (docs/compliance.md). `GET /v1/api/workspace`
+30 days across every batch of the workspace (docs/compliance.md), and the default retry
+policy per outcome that new batches take (docs/retries.md). `GET /v1/api/workspace`
 (routers/campaign.py) shows them beside the pause state.
 """
 
@@ -12,16 +13,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from dialbatch.api import schemas
+from dialbatch.api import retry_wire, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest
 from dialbatch.domain.caps import InvalidCaps, parse_caps
-from dialbatch.store import number_dials
+from dialbatch.store import number_dials, retry_policies
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
 
 MAX_BODY_BYTES = 16 * 1024
-SETTINGS = ("frequencyCaps",)
+SETTINGS = ("frequencyCaps", "retryPolicy")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody},
     401: {"model": schemas.ErrorBody},
@@ -39,7 +40,13 @@ _BODY_SCHEMA = {
                 "per24h": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "per30d": {"type": "integer", "minimum": 1, "maximum": 10000},
             },
-        }
+        },
+        "retryPolicy": {
+            "oneOf": [retry_wire.SCHEMA, {"type": "null"}],
+            "description": "The default retry rule per outcome that each new batch takes "
+            "(unless it sends smartCallbackConfig; its own retryPolicy wins per outcome); "
+            "null removes it; running batches keep theirs",
+        },
     },
 }
 
@@ -49,7 +56,8 @@ _BODY_SCHEMA = {
     responses=_ERRORS,
     summary="Change the workspace's dialing rules (extension)",
     description="Fields left out keep their value. frequencyCaps: at most per24h / per30d "
-    "dials to one number across every batch; a capped call waits until the cap allows a dial.",
+    "dials to one number across every batch; a capped call waits until the cap allows a dial. "
+    "retryPolicy: the default retry rules per outcome of new batches (null removes it).",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -71,10 +79,20 @@ async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dic
     if unknown:
         raise BadRequest(f"Unknown field(s) {unknown}; the settings are: {', '.join(SETTINGS)}")
     try:
-        caps = parse_caps(body["frequencyCaps"])
+        caps = parse_caps(body["frequencyCaps"]) if "frequencyCaps" in body else None
     except InvalidCaps as exc:
         raise BadRequest(str(exc)) from exc
+    rules = retry_wire.parse_field(body.get("retryPolicy"))
     async with db.write() as conn:
-        await number_dials.set_caps(conn, workspace, caps)
+        if caps is not None:
+            await number_dials.set_caps(conn, workspace, caps)
+        if "retryPolicy" in body:
+            await retry_policies.set_workspace_default(conn, workspace, rules)
+        caps = await number_dials.get_caps(conn, workspace)
+        rules = await retry_policies.workspace_default(conn, workspace)
     request.app.state.wake()  # calls deferred by an old cap may be due now
-    return {"workspaceId": workspace, "frequencyCaps": caps.to_json() or None}
+    return {
+        "workspaceId": workspace,
+        "frequencyCaps": caps.to_json() or None,
+        "retryPolicy": None if rules is None else rules.to_json(),
+    }

@@ -276,6 +276,7 @@ export class BatchPage {
       const left = (st.waiting + st.active) / rate;
       items.push(["Rate", `${rate.toFixed(1)} calls/min`], ["Time left", `about ${fmtDuration(left * 60)}`]);
     }
+    if (b.retryPolicy) items.push(["Retries", retrySummary(b.retryPolicy)]);
     replace(this.stats, items.map(([k, v]) => [h("dt", { text: k }), h("dd", { "data-stat": k, text: v })]));
     this.renderRecent();
     this.renderActions();
@@ -631,4 +632,12 @@ function gateSummary(gate) {
 function describeFailureStop(rule) {
   if (!rule.enabled) return "off";
   return `pauses when ${Math.round(rule.failedShare * 100)} % of the last ${rule.lastDials} dials failed within ${fmtDuration(rule.withinSeconds)}`;
+}
+
+/** The batch's retry rule per outcome in a few words: which outcomes are dialed again. */
+function retrySummary(policy) {
+  const retried = Object.entries(policy)
+    .filter(([, rule]) => rule.retry)
+    .map(([outcome, rule]) => `${outcome} up to ${rule.maxDials} dials`);
+  return retried.length ? retried.join("; ") : "none";
 }

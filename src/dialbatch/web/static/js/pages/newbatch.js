@@ -33,6 +33,7 @@ export class NewBatchPage {
     this.cbEnabled = h("input", { id: "cb-enabled", type: "checkbox" });
     this.cbAttempts = h("input", { id: "cb-attempts", type: "number", min: 1, max: 10, value: 3 });
     this.cbGaps = h("input", { id: "cb-gaps", value: "4, 24", placeholder: "4, 24" });
+    this.retryPolicy = h("textarea", { id: "retry-policy", rows: 3, placeholder: '{"busy": {"maxDials": 3, "gapsSeconds": [600, 3600]}, "voicemail": false}' });
     this.country = h("input", { id: "defaultCountry", name: "defaultCountry", maxlength: 2, size: 4, placeholder: "US", autocomplete: "off", onchange: changed });
     this.skipInvalid = h("input", { id: "skipInvalid", name: "skipInvalid", type: "checkbox", onchange: changed });
     this.dedupe = h("input", { id: "dedupe", name: "dedupe", type: "checkbox", onchange: changed });
@@ -79,7 +80,10 @@ export class NewBatchPage {
               h("legend", { text: "Smart callbacks (optional)" }),
               h("div", { class: "check" }, this.cbEnabled, h("label", { for: "cb-enabled", text: "Call again when busy, no answer or voicemail" })),
               h("div", { class: "field" }, h("label", { for: "cb-attempts", text: "Dials at most" }), this.cbAttempts),
-              h("div", { class: "field" }, h("label", { for: "cb-gaps", text: "Hours between dials" }), this.cbGaps)
+              h("div", { class: "field" }, h("label", { for: "cb-gaps", text: "Hours between dials" }), this.cbGaps),
+              h("label", { for: "retry-policy" }, "Retry policy per outcome (optional, JSON) ", h("code", { text: "retryPolicy" })),
+              this.retryPolicy,
+              h("span", { class: "hint", text: "busy, no-answer, voicemail, failed, provider-error: false or {maxDials, gapsSeconds}; wins over smart callbacks for the outcomes it names" })
             ),
             this.options,
             this.window.fieldset
@@ -203,6 +207,15 @@ export class NewBatchPage {
       if (!hours.length || hours.some((n) => !Number.isFinite(n) || n < 0)) return "Hours between dials: numbers separated by commas, e.g. 4, 24.";
       const config = { enabled: true, maxAttempts: Number(this.cbAttempts.value) || 1, gaps: hours.map((n) => ({ days: 0, hours: n })) };
       form.append("smartCallbackConfig", JSON.stringify(config));
+    }
+    const policy = this.retryPolicy.value.trim();
+    if (policy) {
+      try {
+        JSON.parse(policy);
+      } catch {
+        return "Retry policy: not valid JSON.";
+      }
+      form.append("retryPolicy", policy);
     }
     if (this.country.value.trim()) form.append("defaultCountry", this.country.value.trim().toUpperCase());
     if (this.skipInvalid.checked) form.append("skipInvalid", "true");
