@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch import ingest
 from dialbatch.api import idempotency
@@ -47,6 +48,7 @@ JSON_FIELDS = (
     "dedupe",
     "failureStop",
     "callingWindow",
+    "requireConsent",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -66,6 +68,9 @@ class NewBatch:
     message: Callable[[ingest.CsvRejected], str]
     options: ingest.IngestOptions
     failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
+    # extension: refuse rows without consent. The workspace's setting is a floor: a batch
+    # can ask for it, never turn it off (see `with_workspace_rules`).
+    require_consent: bool = False
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
 
@@ -88,6 +93,7 @@ def from_form(upload: Upload) -> NewBatch:
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
         dedupe=_flag(f.get("dedupe"), "dedupe"),
     )
+    require_consent = _flag(f.get("requireConsent"), "requireConsent")
     return NewBatch(
         agent_id=agent_id,
         scheduled_at=scheduled_at,
@@ -100,6 +106,7 @@ def from_form(upload: Upload) -> NewBatch:
         options=options,
         failure_stop=stop,
         scan=lambda opts: _scan_file(file, opts),
+        require_consent=require_consent,
     )
 
 
@@ -152,6 +159,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         options=options,
         failure_stop=_failure_stop(stop),
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
+        require_consent=_json_flag(body, "requireConsent"),
     )
 
 
@@ -211,6 +219,20 @@ async def form_digest(request: Request, upload: Upload) -> str:
 # -- creating it -------------------------------------------------------------------------
 
 
+async def with_workspace_rules(conn: AsyncConnection, workspace: str, new: NewBatch) -> NewBatch:
+    """`new` under the workspace's floor: its requireConsent holds for every batch, whatever
+    the batch asked."""
+    if new.require_consent or not await workspaces.requires_consent(conn, workspace):
+        return _consent(new, new.require_consent)
+    return _consent(new, True)
+
+
+def _consent(new: NewBatch, required: bool) -> NewBatch:
+    return replace(
+        new, require_consent=required, options=replace(new.options, require_consent=required)
+    )
+
+
 async def create(
     request: Request,
     workspace: str,
@@ -223,6 +245,7 @@ async def create(
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
+        new = await with_workspace_rules(conn, workspace, new)
         # Rows to suppressed numbers are refused (or skipped) like invalid ones; numbers
         # suppressed after this read are caught before their dial (store/queue.begin_dials).
         options = replace(
@@ -246,6 +269,7 @@ async def create(
                 source_name=new.source_name,
                 rows=producer,
                 failure_stop=new.failure_stop,
+                require_consent=new.require_consent,
             )
             scan = producer.result
             assert scan is not None

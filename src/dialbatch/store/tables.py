@@ -28,6 +28,9 @@ workspaces = sa.Table(
     # The workspace's automatic stop on failure spikes (domain/failure_stop.py, migration
     # 0010); null: the default.
     sa.Column("failure_stop", sa.JSON, nullable=True),
+    # Every batch of the workspace refuses rows without consent_basis and consent_at
+    # (migration 0012): a floor that a batch cannot turn off.
+    sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -130,6 +133,9 @@ batches = sa.Table(
     # (migration 0011). The claim and the intent step hold calls outside it back.
     # none_as_null: no window is SQL NULL, not JSON 'null', so "IS NOT NULL" finds windows.
     sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
+    # Whether the batch was created requiring consent on every row (its own requireConsent
+    # or the workspace's; migration 0012).
+    sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(
@@ -168,6 +174,12 @@ calls = sa.Table(
     # The pre-dial gate's last word when it held the call back or refused it (migration
     # 0009): {"kind", "message", "rule"?, "until"?, "at"}; shown as `gateDecision`.
     sa.Column("gate_decision", sa.JSON, nullable=True),
+    # The row's own IANA zone from the upload's `timezone` column (migration 0012); the gate
+    # uses it instead of the number's zones. NULL: inferred from the number.
+    sa.Column("timezone", sa.String(64), nullable=True),
+    # The row's consent record (`consent_basis`, `consent_at` columns; migration 0012).
+    sa.Column("consent_basis", sa.Text, nullable=True),
+    sa.Column("consent_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("batch_id", "seq", name="uq_calls_batch_seq"),
     # Partial: a plain UNIQUE index would hold one NULL entry per never-dialed call, and
     # cost every upload of 300k rows about a second.

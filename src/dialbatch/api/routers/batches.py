@@ -67,6 +67,13 @@ START_BODY: dict[str, Any] = {
                         "description": CALLING_WINDOW_DESCRIPTION
                         + " (in the form: the window as JSON text)",
                     },
+                    "requireConsent": {
+                        "type": "boolean",
+                        "description": "extension: refuse rows without consent_basis and "
+                        "consent_at (row-numbered problems; skipInvalid skips them). "
+                        "The workspace's requireConsent is a floor: false here does not "
+                        "turn it off",
+                    },
                 },
             }
         },

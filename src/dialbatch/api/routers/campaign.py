@@ -14,7 +14,7 @@ from dialbatch.api.errors import BadRequest, BatchNotFound, Conflict
 from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import Outcome
-from dialbatch.store import batches, failure_stop, number_dials, pauses, retry_failed
+from dialbatch.store import batches, failure_stop, number_dials, pauses, retry_failed, workspaces
 from dialbatch.store.retry_failed import FailedFilter
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
@@ -96,6 +96,7 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
         paused_at = await pauses.workspace_paused_at(conn, workspace)
         caps = await number_dials.get_caps(conn, workspace)
         rule = await failure_stop.workspace_rule(conn, workspace)
+        require_consent = await workspaces.requires_consent(conn, workspace)
     return {
         "workspaceId": workspace,
         "paused": paused_at is not None,
@@ -103,6 +104,7 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
         # dialing rules (routers/workspace_settings.py): PATCH /v1/api/workspace
         "frequencyCaps": caps.to_json() or None,
         "failureStop": rule.to_json(),
+        "requireConsent": require_consent,
     }
 
 

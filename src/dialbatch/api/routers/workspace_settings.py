@@ -1,7 +1,8 @@
 """The workspace's dialing rules (extension): `PATCH /v1/api/workspace`.
 
 Today: frequency caps, at most N dials to one number per rolling 24 hours and per rolling
-30 days across every batch of the workspace (docs/compliance.md). `GET /v1/api/workspace`
+30 days across every batch of the workspace, and `requireConsent`, a floor under every
+batch's own flag (docs/compliance.md). `GET /v1/api/workspace`
 (routers/campaign.py) shows them beside the pause state.
 """
 
@@ -16,12 +17,12 @@ from dialbatch.api import schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest
 from dialbatch.domain.caps import InvalidCaps, parse_caps
-from dialbatch.store import number_dials
+from dialbatch.store import number_dials, workspaces
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
 
 MAX_BODY_BYTES = 16 * 1024
-SETTINGS = ("frequencyCaps",)
+SETTINGS = ("frequencyCaps", "requireConsent")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody},
     401: {"model": schemas.ErrorBody},
@@ -39,7 +40,12 @@ _BODY_SCHEMA = {
                 "per24h": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "per30d": {"type": "integer", "minimum": 1, "maximum": 10000},
             },
-        }
+        },
+        "requireConsent": {
+            "type": "boolean",
+            "description": "Every batch refuses rows without consent_basis and consent_at; "
+            "a batch cannot turn it off",
+        },
     },
 }
 
@@ -49,7 +55,9 @@ _BODY_SCHEMA = {
     responses=_ERRORS,
     summary="Change the workspace's dialing rules (extension)",
     description="Fields left out keep their value. frequencyCaps: at most per24h / per30d "
-    "dials to one number across every batch; a capped call waits until the cap allows a dial.",
+    "dials to one number across every batch; a capped call waits until the cap allows a dial. "
+    "requireConsent (extension): rows without consent_basis and consent_at are refused in "
+    "every batch created from now on.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -70,11 +78,25 @@ async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dic
     unknown = sorted(set(body) - set(SETTINGS))
     if unknown:
         raise BadRequest(f"Unknown field(s) {unknown}; the settings are: {', '.join(SETTINGS)}")
-    try:
-        caps = parse_caps(body["frequencyCaps"])
-    except InvalidCaps as exc:
-        raise BadRequest(str(exc)) from exc
+    consent = body.get("requireConsent")
+    if "requireConsent" in body and not isinstance(consent, bool):
+        raise BadRequest("requireConsent must be true or false")
+    caps = None
+    if "frequencyCaps" in body:
+        try:
+            caps = parse_caps(body["frequencyCaps"])
+        except InvalidCaps as exc:
+            raise BadRequest(str(exc)) from exc
     async with db.write() as conn:
-        await number_dials.set_caps(conn, workspace, caps)
+        if caps is not None:
+            await number_dials.set_caps(conn, workspace, caps)
+        if isinstance(consent, bool):
+            await workspaces.set_require_consent(conn, workspace, consent)
+        shown = await number_dials.get_caps(conn, workspace)
+        required = await workspaces.requires_consent(conn, workspace)
     request.app.state.wake()  # calls deferred by an old cap may be due now
-    return {"workspaceId": workspace, "frequencyCaps": caps.to_json() or None}
+    return {
+        "workspaceId": workspace,
+        "frequencyCaps": shown.to_json() or None,
+        "requireConsent": required,
+    }
