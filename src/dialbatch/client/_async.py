@@ -106,6 +106,7 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -118,7 +119,8 @@ class AsyncClient:
         24 h, the same request answers the first response instead of a second batch.
         `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
         "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
-        workspace's rule).
+        workspace's rule). `require_consent` (extension): refuse rows without
+        `consent_basis` and `consent_at` (the workspace's setting may require it anyway).
         """
         form = _shared.start_form(
             agent_id,
@@ -128,6 +130,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -307,6 +310,7 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -323,6 +327,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -339,6 +344,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -351,6 +357,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = await self._request(
@@ -368,6 +375,7 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -379,6 +387,7 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         result: ValidateResult = await self._request("POST", VALIDATE, json=body)
         return result
@@ -525,6 +534,13 @@ class AsyncClient:
         return result
 
     # -- The workspace's dialing rules (extension) -----------------------------------------
+
+    async def set_require_consent(self, required: bool) -> WorkspaceRules:
+        """Every batch of the workspace refuses rows without `consent_basis` and
+        `consent_at` (True), or only those created with `require_consent` (False)."""
+        body = {"requireConsent": bool(required)}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
 
     async def set_frequency_caps(
         self, per_24h: int | None = None, per_30d: int | None = None

@@ -77,6 +77,7 @@ def start_form(
     skip_invalid: bool,
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
+    require_consent: bool = False,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -93,6 +94,8 @@ def start_form(
         form["dedupe"] = "true"
     if failure_stop is not None:
         form["failureStop"] = json.dumps(dict(failure_stop))
+    if require_consent:
+        form["requireConsent"] = "true"
     return form
 
 
@@ -185,6 +188,7 @@ def rows_body(
     skip_invalid: bool,
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
+    require_consent: bool = False,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -200,6 +204,8 @@ def rows_body(
         body["dedupe"] = True
     if failure_stop is not None:
         body["failureStop"] = dict(failure_stop)
+    if require_consent:
+        body["requireConsent"] = True
     return body
 
 

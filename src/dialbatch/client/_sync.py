@@ -105,6 +105,7 @@ class Client:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -117,7 +118,8 @@ class Client:
         24 h, the same request answers the first response instead of a second batch.
         `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
         "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
-        workspace's rule).
+        workspace's rule). `require_consent` (extension): refuse rows without
+        `consent_basis` and `consent_at` (the workspace's setting may require it anyway).
         """
         form = _shared.start_form(
             agent_id,
@@ -127,6 +129,7 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -301,6 +304,7 @@ class Client:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -317,6 +321,7 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -333,6 +338,7 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -345,6 +351,7 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = self._request(
@@ -362,6 +369,7 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -373,6 +381,7 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            require_consent=require_consent,
         )
         result: ValidateResult = self._request("POST", VALIDATE, json=body)
         return result
@@ -519,6 +528,13 @@ class Client:
         return result
 
     # -- The workspace's dialing rules (extension) -----------------------------------------
+
+    def set_require_consent(self, required: bool) -> WorkspaceRules:
+        """Every batch of the workspace refuses rows without `consent_basis` and
+        `consent_at` (True), or only those created with `require_consent` (False)."""
+        body = {"requireConsent": bool(required)}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
 
     def set_frequency_caps(
         self, per_24h: int | None = None, per_30d: int | None = None

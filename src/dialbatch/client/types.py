@@ -174,6 +174,9 @@ class CallDetail(TypedDict):
     attempts: NotRequired[int]
     # extension: the pre-dial gate's last hold or refusal ({kind, message, rule?, until?, at})
     gateDecision: NotRequired[dict[str, Any]]
+    # extension: the row's own IANA zone and consent record ({basis, at}) from the upload
+    timezone: NotRequired[str]
+    consent: NotRequired[dict[str, Any]]
 
     attemptHistory: NotRequired[list[AttemptEntry]]  # extension
 
@@ -259,6 +262,7 @@ class WorkspaceRules(TypedDict):
 
     workspaceId: str
     frequencyCaps: dict[str, int] | None
+    requireConsent: bool
 
 
 class Webhook(TypedDict):
