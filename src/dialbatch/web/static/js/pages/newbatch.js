@@ -17,6 +17,7 @@ export class NewBatchPage {
     this.country = h("input", { id: "defaultCountry", name: "defaultCountry", maxlength: 2, size: 4, placeholder: "US", autocomplete: "off" });
     this.skipInvalid = h("input", { id: "skipInvalid", name: "skipInvalid", type: "checkbox" });
     this.dedupe = h("input", { id: "dedupe", name: "dedupe", type: "checkbox" });
+    this.requireConsent = h("input", { id: "requireConsent", name: "requireConsent", type: "checkbox" });
     this.options = h(
       "fieldset",
       { id: "accept-options", class: "options" },
@@ -58,7 +59,13 @@ export class NewBatchPage {
               h("div", { class: "field" }, h("label", { for: "cb-attempts", text: "Dials at most" }), this.cbAttempts),
               h("div", { class: "field" }, h("label", { for: "cb-gaps", text: "Hours between dials" }), this.cbGaps)
             ),
-            this.options
+            this.options,
+            h(
+              "fieldset",
+              { class: "options" },
+              h("legend", { text: "Consent (optional)" }),
+              h("div", { class: "check" }, this.requireConsent, h("label", { for: "requireConsent" }, "Require consent on every row ", h("code", { text: "requireConsent" })), h("span", { class: "hint", text: "rows without consent_basis and consent_at are refused (the workspace may require it anyway)" }))
+            )
           )
         ),
         this.error,
@@ -109,6 +116,7 @@ export class NewBatchPage {
     if (this.country.value.trim()) form.append("defaultCountry", this.country.value.trim().toUpperCase());
     if (this.skipInvalid.checked) form.append("skipInvalid", "true");
     if (this.dedupe.checked) form.append("dedupe", "true");
+    if (this.requireConsent.checked) form.append("requireConsent", "true");
     return form;
   }
 
