@@ -83,6 +83,7 @@ async def test_timezone_and_consent_are_kept_on_the_call_not_in_metadata(api: Ha
     content = upload(
         f"{NYC},Ana,America/Los_Angeles,web form 2025,2025-01-31T09:00:00Z",
         f"{NYC2},Bo,,,",
+        f'{NYC3},Cy,,"say ""yes"" \\ ü 日本",{1738314000000}',
     )
     r = await start_batch(api, content=content)
     assert r.status_code == 200, r.text
@@ -93,6 +94,8 @@ async def test_timezone_and_consent_are_kept_on_the_call_not_in_metadata(api: Ha
     assert shown[NYC]["timezone"] == "America/Los_Angeles"
     assert shown[NYC]["consent"] == {"basis": "web form 2025", "at": 1738314000000}
     assert "timezone" not in shown[NYC2] and "consent" not in shown[NYC2]
+    # free text is stored as written, whatever it holds
+    assert shown[NYC3]["consent"] == {"basis": 'say "yes" \\ ü 日本', "at": 1738314000000}
 
 
 async def test_consent_and_timezone_are_in_both_exports(api: Harness) -> None:
