@@ -270,3 +270,18 @@ async def test_the_gate_uses_the_rows_own_zone_over_the_numbers(api: Harness) ->
     assert await claim(local(NEW_YORK, *WED, 8, 0)) == [NYC2]
     assert await claim(local(LOS_ANGELES, *WED, 7, 59)) == []
     assert await claim(local(LOS_ANGELES, *WED, 8, 0)) == [NYC]
+
+
+async def test_the_openapi_document_describes_every_new_field(api: Harness) -> None:
+    doc = (await api.client.get("/openapi.json")).json()
+    body = doc["paths"][BASE]["post"]["requestBody"]["content"]
+    form = body["multipart/form-data"]["schema"]["properties"]
+    assert "extension" in form["requireConsent"]["description"]
+    assert "requireConsent" in body["application/json"]["schema"]["properties"]
+    patch = doc["paths"][WORKSPACE]["patch"]["requestBody"]["content"]["application/json"]
+    assert patch["schema"]["properties"]["requireConsent"]["type"] == "boolean"
+    detail = doc["components"]["schemas"]["CallDetail"]["properties"]
+    assert "extension" in detail["timezone"]["description"]
+    assert "extension" in detail["consent"]["description"]
+    batch = doc["components"]["schemas"]["BatchResponse"]["properties"]
+    assert "extension" in batch["requireConsent"]["description"]

@@ -92,6 +92,7 @@ class Batch(TypedDict):
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
     callingWindow: NotRequired[dict[str, Any] | None]  # extension: docs/compliance.md
+    requireConsent: NotRequired[bool]  # extension: rows without consent were refused
 
 
 class Call(TypedDict):
@@ -160,6 +161,13 @@ class AttemptEntry(TypedDict):
     fromNumber: str | None
 
 
+class Consent(TypedDict):
+    """A recipient's consent record from the upload (extension)."""
+
+    basis: str | None
+    at: int | None  # epoch ms
+
+
 class CallDetail(TypedDict):
     """`GET /v1/api/batch-calls/{batchId}/calls/{jobId}`."""
 
@@ -176,7 +184,7 @@ class CallDetail(TypedDict):
     gateDecision: NotRequired[dict[str, Any]]
     # extension: the row's own IANA zone and consent record ({basis, at}) from the upload
     timezone: NotRequired[str]
-    consent: NotRequired[dict[str, Any]]
+    consent: NotRequired[Consent]
 
     attemptHistory: NotRequired[list[AttemptEntry]]  # extension
 
