@@ -8,6 +8,13 @@ Each run prints the client's wall time of the POST, rows/s and the server's peak
 that run; then the medians. One more run uploads national numbers ("(212) 555-0123") with
 `defaultCountry=US`.
 
+`--timezone-column SHARE` puts a `timezone` column (IANA names, validated at ingest and kept
+on each call) in place of `notes`, filled on that share of the rows and empty on the others;
+at 0.3 the file keeps its ~20 MB (the upload limit). `--validate-runs N`
+also POSTs the file N times to `/v1/api/batch-calls/validate`, which validates every row and
+infers the time zones of every number (the create itself infers none: the gate does, per
+claim); its time is printed beside the uploads'.
+
 Batches are scheduled ~300 days ahead so the dispatcher does not dial them (`--start-now`
 starts them at once, at the workspace's `--cps`).
 
@@ -99,6 +106,10 @@ CITIES = (
     "Atlanta", "Portland", "Dallas", "San Diego", "New York", "Tampa", "Omaha",
 )  # fmt: skip
 NOTES = ("", "", "", "vip", "renewal", "callback", "demo req", "Q3 lead", "no voicemail")
+ZONES = (
+    "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
+    "America/Phoenix", "America/Anchorage", "Pacific/Honolulu", "Europe/London",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,14 +148,16 @@ def _nanp(rng: random.Random) -> str:
 _DIGITS_ONLY = str.maketrans("", "", "+()-. ")
 
 
-def write_csv(path: Path, rows: int, *, national: bool, seed: int) -> Generated:
+def write_csv(
+    path: Path, rows: int, *, national: bool, seed: int, timezone_share: float = 0.0
+) -> Generated:
     rng = random.Random(seed)
+    zones = random.Random(seed + 2)  # its own stream: the other columns stay the same
     number = national_number if national else e164_number
     with path.open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(
-            ["phone_number", "first_name", "last_name", "email", "company", "city", "notes"]
-        )
+        last = "timezone" if timezone_share else "notes"
+        out.writerow(["phone_number", "first_name", "last_name", "email", "company", "city", last])
         seen: set[str] = set()  # the server rejects repeated numbers unless dedupe=true
         for _ in range(rows):
             phone = number(rng)
@@ -153,17 +166,18 @@ def write_csv(path: Path, rows: int, *, national: bool, seed: int) -> Generated:
             seen.add(phone.translate(_DIGITS_ONLY))
             first, last = rng.choice(FIRST), rng.choice(LAST)
             email = f"{first[0]}{last}{rng.randrange(100)}@{rng.choice(DOMAINS)}".lower()
-            out.writerow(
-                [
-                    phone,
-                    first,
-                    last,
-                    email,
-                    rng.choice(COMPANIES),
-                    rng.choice(CITIES),
-                    rng.choice(NOTES),
-                ]
-            )
+            row = [
+                phone,
+                first,
+                last,
+                email,
+                rng.choice(COMPANIES),
+                rng.choice(CITIES),
+                rng.choice(NOTES),
+            ]
+            if timezone_share:
+                row[-1] = zones.choice(ZONES) if zones.random() < timezone_share else ""
+            out.writerow(row)
     return Generated(path=path, rows=rows, size=path.stat().st_size)
 
 
@@ -251,6 +265,37 @@ def post_csv(
     return RunResult(label, data.rows, data.size, seconds, peak, cpu, total, response.status_code)
 
 
+def post_validate(server: Server, data: Generated, *, label: str) -> RunResult:
+    """POST the file to the validate endpoint: every row validated, every zone inferred."""
+    cpu0 = server.cpu_seconds()
+    server.start_window()
+    with (
+        httpx.Client(base_url=server.base_url, timeout=POST_TIMEOUT_S) as client,
+        data.path.open("rb") as f,
+    ):
+        started = time.perf_counter()
+        response = client.post(
+            "/v1/api/batch-calls/validate",
+            headers=server.headers,
+            data={"agentId": AGENT},
+            files={"file": (data.path.name, f, "text/csv")},
+        )
+        seconds = time.perf_counter() - started
+    peak, cpu = server.window_peak(), server.cpu_seconds() - cpu0
+    body = response.json() if response.status_code < 500 else {}
+    valid = body.get("validRows")
+    zones = body.get("timeZones") or []
+    if response.status_code >= 300 or valid != data.rows:
+        print(f"  ! {label}: HTTP {response.status_code}: {str(body)[:500]}", file=sys.stderr)
+    else:
+        print(
+            f"  {label}: {len(zones)} zone sets, "
+            f"{sum(z['calls'] for z in zones):,} rows placed, "
+            f"{body.get('unknownTimeZone')} without a known zone"
+        )
+    return RunResult(label, data.rows, data.size, seconds, peak, cpu, valid, response.status_code)
+
+
 def import_suppressions(server: Server, upload: Generated, n: int, tmp: Path, seed: int) -> None:
     """A suppression list of `n` valid numbers that the upload does not contain."""
     with upload.path.open(encoding="utf-8", newline="") as f:
@@ -318,6 +363,20 @@ def main(argv: list[str] | None = None) -> int:
         help="first import N numbers (none of the upload's) into the suppression list, so "
         "every row is checked against it (issue 10)",
     )
+    p.add_argument(
+        "--timezone-column",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="add a timezone column, filled on this share of the rows (0 to 1; issue 10)",
+    )
+    p.add_argument(
+        "--validate-runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also POST the file N times to /validate (every row's zones inferred)",
+    )
     add_wait_quiet(p)
     args = p.parse_args(argv)
     if args.wait_quiet:
@@ -336,7 +395,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dialbatch-ingest-") as tmp:
         t0 = time.perf_counter()
-        e164 = write_csv(Path(tmp) / "contacts.csv", args.rows, national=False, seed=args.seed)
+        e164 = write_csv(
+            Path(tmp) / "contacts.csv",
+            args.rows,
+            national=False,
+            seed=args.seed,
+            timezone_share=args.timezone_column,
+        )
         check_sample(e164.path, region=None)
         national = None
         if args.national_runs:
@@ -369,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                     default_country=None,
                     scheduled_at=scheduled,
                 )
+                print_result(r)
+                results.append(r)
+            for i in range(args.validate_runs):
+                r = post_validate(server, e164, label=f"validate #{i + 1}")
                 print_result(r)
                 results.append(r)
             for i in range(args.national_runs if national else 0):

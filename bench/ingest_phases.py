@@ -2,7 +2,7 @@
 pipelined the way the server runs them, at the server's GIL switch interval and at
 Python's default.
 
-    .venv/bin/python bench/ingest_phases.py [--rows 300000]
+    .venv/bin/python bench/ingest_phases.py [--rows 300000] [--timezone-column 0.3]
 
 Prints seconds per phase; the end-to-end figure through HTTP is bench/ingest.py's.
 """
@@ -85,8 +85,15 @@ async def main(csv_path: Path, work: Path) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument(
+        "--timezone-column",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="a timezone column filled on this share of the rows (bench/ingest.py's)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="dialbatch-phases-") as tmp:
         path = Path(tmp) / "upload.csv"
-        write_csv(path, args.rows, national=False, seed=1)
+        write_csv(path, args.rows, national=False, seed=1, timezone_share=args.timezone_column)
         asyncio.run(main(path, Path(tmp) / "db"))

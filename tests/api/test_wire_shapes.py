@@ -48,6 +48,7 @@ PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.CallDetail, client.CallDetail),
     (schemas.CallResult, client.CallResult),
     (schemas.AttemptEntry, client.AttemptEntry),
+    (schemas.Consent, client.Consent),
     (schemas.FailureStop, client.FailureStop),
     (schemas.ValidateResponse, client.ValidateResult),
     (schemas.TimeZoneCount, client.TimeZoneCount),

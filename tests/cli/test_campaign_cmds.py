@@ -134,3 +134,18 @@ def test_submit_dry_run_creates_nothing(server: LiveServer, tmp_path: Path) -> N
     assert "row 6" in refused.stdout
     with sdk(server) as client:
         assert client.list_batches()["pagination"]["total"] == 0
+
+
+def test_consent_is_shown_and_set_and_submit_sends_require_consent(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    assert "consent not required" in run(server, "consent").stdout
+    path = write_contacts(tmp_path, 2)
+    refused = run(server, "submit", str(path), "--agent", "agent_demo", "--require-consent")
+    assert refused.exit_code == 1 and "requireConsent is on" in refused.stderr
+    on = run(server, "consent", "--require")
+    assert on.exit_code == 0 and "consent required" in on.stdout
+    floor = run(server, "submit", str(path), "--agent", "agent_demo")
+    assert floor.exit_code == 1 and "requireConsent is on" in floor.stderr
+    off = run(server, "consent", "--no-require")
+    assert off.exit_code == 0 and "consent not required" in off.stdout

@@ -132,6 +132,9 @@ def test_export_writes_one_row_per_call_with_metadata_columns(
         "first_name",
         "last_name",
         "email",
+        "timezone",  # extension: the recipient's own zone and consent, after the metadata
+        "consent_basis",
+        "consent_at",
     ]
     assert [r["jobId"] for r in rows] == [f"call_{batch_id[6:]}_{i}" for i in range(101)]
     # "+" starts a formula in a spreadsheet: the number is kept as text.

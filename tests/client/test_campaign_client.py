@@ -117,3 +117,37 @@ def test_blocking_client_validates_a_csv(server: LiveServer, tmp_path: Path) -> 
         assert checked["timeZones"] == [{"zones": ["America/New_York"], "calls": 2}]
         assert client.validate_batch(path, demo.agent_id, dedupe=True)["valid"]
         assert client.list_batches()["pagination"]["total"] == 0
+
+
+async def test_async_client_sends_require_consent_and_sets_the_workspace_floor(
+    api: Harness,
+) -> None:
+    consented = {"consent_basis": "web form", "consent_at": "2025-01-31T09:00:00Z"}
+    async with client_for(api) as client:
+        mixed = [{**rows(2)[0], **consented}, {**rows(2)[1], "consent_basis": ""}]
+        with pytest.raises(BadRequest) as refused:
+            await client.create_batch_from_rows(mixed, api.demo.agent_id, require_consent=True)
+        assert "no consent" in refused.value.body["problems"][0]["reason"]
+        assert refused.value.body["problems"][0]["name"] == "calls[1]"
+        started = await client.create_batch_from_rows(
+            [{**r, **consented} for r in rows(2)], api.demo.agent_id, require_consent=True
+        )
+        assert (await client.get_batch(started["batchId"]))["requireConsent"] is True
+        assert (await client.set_require_consent(True))["requireConsent"] is True
+        checked = await client.validate_rows(mixed, api.demo.agent_id, skip_invalid=True)
+        assert checked["invalidRows"] == 1 and checked["callsToCreate"] == 1
+        assert (await client.set_require_consent(False))["requireConsent"] is False
+
+
+def test_blocking_client_sends_require_consent_in_the_form(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    demo = server.demo
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number,timezone\n" + "\n".join(numbers(2)) + "\n")
+    later = datetime.now(UTC) + timedelta(days=30)
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        with pytest.raises(BadRequest) as refused:
+            client.start_batch(path, demo.agent_id, scheduled_at=later, require_consent=True)
+        assert "requireConsent is on" in refused.value.body["message"]
+        assert client.validate_batch(path, demo.agent_id)["valid"] is True

@@ -18,7 +18,7 @@ from dialbatch.domain.retry import RetryConfig
 from dialbatch.domain.windows import is_open, parse_calling_window
 from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import batches, gating, queue
-from dialbatch.store._dialect import db_now_ms
+from dialbatch.store._dialect import CallRow, db_now_ms
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import calls, outbox
 from tests.domain._time import LOS_ANGELES, NEW_YORK, local, wall
@@ -227,3 +227,64 @@ async def test_a_retry_is_due_inside_the_window_not_merely_after_its_gap(db: Dat
 async def db_now(db: Database) -> int:
     async with db.read() as conn:
         return await db_now_ms(conn)
+
+
+async def make_with_zones(
+    db: Database, rows_: list[tuple[str, str | None]], window: dict[str, Any], policy: Any = None
+) -> str:
+    """A windowed batch whose rows carry their own zone (the upload's timezone column)."""
+
+    async def rows() -> AsyncIterator[list[CallRow]]:
+        yield [(i, p, "{}", (zone, None, None)) for i, (p, zone) in enumerate(rows_)]
+
+    batch = new_batch_id()
+    async with db.write() as conn:
+        await batches.insert_batch(
+            conn,
+            batch_id=batch,
+            workspace_id=WS,
+            agent_id=AGENT,
+            scheduled_at=None,
+            callback_policy=policy or {"enabled": False, "maxAttempts": 1, "gaps": []},
+            source_name=None,
+            rows=rows(),
+            calling_window=parse_calling_window(window).to_json(),
+        )
+    return batch
+
+
+async def test_a_rows_own_zone_replaces_the_numbers_at_claim_and_intent(db: Database) -> None:
+    batch = await make_with_zones(db, [(NYC, LOS_ANGELES), (LA, None)], EIGHT_TO_NINE)
+    clock = FixedClock(local(NEW_YORK, *WED, 8, 0))
+    assert await claim(db, clock) == []  # 5:00 in Los Angeles for both
+    rows = await rows_by_phone(db, batch)
+    assert rows[NYC].next_attempt_at == local(LOS_ANGELES, *WED, 8, 0)
+    clock.set(local(LOS_ANGELES, *WED, 8, 0))
+    claimed = await claim(db, clock)
+    assert {c.phone_number: c.timezone for c in claimed} == {NYC: LOS_ANGELES, LA: None}
+    assert len(await dial(db, claimed, clock)) == 2
+
+
+async def test_the_intent_step_holds_back_by_the_rows_zone(db: Database) -> None:
+    batch = await make_with_zones(db, [(LA, NEW_YORK)], EIGHT_TO_NINE)
+    clock = FixedClock(local(LOS_ANGELES, *WED, 17, 59))  # 20:59 in New York
+    claimed = await claim(db, clock)
+    clock.set(local(LOS_ANGELES, *WED, 18, 0, 1))  # New York's 21:00 has passed
+    assert await dial(db, claimed, clock) == []
+    row = (await rows_by_phone(db, batch))[LA]
+    assert row.status == "waiting"
+    assert row.next_attempt_at == local(NEW_YORK, 2026, 6, 11, 8, 0)
+
+
+async def test_a_retry_lands_in_the_window_of_the_rows_zone(db: Database) -> None:
+    window = {"days": {"mon": [["10:00", "10:05"]]}}
+    policy = {"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 1}]}
+    batch = await make_with_zones(db, [(NYC, LOS_ANGELES)], window, policy)
+    # A Monday, inside in Los Angeles (13:01 in New York, where the number is: outside).
+    clock = FixedClock(local(LOS_ANGELES, 2026, 6, 8, 10, 1))
+    (intent,) = await dial(db, await claim(db, clock), clock)
+    await apply_outcomes(
+        db, [CallEvent(outcome=Outcome.NO_ANSWER, dial_key=intent.dial_key)], RetryConfig()
+    )
+    due = (await rows_by_phone(db, batch))[NYC].next_attempt_at
+    assert wall(LOS_ANGELES, due).strftime("%a %H:%M") == "Mon 10:00"

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch import ingest
 from dialbatch.api import idempotency, retry_wire
@@ -49,6 +50,7 @@ JSON_FIELDS = (
     "failureStop",
     "callingWindow",
     "retryPolicy",
+    "requireConsent",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -68,6 +70,9 @@ class NewBatch:
     message: Callable[[ingest.CsvRejected], str]
     options: ingest.IngestOptions
     failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
+    # extension: refuse rows without consent. The workspace's setting is a floor: a batch
+    # can ask for it, never turn it off (see `with_workspace_rules`).
+    require_consent: bool = False
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
     # Its own retry rules per outcome (api/retry_wire.py); a smartCallbackConfig sent means
@@ -94,6 +99,7 @@ def from_form(upload: Upload) -> NewBatch:
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
         dedupe=_flag(f.get("dedupe"), "dedupe"),
     )
+    require_consent = _flag(f.get("requireConsent"), "requireConsent")
     return NewBatch(
         agent_id=agent_id,
         scheduled_at=scheduled_at,
@@ -108,6 +114,7 @@ def from_form(upload: Upload) -> NewBatch:
         scan=lambda opts: _scan_file(file, opts),
         retry_policy=retry_wire.parse_field(f.get("retryPolicy")),
         smart_callback_sent=bool((f.get("smartCallbackConfig") or "").strip()),
+        require_consent=require_consent,
     )
 
 
@@ -162,6 +169,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
         retry_policy=retry_wire.parse_field(body.get("retryPolicy")),
         smart_callback_sent=policy is not None,
+        require_consent=_json_flag(body, "requireConsent"),
     )
 
 
@@ -221,6 +229,20 @@ async def form_digest(request: Request, upload: Upload) -> str:
 # -- creating it -------------------------------------------------------------------------
 
 
+async def with_workspace_rules(conn: AsyncConnection, workspace: str, new: NewBatch) -> NewBatch:
+    """`new` under the workspace's floor: its requireConsent holds for every batch, whatever
+    the batch asked."""
+    if new.require_consent or not await workspaces.requires_consent(conn, workspace):
+        return _consent(new, new.require_consent)
+    return _consent(new, True)
+
+
+def _consent(new: NewBatch, required: bool) -> NewBatch:
+    return replace(
+        new, require_consent=required, options=replace(new.options, require_consent=required)
+    )
+
+
 async def create(
     request: Request,
     workspace: str,
@@ -233,6 +255,7 @@ async def create(
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
+        new = await with_workspace_rules(conn, workspace, new)
         # Rows to suppressed numbers are refused (or skipped) like invalid ones; numbers
         # suppressed after this read are caught before their dial (store/queue.begin_dials).
         options = replace(
@@ -262,6 +285,7 @@ async def create(
                 rows=producer,
                 failure_stop=new.failure_stop,
                 retry_policy=None if rules is None else rules.to_json(),
+                require_consent=new.require_consent,
             )
             scan = producer.result
             assert scan is not None

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialbatch import ingest
-from dialbatch.api.batch_create import NewBatch
+from dialbatch.api.batch_create import NewBatch, with_workspace_rules
 from dialbatch.api.errors import AgentNotFound, ValidationFailed
 from dialbatch.domain import preview
 from dialbatch.domain.ids import now_ms
@@ -30,6 +30,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
+        new = await with_workspace_rules(conn, workspace, new)
         max_active, cps = await preview_store.limits(conn, workspace)
         slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
     assert new.scan is not None
@@ -50,7 +51,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     if duplicates and not (new.options.dedupe or new.options.skip_invalid):
         refused.append("dedupe=true")
     accepted = not refused
-    zones, unknown = await asyncio.to_thread(preview.zone_counts, scan.phones)
+    zones, unknown = await asyncio.to_thread(preview.zone_counts, scan.phones, scan.zones)
     start = max(new.scheduled_at or 0, now_ms())
     run = preview.estimate_run(
         scan.accepted, max_active, cps, slot_s if slot_s is not None else preview.DEFAULT_SLOT_S

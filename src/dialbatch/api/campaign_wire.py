@@ -78,7 +78,9 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
             "minItems": 1,
             "description": (
                 "one object per call: phone_number plus row variables (strings, numbers, "
-                "booleans or null; stored as text); problems name the element calls[i], "
+                "booleans or null; stored as text); timezone, consent_basis and consent_at "
+                "are kept on the call, not in metadata, as in a CSV; problems name the "
+                "element calls[i], "
                 "i counted from 0"
             ),
             "items": {
@@ -109,6 +111,11 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
         "dedupe": {"type": "boolean"},
         "callingWindow": CALLING_WINDOW_SCHEMA,
         "retryPolicy": RETRY_POLICY_SCHEMA,
+        "requireConsent": {
+            "type": "boolean",
+            "description": "extension: refuse rows without consent_basis and consent_at; the "
+            "workspace's requireConsent is a floor",
+        },
     },
 }
 

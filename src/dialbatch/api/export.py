@@ -47,6 +47,9 @@ CSV_COLUMNS = (
     "summary",
     "data",
 )
+# Extension: after the metadata columns, so that the contract's columns and the upload's
+# keep their places.
+RECIPIENT_COLUMNS = ("timezone", "consent_basis", "consent_at")
 # What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
 _FORMULA_STARTS = frozenset("=+-@\t\r")
 _WIRE = {state.value: wire_status(state) for state in CallState}
@@ -98,7 +101,12 @@ class CsvRows:
 
     def _header(self, first: Sequence[Any] | None) -> str:
         self._keys = list(json.loads(first[2])) if first is not None else []
-        names = [*CSV_COLUMNS, *(f"metadata.{k}" if k in CSV_COLUMNS else k for k in self._keys)]
+        taken = (*CSV_COLUMNS, *RECIPIENT_COLUMNS)
+        names = [
+            *CSV_COLUMNS,
+            *(f"metadata.{k}" if k in taken else k for k in self._keys),
+            *RECIPIENT_COLUMNS,
+        ]
         return ",".join(csv_cell(n) for n in names) + "\r\n"
 
     def rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
@@ -121,6 +129,8 @@ class CsvRows:
                 fields += ("", str(attempt), cell(_error(status, error)), "", "", "", "")
             values = loads(metadata)
             fields += [cell(values.get(k)) for k in keys]
+            zone, basis, consent_at = row[13:16]
+            fields += (cell(zone), cell(basis), "" if consent_at is None else str(consent_at))
             lines.append(",".join(fields))
             lines.append("\r\n")
         return "".join(lines).encode("utf-8")
@@ -138,7 +148,10 @@ class JsonLines:
         job, dumps = self._job, json.dumps
         lines = []
         for row in rows:
-            (seq, phone, metadata, status, attempt, started, ended, duration, error, result) = row
+            (seq, phone, metadata, status, attempt, started, ended, duration, error, result) = row[
+                :10
+            ]
+            zone, basis, consent_at = row[10:13]
             parts = [f'{{"jobId":"{job}{seq}","phone_number":"{phone}","status":"{_WIRE[status]}"']
             if status in _STARTED and started is not None:
                 parts.append(f',"startTime":{started}')
@@ -153,6 +166,11 @@ class JsonLines:
             parts.append(f',"metadata":{metadata}')
             if status == _COMPLETED and result is not None and result != "null":
                 parts.append(f',"result":{result}')
+            if zone is not None:
+                parts.append(f',"timezone":{dumps(zone)}')
+            if basis is not None or consent_at is not None:
+                record = {"basis": basis, "at": consent_at}
+                parts.append(f',"consent":{dumps(record, ensure_ascii=False)}')
             parts.append("}\n")
             lines.append("".join(parts))
         return "".join(lines).encode("utf-8")

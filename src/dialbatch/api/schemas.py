@@ -180,6 +180,11 @@ class BatchResponse(_Model):
             "smartCallbackConfig and the connection retries resolved. See docs/retries.md"
         ),
     )
+    requireConsent: bool = Field(
+        False,
+        description="extension: rows without consent_basis and consent_at were refused "
+        "(the batch's requireConsent or the workspace's)",
+    )
 
 
 class ProgressResponse(Progress):
@@ -204,6 +209,9 @@ class CallItem(_Model):
     attempts: int | None = Field(None, description="extension: dials made (include=result)")
     result: dict[str, Any] | None = Field(
         None, description="extension: the completed call's result (include=result)"
+    )
+    attemptHistory: list[AttemptEntry] | None = Field(
+        None, description="extension: every dial of the call (include=attempts)"
     )
 
 
@@ -255,6 +263,11 @@ class AttemptEntry(_Model):
     fromNumber: str | None = Field(None, description="the caller number the dial used")
 
 
+class Consent(_Model):
+    basis: str | None = Field(None, description="the upload's consent_basis")
+    at: int | None = Field(None, description="the upload's consent_at, epoch milliseconds")
+
+
 class CallDetail(_Model):
     jobId: str
     status: str
@@ -272,6 +285,14 @@ class CallDetail(_Model):
         None,
         description="extension: the pre-dial gate's last decision when it held the call back "
         "or refused it: {kind, message, rule?, until?, at} (docs/compliance.md)",
+    )
+    timezone: str | None = Field(
+        None,
+        description="extension: the recipient's own IANA zone from the upload's timezone "
+        "column; the gate uses it instead of the number's zones. Absent: inferred",
+    )
+    consent: Consent | None = Field(
+        None, description="extension: the consent record from the upload; absent: none given"
     )
 
 
@@ -360,6 +381,7 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "scheduledAt": batch.scheduled_at,
         "cancelledAt": batch.cancelled_at,
         "callingWindow": batch.calling_window,
+        "requireConsent": batch.require_consent,
     }
 
 
@@ -424,6 +446,10 @@ def call_detail(row: CallRow, history: list[AttemptRecord] | None = None) -> dic
     detail["attempts"] = row.attempt
     if row.gate_decision is not None:
         detail["gateDecision"] = row.gate_decision
+    if row.timezone is not None:
+        detail["timezone"] = row.timezone
+    if row.consent_basis is not None or row.consent_at is not None:
+        detail["consent"] = {"basis": row.consent_basis, "at": row.consent_at}
     detail["attemptHistory"] = [attempt_entry(a) for a in history or []]
     return detail
 

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
     app.command("failure-stop")(failure_stop)
     app.command()(caps)
     app.command("retry-policy")(retry_policy_cmd.retry_policy)
+    app.command()(consent)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -263,3 +264,31 @@ def caps(
     if "per30d" in shown:
         parts.append(f"{shown['per30d']} per 30 days")
     console.print("frequency caps: at most " + ", ".join(parts) + " to one number")
+
+
+def consent(
+    require: Annotated[
+        bool | None,
+        typer.Option(
+            "--require/--no-require",
+            help="Every batch refuses rows without consent_basis and consent_at, or only "
+            "batches submitted with --require-consent.",
+        ),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show or set whether the workspace requires consent on every row (extension): a floor
+    under each batch's own --require-consent. With no option, shows it."""
+    with _client(url, api_key, workspace) as client:
+        if require is None:
+            required = bool(client.get_workspace().get("requireConsent"))
+        else:
+            required = client.set_require_consent(require)["requireConsent"]
+    if required:
+        console.print(
+            "consent required: every batch refuses rows without consent_basis and consent_at"
+        )
+    else:
+        console.print("consent not required (a batch may ask for it: submit --require-consent)")

@@ -100,6 +100,14 @@ def submit(
     dedupe: Annotated[
         bool, typer.Option("--dedupe", help="Drop rows whose number repeats an earlier row.")
     ] = False,
+    require_consent: Annotated[
+        bool,
+        typer.Option(
+            "--require-consent",
+            help="Refuse rows without consent_basis and consent_at (extension; the "
+            "workspace's setting may require it anyway).",
+        ),
+    ] = False,
     callback_json: Annotated[
         str | None,
         typer.Option(
@@ -172,6 +180,7 @@ def submit(
             "idempotency_key": idempotency_key,
             "failure_stop": stop,
             "retry_policy": retry_policy,
+            "require_consent": require_consent,
         }
         if dry_run:
             del options["idempotency_key"]

@@ -78,6 +78,7 @@ def start_form(
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
     retry_policy: Mapping[str, Any] | None = None,
+    require_consent: bool = False,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -96,6 +97,8 @@ def start_form(
         form["failureStop"] = json.dumps(dict(failure_stop))
     if retry_policy is not None:
         form["retryPolicy"] = json.dumps(dict(retry_policy))
+    if require_consent:
+        form["requireConsent"] = "true"
     return form
 
 
@@ -196,6 +199,7 @@ def rows_body(
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
     retry_policy: Mapping[str, Any] | None = None,
+    require_consent: bool = False,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -213,6 +217,8 @@ def rows_body(
         body["failureStop"] = dict(failure_stop)
     if retry_policy is not None:
         body["retryPolicy"] = dict(retry_policy)
+    if require_consent:
+        body["requireConsent"] = True
     return body
 
 

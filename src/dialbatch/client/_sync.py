@@ -106,6 +106,7 @@ class Client:
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -121,6 +122,8 @@ class Client:
         workspace's rule). `retry_policy` (extension): the retry rule per outcome,
         `{"busy": {"maxDials": 3, "gapsSeconds": [60, 120]}, "voicemail": False, ...}`
         (docs/retries.md); outcomes left out follow `smart_callback`.
+        workspace's rule). `require_consent` (extension): refuse rows without
+        `consent_basis` and `consent_at` (the workspace's setting may require it anyway).
         """
         form = _shared.start_form(
             agent_id,
@@ -131,6 +134,7 @@ class Client:
             dedupe,
             failure_stop=failure_stop,
             retry_policy=retry_policy,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -319,6 +323,7 @@ class Client:
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -336,6 +341,7 @@ class Client:
             dedupe,
             failure_stop=failure_stop,
             retry_policy=retry_policy,
+            require_consent=require_consent,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -353,6 +359,7 @@ class Client:
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -366,6 +373,7 @@ class Client:
             dedupe,
             failure_stop=failure_stop,
             retry_policy=retry_policy,
+            require_consent=require_consent,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = self._request(
@@ -384,6 +392,7 @@ class Client:
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
+        require_consent: bool = False,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -396,6 +405,7 @@ class Client:
             dedupe,
             failure_stop=failure_stop,
             retry_policy=retry_policy,
+            require_consent=require_consent,
         )
         result: ValidateResult = self._request("POST", VALIDATE, json=body)
         return result
@@ -542,6 +552,13 @@ class Client:
         return result
 
     # -- The workspace's dialing rules (extension) -----------------------------------------
+
+    def set_require_consent(self, required: bool) -> WorkspaceRules:
+        """Every batch of the workspace refuses rows without `consent_basis` and
+        `consent_at` (True), or only those created with `require_consent` (False)."""
+        body = {"requireConsent": bool(required)}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
 
     def set_frequency_caps(
         self, per_24h: int | None = None, per_30d: int | None = None

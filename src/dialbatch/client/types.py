@@ -95,6 +95,7 @@ class Batch(TypedDict):
     # extension: the rule each outcome follows, {"busy": {"retry", "maxDials",
     # "gapsSeconds", "counting"}, ...} (docs/retries.md)
     retryPolicy: NotRequired[dict[str, Any] | None]
+    requireConsent: NotRequired[bool]  # extension: rows without consent were refused
 
 
 class Call(TypedDict):
@@ -164,6 +165,13 @@ class AttemptEntry(TypedDict):
     fromNumber: str | None
 
 
+class Consent(TypedDict):
+    """A recipient's consent record from the upload (extension)."""
+
+    basis: str | None
+    at: int | None  # epoch ms
+
+
 class CallDetail(TypedDict):
     """`GET /v1/api/batch-calls/{batchId}/calls/{jobId}`."""
 
@@ -178,6 +186,9 @@ class CallDetail(TypedDict):
     attempts: NotRequired[int]
     # extension: the pre-dial gate's last hold or refusal ({kind, message, rule?, until?, at})
     gateDecision: NotRequired[dict[str, Any]]
+    # extension: the row's own IANA zone and consent record ({basis, at}) from the upload
+    timezone: NotRequired[str]
+    consent: NotRequired[Consent]
 
     attemptHistory: NotRequired[list[AttemptEntry]]  # extension
 
@@ -266,6 +277,7 @@ class WorkspaceRules(TypedDict):
     workspaceId: str
     frequencyCaps: dict[str, int] | None
     retryPolicy: dict[str, Any] | None
+    requireConsent: bool
 
 
 class Webhook(TypedDict):

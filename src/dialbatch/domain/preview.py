@@ -11,7 +11,7 @@ dialed once (retries add dials), and no calling window or cap holds a call back.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dialbatch.domain.timezones import zones_for
@@ -41,13 +41,22 @@ def estimate_run(
     return RunEstimate((calls - 1) / pace + slot_s, pace, limited_by)
 
 
-def zone_counts(phones: Iterable[str | None]) -> tuple[list[tuple[tuple[str, ...], int]], int]:
-    """The candidate time zones of the numbers (None entries skipped), most calls first, and
-    how many numbers no zone could be found for. A number with several candidate zones (a
-    split area code) is counted once, under its set of candidates."""
+def zone_counts(
+    phones: Sequence[str | None], own: Sequence[str | None] = ()
+) -> tuple[list[tuple[tuple[str, ...], int]], int]:
+    """The time zones of the calls (None entries skipped), most calls first, and how many
+    numbers no zone could be found for: a row's own zone (``own``, the upload's ``timezone``
+    column, one entry per phone when the column is present), else the number's candidate
+    zones. A number with several candidate zones (a split area code) is counted once, under
+    its set of candidates."""
     found: Counter[tuple[str, ...]] = Counter()
-    for e164 in phones:
-        if e164 is not None:
-            found[zones_for(e164)] += 1
+    if own:
+        for e164, zone in zip(phones, own, strict=True):
+            if e164 is not None:
+                found[(zone,) if zone else zones_for(e164)] += 1
+    else:
+        for e164 in phones:
+            if e164 is not None:
+                found[zones_for(e164)] += 1
     unknown = found.pop((), 0)
     return sorted(found.items(), key=lambda kv: (-kv[1], kv[0])), unknown

@@ -36,6 +36,7 @@ from dialbatch.domain.windows import is_known_zone
 
 __all__ = [
     "InvalidTimeZone",
+    "call_zones",
     "clear_caches",
     "parse_timezone_column",
     "recipient_zones",
@@ -97,6 +98,12 @@ def recipient_zones(e164: str, timezone_cell: str | None = None) -> tuple[str, .
         if zone is not None:
             return (zone,)
     return zones_for(e164)
+
+
+def call_zones(e164: str, timezone: str | None) -> tuple[str, ...]:
+    """The zones of a stored call: its own ``timezone`` (validated at ingest) when it has
+    one, else the number's candidate zones."""
+    return (timezone,) if timezone else zones_for(e164)
 
 
 def clear_caches() -> None:

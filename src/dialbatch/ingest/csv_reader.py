@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import BinaryIO
 
+from dialbatch.domain.ids import now_ms
 from dialbatch.domain.phone import PhoneNormalizer
+from dialbatch.ingest.call_columns import CallColumns, CellReader, Extras
 from dialbatch.ingest.header import Header, parse_header
 from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem
 from dialbatch.ingest.records import Records, RecordSource, UnclosedQuote
@@ -37,6 +39,8 @@ class IngestOptions:
     max_columns: int = 200
     # The workspace's suppression list (E.164 number -> reason): such rows are invalid.
     suppressed: Mapping[str, str] = field(default_factory=dict)
+    # Rows without consent_basis and consent_at are invalid (requireConsent).
+    require_consent: bool = False
 
 
 @dataclass
@@ -47,7 +51,8 @@ class ScanResult:
     ``skip_invalid``, duplicates removed with ``dedupe``); ``duplicates_removed`` is the part of
     it that repeated an earlier number. ``header`` is trimmed and ends at the last named column;
     an empty name marks a column without a name (and without values), which is left out of
-    metadata.
+    metadata, as are the call columns (``call_columns``: timezone and consent). With a
+    ``timezone`` column, ``zones`` holds each record's zone (None: none given, or skipped).
     """
 
     header: list[str]
@@ -59,9 +64,14 @@ class ScanResult:
     duplicates_removed: int = 0
     encoding: str = "utf-8"
     delimiter: str = ","
+    call_columns: CallColumns = field(default_factory=CallColumns)
+    zones: list[str | None] = field(default_factory=list)
 
 
-Chunk = list[tuple[int, str, str]]  # (seq, e164, metadata_json) rows, in file order
+# (seq, e164, metadata_json) rows in file order; with call columns in the header
+# (call_columns.py), (seq, e164, metadata_json, extras), extras None where all are empty.
+CallRow = tuple[int, str, str] | tuple[int, str, str, Extras | None]
+Chunk = list[CallRow]
 
 
 def scan(f: BinaryIO, options: IngestOptions) -> ScanResult:
@@ -74,16 +84,16 @@ def scan(f: BinaryIO, options: IngestOptions) -> ScanResult:
     return _read(f, options, None, 0)
 
 
-def iter_calls(
-    f: BinaryIO, scan: ScanResult, chunk_size: int = 5000
-) -> Iterator[list[tuple[int, str, str]]]:
-    """Pass 2: yield ``(seq, e164, metadata_json)`` for the kept rows, in chunks, in file order.
+def iter_calls(f: BinaryIO, scan: ScanResult, chunk_size: int = 5000) -> Iterator[Chunk]:
+    """Pass 2: yield ``(seq, e164, metadata_json)`` for the kept rows, in chunks, in file order
+    (with the row's extras as a fourth item when the header has call columns).
 
     ``seq`` runs from 0 to ``scan.accepted - 1``. ``metadata_json`` maps every named non-phone
     column (header name as written) to the row's value as written, "" where the row is short.
     """
     phones, total = scan.phones, len(scan.phones)
-    call_row = _call_row(scan.header, scan.phone_column)
+    call_row = _call_row(scan.header, scan.phone_column, scan.call_columns)
+    cells = CellReader(scan.call_columns, require_consent=False, now_ms=now_ms())
     changed = RuntimeError("the file changed between scan() and iter_calls()")
     seq, seen, chunk = 0, 0, []
     with text_lines(f, check=False) as (encoding, lines):  # scan() checked the text
@@ -98,7 +108,8 @@ def iter_calls(
                 seen += 1
                 if e164 is None:
                     continue
-                chunk.append(call_row(seq, e164, fields))
+                extras = cells.read(fields) if scan.call_columns.any else None
+                chunk.append(call_row(seq, e164, fields, extras))
                 seq += 1
                 if len(chunk) >= chunk_size:
                     yield chunk
@@ -153,7 +164,7 @@ def _tap(
     """Pass records to the validator and, once it has decided each (it appends exactly one
     entry to ``phones`` per record), collect the kept ones into emitted chunks."""
     phones, problems = check.phones, check.problems
-    call_row = _call_row(header.names, header.phone_column)
+    call_row = _call_row(header.names, header.phone_column, check.call_columns)
     chunk: Chunk = []
     seq = 0
     for fields in rows:
@@ -161,7 +172,7 @@ def _tap(
         e164 = phones[-1]
         if e164 is None or problems.count:
             continue
-        chunk.append(call_row(seq, e164, fields))
+        chunk.append(call_row(seq, e164, fields, check.extras))
         seq += 1
         if len(chunk) >= chunk_size:
             emit(chunk)
@@ -204,6 +215,7 @@ def _scan_records(
         dedupe=options.dedupe,
         max_rows=options.max_rows,
         suppressed=options.suppressed,
+        require_consent=options.require_consent,
     )
     if emit is not None:
         rows = _tap(rows, check, header, emit, chunk_size)
@@ -234,6 +246,8 @@ def _scan_records(
         skipped=check.skipped.first,
         skipped_count=check.skipped.count,
         duplicates_removed=check.duplicates,
+        call_columns=check.call_columns,
+        zones=check.zones,
     )
 
 
@@ -245,27 +259,41 @@ def _rejected(problems: ProblemLog) -> CsvRejected:
 
 
 def _call_row(
-    header: list[str], phone_column: str
-) -> Callable[[int, str, list[str]], tuple[int, str, str]]:
-    """``(seq, e164, metadata_json)`` for a kept record; a short record reads "" where it
-    has no value."""
-    metadata_json = _metadata_encoder(header, phone_column)
+    header: list[str], phone_column: str, columns: CallColumns
+) -> Callable[[int, str, list[str], Extras | None], CallRow]:
+    """``(seq, e164, metadata_json)`` for a kept record, ``(seq, e164, metadata_json,
+    extras)`` when the header has call columns; a short record reads "" where it has no
+    value."""
+    metadata_json = _metadata_encoder(header, phone_column, columns.indexes())
     width = len(header)
 
-    def row(seq: int, e164: str, fields: list[str]) -> tuple[int, str, str]:
+    if not columns.any:
+
+        def row(seq: int, e164: str, fields: list[str], extras: Extras | None) -> CallRow:
+            if len(fields) < width:
+                fields += [""] * (width - len(fields))
+            return seq, e164, metadata_json(fields)
+
+        return row
+
+    def row_with_extras(seq: int, e164: str, fields: list[str], extras: Extras | None) -> CallRow:
         if len(fields) < width:
             fields += [""] * (width - len(fields))
-        return seq, e164, metadata_json(fields)
+        return seq, e164, metadata_json(fields), extras
 
-    return row
+    return row_with_extras
 
 
-def _metadata_encoder(header: list[str], phone_column: str) -> Callable[[list[str]], str]:
+def _metadata_encoder(
+    header: list[str], phone_column: str, left_out: set[int]
+) -> Callable[[list[str]], str]:
     """``json.dumps({name: value, ...}, separators=(",", ":"), ensure_ascii=False)``, faster.
 
     The keys are fixed for the whole file, so they are encoded once into a %-template.
     """
-    indexes = [i for i, name in enumerate(header) if name and name != phone_column]
+    indexes = [
+        i for i, name in enumerate(header) if name and name != phone_column and i not in left_out
+    ]
     if not indexes:
         return lambda fields: "{}"
     escape = json.encoder.encode_basestring  # what json.dumps uses when ensure_ascii=False

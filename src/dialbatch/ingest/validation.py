@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from dialbatch.domain.ids import now_ms
 from dialbatch.domain.phone import InvalidPhoneNumber
+from dialbatch.ingest.call_columns import CallColumns, CellProblem, CellReader, Extras
 from dialbatch.ingest.header import Header
 from dialbatch.ingest.problems import CsvRejected, ProblemLog, RowProblem, truncated
 from dialbatch.ingest.records import RecordSource
@@ -25,6 +27,11 @@ class RowValidator:
     E.164 number -> reason) is invalid in the same way. With ``dedupe`` (or
     ``skip_invalid``) a repeated number is skipped, logged in ``skipped`` and counted in
     ``duplicates``; otherwise it is a problem.
+
+    The call columns (timezone, consent; call_columns.py) are read for each row with a valid
+    number; a bad cell, or missing consent with ``require_consent``, makes the row invalid.
+    ``extras`` holds the last kept row's values; ``zones`` (only with a ``timezone`` column)
+    gets one entry per record, like ``phones``.
     """
 
     def __init__(
@@ -37,6 +44,7 @@ class RowValidator:
         dedupe: bool,
         max_rows: int,
         suppressed: Mapping[str, str] | None = None,
+        require_consent: bool = False,
     ) -> None:
         self.phones: list[str | None] = []
         self.problems = ProblemLog()
@@ -50,11 +58,26 @@ class RowValidator:
         self._max_rows = max_rows
         self._seen: dict[str, int] = {}
         self._suppressed = suppressed or {}
+        self.call_columns = CallColumns.find(header.names)
+        if require_consent and not self.call_columns.has_consent:
+            raise CsvRejected(
+                "requireConsent is on but the file has no consent_basis and consent_at"
+                " columns: add them (the basis of each recipient's consent, and when it"
+                " was given, e.g. 2025-01-31T09:00:00Z)"
+            )
+        self._cells = (
+            CellReader(self.call_columns, require_consent=require_consent, now_ms=now_ms())
+            if self.call_columns.any
+            else None
+        )
+        self.extras: Extras | None = None
+        self.zones: list[str | None] = []
+        self._track_zones = self.call_columns.timezone is not None
 
     def run(self, rows: Iterable[list[str]]) -> None:
         """Check every record of ``rows`` (an iterator over ``records``, header consumed)."""
         phones, records, normalize, seen = self.phones, self._records, self._normalize, self._seen
-        suppressed = self._suppressed
+        suppressed, cells, zones = self._suppressed, self._cells, self.zones
         append = phones.append
         phone_at, phone_column = self._header.phone_index, self._header.phone_column
         named, max_rows = len(self._header.names), self._max_rows
@@ -82,9 +105,19 @@ class RowValidator:
                 )
                 self.reject(RowProblem(records.row, phone_column, why, truncated(raw)))
                 continue
+            if cells is not None:
+                try:
+                    self.extras = cells.read(fields)
+                except CellProblem as exc:
+                    self.reject(
+                        RowProblem(records.row, exc.column, exc.reason, truncated(exc.value))
+                    )
+                    continue
             first = seen.setdefault(e164, records.row)
             if first == records.row:
                 append(e164)
+                if self._track_zones:
+                    zones.append(self.extras[0] if self.extras is not None else None)
             else:
                 self._duplicate(first, raw)
 
@@ -92,6 +125,8 @@ class RowValidator:
         """Record ``problem`` for the current record, which will not become a call."""
         (self.skipped if self._skip_invalid else self.problems).add(problem)
         self.phones.append(None)
+        if self._track_zones:
+            self.zones.append(None)
 
     def _duplicate(self, first: int, raw: str) -> None:
         problem = RowProblem(
@@ -106,6 +141,8 @@ class RowValidator:
         self.duplicates += 1
         self.skipped.add(problem)
         self.phones.append(None)
+        if self._track_zones:
+            self.zones.append(None)
 
     def _structure(self, fields: list[str]) -> RowProblem | None:
         """Values beyond the header, in unnamed columns, or too long."""

@@ -8,8 +8,9 @@ for a capability by its name (`wakes_other_processes`, `writers_are_serial`), ne
 from __future__ import annotations
 
 import hashlib
+import json
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -114,15 +115,37 @@ def for_update(
     return stmt.with_for_update(skip_locked=skip_locked, of=of)
 
 
+# What a row of an upload may carry besides its number and metadata: (timezone,
+# consent_basis, consent_at ms), each None when absent (ingest/call_columns.py).
+CallExtras = tuple[str | None, str | None, int | None]
+CallRow = tuple[int, str, str] | tuple[int, str, str, CallExtras | None]
+_NO_EXTRAS: CallExtras = (None, None, None)
+
+
+def _extras(row: CallRow) -> CallExtras:
+    return (row[3] or _NO_EXTRAS) if len(row) > 3 else _NO_EXTRAS
+
+
 async def bulk_insert_calls(
     conn: AsyncConnection,
     batch_id: str,
     workspace_id: str,
     due: int,
-    chunk: list[tuple[int, str, str]],
+    chunk: Sequence[CallRow],
 ) -> None:
-    """Insert one chunk of an upload's calls, `(seq, e164, metadata_json)` rows, as
+    """Insert one chunk of an upload's calls, `(seq, e164, metadata_json)` rows (with a
+    fourth item, the row's timezone and consent, when the upload has those columns), as
     waiting calls of `batch_id`, in `conn`'s open transaction."""
+    with_extras = any(len(row) > 3 and row[3] is not None for row in chunk)
+    if is_sqlite(conn) and with_extras:
+        # Rows without extras take the narrower statement below: extracting three more
+        # values per row cost SQLite ~0.3 s of CPU per 300k rows (measured), so only the
+        # rows that have them pay it.
+        extra = [row for row in chunk if len(row) > 3 and row[3] is not None]
+        await _insert_with_extras(conn, batch_id, workspace_id, due, extra)
+        chunk = [row for row in chunk if len(row) <= 3 or row[3] is None]
+        if not chunk:
+            return
     if is_sqlite(conn):
         # One statement per chunk: SQLite expands a JSON array in C (json_each), so there
         # is no per-row Python binding, and the GIL is free while it runs; ingest validates
@@ -130,7 +153,7 @@ async def bulk_insert_calls(
         # executemany's ~1.8 s, a one-off measurement; end to end, bench/ingest.py and
         # bench/ingest_phases.py). Phones are E.164 and metadata is JSON text built by
         # ingest, so both embed as they are.
-        rows = ",".join(f'[{seq},"{phone}",{meta}]' for seq, phone, meta in chunk)
+        rows = ",".join(f'[{row[0]},"{row[1]}",{row[2]}]' for row in chunk)
         await conn.exec_driver_sql(
             "INSERT INTO calls (batch_id, workspace_id, seq, phone_number, metadata, status,"
             " attempt, connection_failures, unreached, next_attempt_at, lease_token)"
@@ -149,13 +172,52 @@ async def bulk_insert_calls(
     if driver is None or not driver.is_in_transaction():
         raise RuntimeError("COPY of calls needs the open transaction of a write connection")
     waiting = CallState.WAITING.value
+    if with_extras:
+        await driver.copy_records_to_table(
+            calls.name,
+            columns=[*_COPY_COLUMNS, *_EXTRA_COLUMNS],
+            records=[
+                (
+                    *(batch_id, workspace_id, row[0], row[1], row[2], waiting, 0, 0, 0, due, 0),
+                    *_extras(row),
+                )
+                for row in chunk
+            ],
+        )
+        return
     await driver.copy_records_to_table(
         calls.name,
         columns=_COPY_COLUMNS,
         records=[
-            (batch_id, workspace_id, seq, phone, meta, waiting, 0, 0, 0, due, 0)
-            for seq, phone, meta in chunk
+            (batch_id, workspace_id, row[0], row[1], row[2], waiting, 0, 0, 0, due, 0)
+            for row in chunk
         ],
+    )
+
+
+async def _insert_with_extras(
+    conn: AsyncConnection, batch_id: str, workspace_id: str, due: int, chunk: Sequence[CallRow]
+) -> None:
+    """SQLite's json_each insert of rows with a timezone or consent: each row a flat array
+    [seq, phone, metadata, timezone, basis, at]. A zone is a validated IANA name (letters,
+    digits, `/_+-`) and embeds as it is; only the basis, the user's free text, is escaped
+    (json.dumps of the whole row cost ~0.5 s per 300k rows, measured)."""
+    escape = json.encoder.encode_basestring
+    parts = []
+    for row in chunk:
+        zone, basis, at = _extras(row)
+        zone_json = "null" if zone is None else f'"{zone}"'
+        basis_json = "null" if basis is None else escape(basis)
+        at_json = "null" if at is None else str(at)
+        parts.append(f'[{row[0]},"{row[1]}",{row[2]},{zone_json},{basis_json},{at_json}]')
+    await conn.exec_driver_sql(
+        "INSERT INTO calls (batch_id, workspace_id, seq, phone_number, metadata, status,"
+        " attempt, connection_failures, unreached, next_attempt_at, lease_token,"
+        " timezone, consent_basis, consent_at)"
+        " SELECT ?, ?, value ->> 0, value ->> 1, value -> 2, 'waiting', 0, 0, 0, ?, 0,"
+        " value ->> 3, value ->> 4, value ->> 5"
+        " FROM json_each(?)",
+        (batch_id, workspace_id, due, "[" + ",".join(parts) + "]"),
     )
 
 
@@ -172,6 +234,7 @@ _COPY_COLUMNS = [
     "next_attempt_at",
     "lease_token",
 ]
+_EXTRA_COLUMNS = ["timezone", "consent_basis", "consent_at"]
 
 
 @asynccontextmanager

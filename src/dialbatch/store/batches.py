@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dialbatch.domain.ids import now_ms
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
-from dialbatch.store._dialect import bulk_insert_calls, now_ms_sql
+from dialbatch.store._dialect import CallRow, bulk_insert_calls, now_ms_sql
 from dialbatch.store.engine import Database
 from dialbatch.store.notify import notify
 from dialbatch.store.tables import batches, calls, workspace_limiter
@@ -43,6 +43,7 @@ class Batch:
     resumed_at: int | None = None  # extension: when it was last resumed
     calling_window: dict[str, Any] | None = None  # extension: domain/windows.py's JSON
     retry_policy: dict[str, Any] | None = None  # extension: domain/retry_policy.py's JSON
+    require_consent: bool = False  # extension: rows without consent were refused
 
 
 async def insert_batch(
@@ -54,14 +55,16 @@ async def insert_batch(
     scheduled_at: int | None,
     callback_policy: dict[str, Any],
     source_name: str | None,
-    rows: AsyncIterable[list[tuple[int, str, str]]],
+    rows: AsyncIterable[Sequence[CallRow]],
     parent_batch_id: str | None = None,
     failure_stop: dict[str, Any] | None = None,
     calling_window: dict[str, Any] | None = None,
     retry_policy: dict[str, Any] | None = None,
+    require_consent: bool = False,
 ) -> int:
-    """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
-    transaction; the caller commits or rolls back the whole. Returns the number of calls."""
+    """Insert the batch and its calls (chunks of (seq, e164, metadata_json), with the row's
+    timezone and consent as a fourth item when it has them) in `conn`'s transaction; the
+    caller commits or rolls back the whole. Returns the number of calls."""
     now = now_ms()
     due = scheduled_at if scheduled_at is not None else now
     await conn.execute(
@@ -79,6 +82,7 @@ async def insert_batch(
             failure_stop=failure_stop,
             calling_window=calling_window,
             retry_policy=retry_policy,
+            require_consent=require_consent,
         )
     )
     total = 0

@@ -48,6 +48,9 @@ class CallRow:
     result: dict[str, Any] | None
     provider_call_id: str | None
     gate_decision: dict[str, Any] | None = None  # read by `get` only: one call's detail
+    timezone: str | None = None  # read by `get` only
+    consent_basis: str | None = None  # read by `get` only
+    consent_at: int | None = None  # read by `get` only
 
 
 async def page(
@@ -104,9 +107,13 @@ async def page(
 async def get(conn: AsyncConnection, batch_id: str, seq: int) -> CallRow | None:
     row = (
         await conn.execute(
-            sa.select(*_COLUMNS, calls.c.gate_decision).where(
-                calls.c.batch_id == batch_id, calls.c.seq == seq
-            )
+            sa.select(
+                *_COLUMNS,
+                calls.c.gate_decision,
+                calls.c.timezone,
+                calls.c.consent_basis,
+                calls.c.consent_at,
+            ).where(calls.c.batch_id == batch_id, calls.c.seq == seq)
         )
     ).first()
     return CallRow(**row._mapping) if row else None
@@ -165,6 +172,8 @@ _EXPORT_COLUMNS = (
     calls.c.duration_s,
     calls.c.error,
 )
+# Last in an export row: the recipient's own zone and consent record (extension).
+_RECIPIENT_COLUMNS = (calls.c.timezone, calls.c.consent_basis, calls.c.consent_at)
 # The result's fields a CSV export shows, extracted by the database (JSON_EXTRACT on
 # SQLite, ->> on PostgreSQL): parsing every result in Python was most of an export's time.
 RESULT_FIELDS = ("outcome", "transcript", "summary", "data")
@@ -184,13 +193,16 @@ async def after(
     each step costs the same at row 10 and at row 1,000,000 and nothing holds the batch.
 
     Each row carries the result as JSON text (`result`), or with `result_fields` its
-    RESULT_FIELDS as text instead (an object as JSON text)."""
+    RESULT_FIELDS as text instead (an object as JSON text); then timezone, consent_basis
+    and consent_at."""
     c = calls.c
     if result_fields:
         extra = [c.result[name].as_string().label(name) for name in RESULT_FIELDS]
     else:
         extra = [sa.cast(c.result, sa.Text).label("result")]
-    query = sa.select(*_EXPORT_COLUMNS, *extra).where(c.batch_id == batch_id, c.seq > after_seq)
+    query: sa.Select[Any] = sa.select(*_EXPORT_COLUMNS, *extra, *_RECIPIENT_COLUMNS).where(
+        c.batch_id == batch_id, c.seq > after_seq
+    )
     if states is not None:
         query = query.where(c.status.in_([s.value for s in states]))
     rows = await conn.execute(query.order_by(c.seq).limit(limit))

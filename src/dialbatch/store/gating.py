@@ -1,8 +1,8 @@
 """The pre-dial gate in the queue (DESIGN.md §4, invariants 2 and 3): calling windows.
 
 The decision is the domain's (:func:`dialbatch.domain.gate.decide`); this module reads what
-it needs (the batch's window, the recipient's candidate zones from the number) and writes
-what it decided:
+it needs (the batch's window, the recipient's zones: the call's own ``timezone`` from the
+upload, else the number's candidate zones) and writes what it decided:
 
 * the claim asks it as a cheap filter, "open now": a call outside its window is not claimed,
   its ``next_attempt_at`` moves to the window's next opening, and it stays ``waiting``;
@@ -30,7 +30,7 @@ from dialbatch.domain.compliance import Policy
 from dialbatch.domain.gate import Admit, CallFacts, Defer, GateDecision, Refuse, decide
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.states import CallState
-from dialbatch.domain.timezones import zones_for
+from dialbatch.domain.timezones import call_zones
 from dialbatch.domain.windows import CallingWindow, parse_calling_window
 from dialbatch.store import outbox
 from dialbatch.store.tables import batches, calls
@@ -63,9 +63,17 @@ def _policy(text: str) -> Policy:
     return Policy(window=window)
 
 
-def ask(policy: Policy, phone_number: str, now_ms: int, *, dial_lead_ms: int = 0) -> GateDecision:
-    """The gate's answer for one call of a windowed batch at ``now_ms``."""
-    facts = CallFacts(zones=zones_for(phone_number))
+def ask(
+    policy: Policy,
+    phone_number: str,
+    now_ms: int,
+    *,
+    dial_lead_ms: int = 0,
+    timezone: str | None = None,
+) -> GateDecision:
+    """The gate's answer for one call of a windowed batch at ``now_ms``; ``timezone`` is the
+    call's own zone from its upload, if it has one."""
+    facts = CallFacts(zones=call_zones(phone_number, timezone))
     return decide(facts, policy, now_ms, dial_lead_ms=dial_lead_ms)
 
 
@@ -79,8 +87,8 @@ class _Asker:
         self.dial_lead_ms = dial_lead_ms
         self._answers: dict[tuple[Policy, tuple[str, ...]], GateDecision] = {}
 
-    def __call__(self, policy: Policy, phone_number: str) -> GateDecision:
-        zones = zones_for(phone_number)
+    def __call__(self, policy: Policy, phone_number: str, timezone: str | None) -> GateDecision:
+        zones = call_zones(phone_number, timezone)
         key = (policy, zones)
         answer = self._answers.get(key)
         if answer is None:
@@ -93,8 +101,8 @@ class _Asker:
 async def defer_closed(
     conn: AsyncConnection, policy: Policy, due: Sequence[Any], now_ms: int
 ) -> list[int]:
-    """Of due waiting calls (rows with ``id`` and ``phone_number``), move those outside the
-    window to its next opening, and return the ids of the rest, to be claimed.
+    """Of due waiting calls (rows with ``id``, ``phone_number`` and ``timezone``), move those
+    outside the window to its next opening, and return the ids of the rest, to be claimed.
 
     A call the gate would refuse is claimed all the same: the intent step ends it, in the one
     place that ends calls the gate refuses.
@@ -104,7 +112,7 @@ async def defer_closed(
     later: list[dict[str, int]] = []
     asker = _Asker(now_ms, 0)
     for row in due:
-        decision = asker(policy, row.phone_number)
+        decision = asker(policy, row.phone_number, row.timezone)
         if isinstance(decision, Defer):
             later.append({"_id": row.id, "_next": decision.until_ms})
         else:
@@ -121,19 +129,19 @@ async def defer_closed(
 
 def hold_back(
     policies: Mapping[str, Policy],
-    group: Iterable[tuple[int, str, str]],
+    group: Iterable[tuple[int, str, str, str | None]],
     now_ms: int,
     dial_lead_ms: int,
 ) -> dict[int, Defer | Refuse]:
-    """Of (call id, batch id, phone number) about to be dialed, those the gate does not admit
-    now, with its answer."""
+    """Of (call id, batch id, phone number, own timezone) about to be dialed, those the gate
+    does not admit now, with its answer."""
     held: dict[int, Defer | Refuse] = {}
     asker = _Asker(now_ms, dial_lead_ms)
-    for call_id, batch_id, phone in group:
+    for call_id, batch_id, phone, timezone in group:
         policy = policies.get(batch_id)
         if policy is None:
             continue
-        decision = asker(policy, phone)
+        decision = asker(policy, phone, timezone)
         if not isinstance(decision, Admit):
             held[call_id] = decision
     return held

@@ -30,7 +30,7 @@ from dialbatch.domain.retry import (
 )
 from dialbatch.domain.retry_policy import RetryPolicy, parse_retry_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
-from dialbatch.domain.timezones import zones_for
+from dialbatch.domain.timezones import call_zones
 from dialbatch.store import counters, failure_stop, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
@@ -177,6 +177,7 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.metadata,
             c.result,
             c.phone_number,
+            c.timezone,
             b.callback_policy,
             b.retry_policy,
             b.calling_window,
@@ -348,7 +349,7 @@ def _gate_context(call: Any) -> GateContext | None:
     if call.calling_window is None:
         return None
     return GateContext(
-        CallFacts(zones=zones_for(call.phone_number)),
+        CallFacts(zones=call_zones(call.phone_number, call.timezone)),
         gating.policy_for(call.calling_window),
         dial_lead_ms=gating.DIAL_LEAD_MS,
     )

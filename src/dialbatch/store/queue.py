@@ -42,6 +42,7 @@ class Claimed:
     phone_number: str
     metadata: str
     lease_token: int
+    timezone: str | None = None  # the recipient's own zone from the upload, for the gate
 
     @property
     def job_id(self) -> str:
@@ -267,7 +268,7 @@ async def _due(
     """The batch's first `limit` due waiting calls that nobody else holds, locked."""
     c = calls.c
     due = (
-        sa.select(c.id, *([c.phone_number] if with_phone else []))
+        sa.select(c.id, *([c.phone_number, c.timezone] if with_phone else []))
         .where(
             c.batch_id == batch_id,
             # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
@@ -301,7 +302,7 @@ async def _claim_ids(
             lease_token=c.lease_token + 1,
             lease_expires=now + lease_ms,
         )
-        .returning(c.id, c.seq, c.phone_number, c.metadata, c.lease_token)
+        .returning(c.id, c.seq, c.phone_number, c.metadata, c.lease_token, c.timezone)
     )
     return [
         Claimed(
@@ -313,6 +314,7 @@ async def _claim_ids(
             phone_number=r.phone_number,
             metadata=r.metadata,
             lease_token=r.lease_token,
+            timezone=r.timezone,
         )
         for r in sorted(rows, key=lambda r: r.seq)
     ]
@@ -377,7 +379,7 @@ async def begin_dials(
     policies = await gating.policies_of(conn, {call.batch_id for call in open_calls})
     held = gating.hold_back(
         policies,
-        [(call.call_id, call.batch_id, call.phone_number) for call in open_calls],
+        [(call.call_id, call.batch_id, call.phone_number, call.timezone) for call in open_calls],
         clock.now_ms() if clock is not None else now,
         dial_lead_ms,
     )

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import CallState
+from dialbatch.store._dialect import CallRow
 from dialbatch.store.batches import Batch, insert_batch
 from dialbatch.store.tables import attempts, batches, calls
 
@@ -32,7 +33,9 @@ class FailedFilter:
 
 def _failed(parent: Batch, wanted: FailedFilter) -> sa.Select[tuple[int, str, str]]:
     c = calls.c
-    query = sa.select(c.seq, c.phone_number, c.metadata).where(
+    query = sa.select(
+        c.seq, c.phone_number, c.metadata, c.timezone, c.consent_basis, c.consent_at
+    ).where(
         c.batch_id == parent.id,
         c.status == CallState.FAILED.value,
         # Through ix_calls_batch_status_seq, whose predicate this repeats.
@@ -67,7 +70,7 @@ async def create_retry_batch(
     """Insert the retry batch in `conn`'s transaction; returns its number of calls (0: the
     caller should roll back, there was nothing to retry)."""
 
-    async def rows() -> AsyncIterator[list[tuple[int, str, str]]]:
+    async def rows() -> AsyncIterator[list[CallRow]]:
         after, seq = -1, 0
         while True:
             chunk = (
@@ -81,7 +84,11 @@ async def create_retry_batch(
             if not chunk:
                 return
             after = chunk[-1].seq
-            yield [(seq + i, r.phone_number, r.metadata) for i, r in enumerate(chunk)]
+            # The retry keeps each call's own zone and consent record.
+            yield [
+                (seq + i, r.phone_number, r.metadata, (r.timezone, r.consent_basis, r.consent_at))
+                for i, r in enumerate(chunk)
+            ]
             seq += len(chunk)
 
     return await insert_batch(
@@ -97,6 +104,7 @@ async def create_retry_batch(
         failure_stop=parent.failure_stop,
         calling_window=parent.calling_window,  # the same hours as the calls it retries
         retry_policy=parent.retry_policy,  # and the same retry rules
+        require_consent=parent.require_consent,
     )
 
 

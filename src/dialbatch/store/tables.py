@@ -31,6 +31,9 @@ workspaces = sa.Table(
     # The default retry policy per outcome (domain/retry_policy.py, migration 0012) that a
     # new batch takes unless it sends its own smartCallbackConfig; NULL: none.
     sa.Column("retry_policy", sa.JSON(none_as_null=True), nullable=True),
+    # Every batch of the workspace refuses rows without consent_basis and consent_at
+    # (migration 0012/0013): a floor that a batch cannot turn off.
+    sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -133,9 +136,12 @@ batches = sa.Table(
     # (migration 0011). The claim and the intent step hold calls outside it back.
     # none_as_null: no window is SQL NULL, not JSON 'null', so "IS NOT NULL" finds windows.
     sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
-    # The batch's retry rules per outcome, over its smartCallbackConfig (migration 0012):
+    # The batch's retry rules per outcome, over its smartCallbackConfig (migration 0012/0013):
     # its own retryPolicy and the workspace default it took when created; NULL: none.
     sa.Column("retry_policy", sa.JSON(none_as_null=True), nullable=True),
+    # Whether the batch was created requiring consent on every row (its own requireConsent
+    # or the workspace's; migration 0012).
+    sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(
@@ -174,6 +180,12 @@ calls = sa.Table(
     # The pre-dial gate's last word when it held the call back or refused it (migration
     # 0009): {"kind", "message", "rule"?, "until"?, "at"}; shown as `gateDecision`.
     sa.Column("gate_decision", sa.JSON, nullable=True),
+    # The row's own IANA zone from the upload's `timezone` column (migration 0012/0013); the gate
+    # uses it instead of the number's zones. NULL: inferred from the number.
+    sa.Column("timezone", sa.String(64), nullable=True),
+    # The row's consent record (`consent_basis`, `consent_at` columns; migration 0012).
+    sa.Column("consent_basis", sa.Text, nullable=True),
+    sa.Column("consent_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("batch_id", "seq", name="uq_calls_batch_seq"),
     # Partial: a plain UNIQUE index would hold one NULL entry per never-dialed call, and
     # cost every upload of 300k rows about a second.

@@ -84,6 +84,20 @@ async def set_limits(
         )
 
 
+async def requires_consent(conn: AsyncConnection, workspace_id: str) -> bool:
+    """Whether every batch of the workspace refuses rows without consent (its floor)."""
+    found = await conn.scalar(
+        sa.select(workspaces.c.require_consent).where(workspaces.c.id == workspace_id)
+    )
+    return bool(found)
+
+
+async def set_require_consent(conn: AsyncConnection, workspace_id: str, required: bool) -> None:
+    await conn.execute(
+        workspaces.update().where(workspaces.c.id == workspace_id).values(require_consent=required)
+    )
+
+
 async def create_api_key(
     conn: AsyncConnection, workspace_id: str, *, secret: str | None = None, name: str = ""
 ) -> tuple[str, str]:

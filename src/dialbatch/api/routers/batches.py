@@ -79,6 +79,13 @@ START_BODY: dict[str, Any] = {
                         "type": "string",
                         "description": retry_wire.DESCRIPTION + " (in the form: JSON text)",
                     },
+                    "requireConsent": {
+                        "type": "boolean",
+                        "description": "extension: refuse rows without consent_basis and "
+                        "consent_at (row-numbered problems; skipInvalid skips them). "
+                        "The workspace's requireConsent is a floor: false here does not "
+                        "turn it off",
+                    },
                 },
             }
         },

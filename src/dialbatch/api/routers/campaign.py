@@ -21,6 +21,7 @@ from dialbatch.store import (
     pauses,
     retry_failed,
     retry_policies,
+    workspaces,
 )
 from dialbatch.store.retry_failed import FailedFilter
 
@@ -104,6 +105,7 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
         caps = await number_dials.get_caps(conn, workspace)
         rule = await failure_stop.workspace_rule(conn, workspace)
         retry_rules = await retry_policies.workspace_default(conn, workspace)
+        require_consent = await workspaces.requires_consent(conn, workspace)
     return {
         "workspaceId": workspace,
         "paused": paused_at is not None,
@@ -112,6 +114,7 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
         "frequencyCaps": caps.to_json() or None,
         "failureStop": rule.to_json(),
         "retryPolicy": None if retry_rules is None else retry_rules.to_json(),
+        "requireConsent": require_consent,
     }
 
 

@@ -203,7 +203,8 @@ def _from_csv(file: Any, fields: dict[str, str]) -> list[tuple[str, str]]:
         ) from exc
     entries: list[tuple[str, str]] = []
     for chunk in ingest.iter_calls(file, scan):
-        for _, number, metadata in chunk:
+        for row in chunk:
+            number, metadata = row[1], row[2]
             own = json.loads(metadata).get("reason") if "reason" in scan.header else None
             entries.append((number, _reason(own) if isinstance(own, str) and own else reason))
     return entries

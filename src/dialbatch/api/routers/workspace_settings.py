@@ -1,8 +1,9 @@
 """The workspace's dialing rules (extension): `PATCH /v1/api/workspace`.
 
 Today: frequency caps, at most N dials to one number per rolling 24 hours and per rolling
-30 days across every batch of the workspace (docs/compliance.md), and the default retry
-policy per outcome that new batches take (docs/retries.md). `GET /v1/api/workspace`
+30 days across every batch of the workspace, and `requireConsent`, a floor under every
+batch's own flag (docs/compliance.md); the default retry policy per outcome that new batches
+take (docs/retries.md). `GET /v1/api/workspace`
 (routers/campaign.py) shows them beside the pause state.
 """
 
@@ -17,12 +18,12 @@ from dialbatch.api import retry_wire, schemas
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import BadRequest
 from dialbatch.domain.caps import InvalidCaps, parse_caps
-from dialbatch.store import number_dials, retry_policies
+from dialbatch.store import number_dials, retry_policies, workspaces
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
 
 MAX_BODY_BYTES = 16 * 1024
-SETTINGS = ("frequencyCaps", "retryPolicy")
+SETTINGS = ("frequencyCaps", "retryPolicy", "requireConsent")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody},
     401: {"model": schemas.ErrorBody},
@@ -47,6 +48,11 @@ _BODY_SCHEMA = {
             "(unless it sends smartCallbackConfig; its own retryPolicy wins per outcome); "
             "null removes it; running batches keep theirs",
         },
+        "requireConsent": {
+            "type": "boolean",
+            "description": "Every batch refuses rows without consent_basis and consent_at; "
+            "a batch cannot turn it off",
+        },
     },
 }
 
@@ -57,7 +63,9 @@ _BODY_SCHEMA = {
     summary="Change the workspace's dialing rules (extension)",
     description="Fields left out keep their value. frequencyCaps: at most per24h / per30d "
     "dials to one number across every batch; a capped call waits until the cap allows a dial. "
-    "retryPolicy: the default retry rules per outcome of new batches (null removes it).",
+    "retryPolicy: the default retry rules per outcome of new batches (null removes it). "
+    "requireConsent (extension): rows without consent_basis and consent_at are refused in "
+    "every batch created from now on.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -78,6 +86,9 @@ async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dic
     unknown = sorted(set(body) - set(SETTINGS))
     if unknown:
         raise BadRequest(f"Unknown field(s) {unknown}; the settings are: {', '.join(SETTINGS)}")
+    consent = body.get("requireConsent")
+    if "requireConsent" in body and not isinstance(consent, bool):
+        raise BadRequest("requireConsent must be true or false")
     try:
         caps = parse_caps(body["frequencyCaps"]) if "frequencyCaps" in body else None
     except InvalidCaps as exc:
@@ -88,11 +99,15 @@ async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dic
             await number_dials.set_caps(conn, workspace, caps)
         if "retryPolicy" in body:
             await retry_policies.set_workspace_default(conn, workspace, rules)
+        if isinstance(consent, bool):
+            await workspaces.set_require_consent(conn, workspace, consent)
         caps = await number_dials.get_caps(conn, workspace)
         rules = await retry_policies.workspace_default(conn, workspace)
+        required = await workspaces.requires_consent(conn, workspace)
     request.app.state.wake()  # calls deferred by an old cap may be due now
     return {
         "workspaceId": workspace,
         "frequencyCaps": caps.to_json() or None,
         "retryPolicy": None if rules is None else rules.to_json(),
+        "requireConsent": required,
     }

@@ -40,6 +40,10 @@ export class NewBatchPage {
     this.window = this.windowControls(changed);
     this.preview = h("div", { id: "preview", class: "preview", "aria-live": "polite", hidden: true });
     this.checkButton = h("button", { type: "button", id: "check", text: "Check the file", hidden: true, onclick: () => this.runPreview() });
+    this.country = h("input", { id: "defaultCountry", name: "defaultCountry", maxlength: 2, size: 4, placeholder: "US", autocomplete: "off" });
+    this.skipInvalid = h("input", { id: "skipInvalid", name: "skipInvalid", type: "checkbox" });
+    this.dedupe = h("input", { id: "dedupe", name: "dedupe", type: "checkbox" });
+    this.requireConsent = h("input", { id: "requireConsent", name: "requireConsent", type: "checkbox" });
     this.options = h(
       "fieldset",
       { id: "accept-options", class: "options" },
@@ -86,7 +90,13 @@ export class NewBatchPage {
               h("span", { class: "hint", text: "busy, no-answer, voicemail, failed, provider-error: false or {maxDials, gapsSeconds}; wins over smart callbacks for the outcomes it names" })
             ),
             this.options,
-            this.window.fieldset
+            this.window.fieldset,
+            h(
+              "fieldset",
+              { class: "options" },
+              h("legend", { text: "Consent (optional)" }),
+              h("div", { class: "check" }, this.requireConsent, h("label", { for: "requireConsent" }, "Require consent on every row ", h("code", { text: "requireConsent" })), h("span", { class: "hint", text: "rows without consent_basis and consent_at are refused (the workspace may require it anyway)" }))
+            )
           )
         ),
         this.error,
@@ -223,6 +233,7 @@ export class NewBatchPage {
     const win = this.callingWindow();
     if (typeof win === "string") return win;
     if (win) form.append("callingWindow", JSON.stringify(win));
+    if (this.requireConsent.checked) form.append("requireConsent", "true");
     return form;
   }
 
