@@ -6,6 +6,7 @@ costs what page 1 does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,13 +179,17 @@ async def after(
     states: tuple[CallState, ...] | None,
     limit: int,
     result_fields: bool = False,
-) -> list[sa.Row[Any]]:
+) -> list[Sequence[Any]]:
     """The next `limit` calls of the batch past `after_seq`, in CSV order, optionally only
     those in `states`: one keyset step of an export, through the (batch_id, seq) key, so
     each step costs the same at row 10 and at row 1,000,000 and nothing holds the batch.
 
     Each row carries the result as JSON text (`result`), or with `result_fields` its
-    RESULT_FIELDS as text instead (an object as JSON text)."""
+    RESULT_FIELDS as text instead (an object as JSON text).
+
+    The rows are the driver's own (tuples, asyncpg records), taken from the cursor that
+    SQLAlchemy has already filled: none of these columns has a result processor, and
+    building SQLAlchemy's row objects was a tenth of a CSV export's time (measured)."""
     c = calls.c
     if result_fields:
         extra = [c.result[name].as_string().label(name) for name in RESULT_FIELDS]
@@ -193,5 +198,8 @@ async def after(
     query = sa.select(*_EXPORT_COLUMNS, *extra).where(c.batch_id == batch_id, c.seq > after_seq)
     if states is not None:
         query = query.where(c.status.in_([s.value for s in states]))
-    rows = await conn.execute(query.order_by(c.seq).limit(limit))
-    return list(rows)
+    result = await conn.execute(query.order_by(c.seq).limit(limit))
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
