@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import CallState
+from dialbatch.store import _dialect
 from dialbatch.store.tables import calls
 
 _COLUMNS = (
@@ -194,17 +195,20 @@ async def after(
     SQLAlchemy has already filled: none of these columns has a result processor, and
     building SQLAlchemy's row objects was a tenth of a CSV export's time (measured)."""
     c = calls.c
+    source: sa.FromClause = calls
     if result_fields:
         completed = c.status == CallState.COMPLETED.value
+        fields, source = _dialect.json_text_fields(conn, calls, c.result, completed, RESULT_FIELDS)
         extra = [
-            sa.case((completed, sa.func.coalesce(c.result[name].as_string(), "")), else_="").label(
-                name
-            )
-            for name in RESULT_FIELDS
+            sa.func.coalesce(f, "").label(n) for f, n in zip(fields, RESULT_FIELDS, strict=True)
         ]
     else:
         extra = [sa.cast(c.result, sa.Text).label("result")]
-    query = sa.select(*_EXPORT_COLUMNS, *extra).where(c.batch_id == batch_id, c.seq > after_seq)
+    query = (
+        sa.select(*_EXPORT_COLUMNS, *extra)
+        .select_from(source)
+        .where(c.batch_id == batch_id, c.seq > after_seq)
+    )
     if states is not None:
         query = query.where(c.status.in_([s.value for s in states]))
     result = await conn.execute(query.order_by(c.seq).limit(limit))
