@@ -21,6 +21,11 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def execute(url: str, sql: str) -> None:
+    """Run `sql` on its own connection, outside a transaction (VACUUM needs that)."""
+    await _admin(url, sql)
+
+
 def create_database(admin_url: str, name: str) -> str:
     """Create `name` through `admin_url`'s cluster; returns its URL."""
     asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))

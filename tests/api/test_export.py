@@ -181,3 +181,120 @@ async def test_calls_listing_includes_attempt_histories_on_request(harness: Harn
     assert all("result" not in c and len(c["attemptHistory"]) == 1 for c in only)
     r = await h.client.get(f"{BASE}/{batch_id}/calls?include=attempts,x", headers=h.headers)
     assert "result,attempts" in assert_error_shape(r, 400)["message"]
+
+
+# -- the formatter, against a row-at-a-time reference ------------------------------------
+
+TRICKY = [
+    "",
+    "plain",
+    "a,b",
+    'say "hi"',
+    "two\nlines",
+    "cr\rhere",
+    "=1+2",
+    "+44",
+    "-3",
+    "@x",
+    "\tTAB",
+    "\rCR",
+    "x=1",
+    "tab\tin",
+    "\x1fsep",
+    "=",
+    "'",
+    "é ü 漢字",
+    " lead",
+]
+
+
+def _reference_rows(batch_id: str, rows: list[tuple[Any, ...]], keys: list[str]) -> str:
+    """The CSV of `rows` as the first export wrote it: a row at a time, a call per cell."""
+    from dialbatch.api.export import _WIRE, csv_cell
+    from dialbatch.domain.states import CallState
+
+    started = {s.value for s in CallState if s is not CallState.WAITING}
+    finished = {"completed", "failed", "cancelled"}
+    lines = []
+    for row in rows:
+        seq, phone, metadata, status, attempt, start, end, duration, error = row[:9]
+        fields = [job_id(batch_id, seq), csv_cell(phone), _WIRE[status]]
+        fields.append(str(start) if status in started and start is not None else "")
+        fields.append(str(end) if status in finished and end is not None else "")
+        if status == "completed":
+            fields += ["" if duration is None else repr(duration), str(attempt), ""]
+            fields += [csv_cell(v) for v in row[9:13]]
+        else:
+            if status in ("failed", "cancelled"):
+                error = error or ("Batch cancelled" if status == "cancelled" else None)
+            else:
+                error = None
+            fields += ["", str(attempt), csv_cell(error), "", "", "", ""]
+        values = json.loads(metadata)
+        fields += [csv_cell(values.get(k)) for k in keys]
+        zone, basis, consent_at = row[13:16]
+        fields += [csv_cell(zone), csv_cell(basis), "" if consent_at is None else str(consent_at)]
+        lines.append(",".join(fields) + "\r\n")
+    return "".join(lines)
+
+
+def _random_rows(rng: Any, start: int, n: int, keys: list[str]) -> list[tuple[Any, ...]]:
+    from dialbatch.domain.states import CallState
+
+    def text() -> Any:
+        return rng.choice([*TRICKY, None, 7, 2.5, "a" * 300])
+
+    rows = []
+    for seq in range(start, start + n):
+        status = rng.choice([s.value for s in CallState])
+        meta = {k: rng.choice([*TRICKY, None, 3]) for k in keys if rng.random() > 0.1}
+        result = [text() for _ in range(3)] + [rng.choice(['{"a": 1, "b": "x"}', "", "[1,2]"])]
+        if status != "completed":
+            result = ["", "", "", ""]  # what store.calls.after gives for these
+        rows.append(
+            (
+                seq,
+                rng.choice(["+12025550100", "12025550100", "=cmd"]),
+                json.dumps(meta),
+                status,
+                rng.randrange(4),
+                rng.choice([None, 1_700_000_000_000 + seq]),
+                rng.choice([None, 1_700_000_045_000 + seq]),
+                rng.choice([None, 45.0, 0.1 + 0.2, 12.345678901234567, 1e-7, 3e20]),
+                rng.choice([None, "", "No answer (SIP 480)", '=bad,"quoted"']),
+                *result,
+                rng.choice([None, "America/New_York"]),
+                rng.choice([None, 'written, "web form"', "=x"]),
+                rng.choice([None, 1_700_000_000_000]),
+            )
+        )
+    return rows
+
+
+def test_column_formatting_matches_the_row_at_a_time_reference() -> None:
+    import random
+
+    from dialbatch.api.export import CsvRows
+
+    rng = random.Random(12)
+    keys = ["first_name", "note", "status", "tab\tkey"]
+    for _ in range(20):
+        formatter, expected, got = CsvRows("batch_x"), [], []
+        for start in (0, 50, 100):
+            rows = _random_rows(rng, start, rng.randrange(1, 50), keys)
+            if start == 0:
+                keys = list(json.loads(rows[0][2]))
+            got.append(formatter.rows(rows).decode())
+            expected.append(_reference_rows("batch_x", rows, keys))
+        assert "".join(got).split("\r\n", 1)[1] == "".join(expected)
+
+
+def test_csv_column_is_csv_cell_of_each_cell() -> None:
+    import itertools
+
+    from dialbatch.api.export import csv_cell, csv_column
+
+    assert csv_column([]) == []
+    for n in (1, 2, 3):
+        for cells in itertools.product([*TRICKY, None, 5], repeat=n):
+            assert list(csv_column(list(cells))) == [csv_cell(c) for c in cells], cells

@@ -1,12 +1,15 @@
-"""Listing calls by status: pages are exact, and agree with the counters."""
+"""Listing calls by status: pages are exact, and agree with the counters; the export's
+keyset steps."""
 
 from __future__ import annotations
+
+import json
 
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.domain.retry import RetryConfig
 from dialbatch.domain.states import CallState, states_for_wire
 from dialbatch.events.apply import apply_outcomes
-from dialbatch.store import calls, counters, queue
+from dialbatch.store import calls, counters, queue, tables
 from dialbatch.store.engine import Database
 from tests.helpers import WS, make_batch
 
@@ -34,3 +37,38 @@ async def test_waiting_lists_claimed_first_then_queue_order_across_pages(db: Dat
     assert listed[2:] == list(range(3, 10))
     assert [r.seq for r in completed] == [0]
     assert [r.seq for r in everything] == list(range(10))
+
+
+async def test_export_rows_carry_result_fields_of_completed_calls_only(db: Database) -> None:
+    batch = await make_batch(db, 4)
+    c = tables.calls.c
+    finished = {
+        0: ("completed", {"outcome": "booked", "transcript": 'Hi,\n"there"', "data": {"a": 1}}),
+        1: ("failed", {"outcome": "no-answer", "summary": "none"}),
+        2: ("completed", None),
+    }
+    async with db.write() as conn:
+        for seq, (status, result) in finished.items():
+            await conn.execute(
+                tables.calls.update()
+                .where(c.batch_id == batch, c.seq == seq)
+                .values(status=status, result=result, started_at=1, ended_at=2, duration_s=0.5)
+            )
+    async with db.read() as conn:
+        first = await calls.after(
+            conn, batch, after_seq=-1, states=None, limit=3, result_fields=True
+        )
+        rest = await calls.after(
+            conn, batch, after_seq=first[-1][0], states=None, limit=3, result_fields=True
+        )
+        failed = await calls.after(
+            conn, batch, after_seq=-1, states=(CallState.FAILED,), limit=9, result_fields=True
+        )
+    assert [r[0] for r in first] == [0, 1, 2] and [r[0] for r in rest] == [3]
+    fields = {r[0]: tuple(r[9:13]) for r in [*first, *rest]}  # then timezone and consent
+    outcome, transcript, summary, data = fields[0]
+    assert (outcome, transcript, summary) == ("booked", 'Hi,\n"there"', "")
+    assert json.loads(data) == {"a": 1}
+    # A failed call's result, a completed call without one, a waiting call: all empty.
+    assert fields[1] == fields[2] == fields[3] == ("", "", "", "")
+    assert [r[0] for r in failed] == [1]

@@ -57,6 +57,12 @@ _STARTED = frozenset(s.value for s in CallState if s is not CallState.WAITING)
 _FINISHED = frozenset(s.value for s in (CallState.COMPLETED, CallState.FAILED, CallState.CANCELLED))
 _ERRORED = frozenset((CallState.FAILED.value, CallState.CANCELLED.value))
 _COMPLETED = CallState.COMPLETED.value
+_DEFAULT_ERROR = {CallState.CANCELLED.value: "Batch cancelled"}
+# Joins a column's cells for `csv_column`; a column that holds it is done cell by cell.
+_SEP = "\x1f"
+# Formula starts that can follow a separator without making the cell need quotes (a CR
+# makes it need them, and a quoted cell is handled by `csv_cell`).
+_INLINE_FORMULA_STARTS = "=+-@\t"
 
 
 def neutralise(cell: str) -> str:
@@ -79,6 +85,42 @@ def csv_cell(value: object) -> str:
     return text
 
 
+def csv_column(values: Sequence[object]) -> Sequence[str]:
+    """`csv_cell` of every value of a column, in a few passes over the whole column
+    when none of its cells needs quoting (names, emails, numbers, statuses): joined by
+    a separator that none of them holds, checked for characters that need quotes, made
+    inert where a cell starts a formula, and split again. Otherwise cell by cell."""
+    if not values:
+        return []
+    try:
+        joined = _SEP.join(values)  # type: ignore[arg-type]  # a None or number: TypeError
+    except TypeError:
+        return [csv_cell(v) for v in values]
+    if (
+        '"' in joined
+        or "," in joined
+        or "\n" in joined
+        or "\r" in joined
+        or joined.count(_SEP) != len(values) - 1
+    ):
+        return [csv_cell(v) for v in values]
+    for start in _INLINE_FORMULA_STARTS:
+        if start in joined:
+            joined = joined.replace(_SEP + start, _SEP + "'" + start)
+    if joined[:1] in _FORMULA_STARTS:
+        joined = "'" + joined
+    return joined.split(_SEP)
+
+
+def _shown(values: Sequence[Any], status: Sequence[str], when: frozenset[str]) -> list[str]:
+    """A time column: the value where the call's state shows it, else empty."""
+    if when.issuperset(status) and None not in values:
+        return list(map(str, values))
+    return [
+        str(v) if s in when and v is not None else "" for s, v in zip(status, values, strict=True)
+    ]
+
+
 def _as_text(value: object) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
@@ -88,12 +130,20 @@ def _as_text(value: object) -> str:
 def _error(status: str, error: str | None) -> str | None:
     if status not in _ERRORED:
         return None
-    return error or ("Batch cancelled" if status == CallState.CANCELLED.value else None)
+    return error or _DEFAULT_ERROR.get(status)
 
 
 class CsvRows:
     """Formats export rows as CSV text. The metadata columns are those of the first row
-    (every call of a batch comes from one CSV header, so they all share its keys)."""
+    (every call of a batch comes from one CSV header, so they all share its keys).
+
+    A chunk is formatted a column at a time, not a row at a time: each column is a few
+    C-level passes (`csv_column`), and the lines are put together by one `zip` and
+    `join`. A row-at-a-time loop spent ~4.3 us of interpreter time per row (a function
+    call per cell); this spends ~3.2 us (docs/benchmarks.md, "Export").
+
+    The column list is CSV_COLUMNS then the metadata's keys: a new column goes at the
+    end of CSV_COLUMNS and at the same place in `rows`."""
 
     def __init__(self, batch_id: str) -> None:
         self._job = job_id(batch_id, 0)[:-1]  # "call_<token>_", the seq follows
@@ -111,29 +161,41 @@ class CsvRows:
 
     def rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
         head = self._header(rows[0] if rows else None) if self._keys is None else ""
-        keys = self._keys or []
-        job, loads, cell = self._job, json.loads, csv_cell
-        lines = [head] if head else []
-        for row in rows:
-            (seq, phone, metadata, status, attempt, started, ended, duration, error) = row[:9]
-            fields = [f"{job}{seq}", cell(phone), _WIRE[status]]
-            fields.append(str(started) if status in _STARTED and started is not None else "")
-            fields.append(str(ended) if status in _FINISHED and ended is not None else "")
-            if status == _COMPLETED:
-                fields.append("" if duration is None else repr(duration))
-                fields.append(str(attempt))
-                fields.append("")
-                outcome, transcript, summary, data = row[9:13]
-                fields += (cell(outcome), cell(transcript), cell(summary), cell(data))
-            else:
-                fields += ("", str(attempt), cell(_error(status, error)), "", "", "", "")
-            values = loads(metadata)
-            fields += [cell(values.get(k)) for k in keys]
-            zone, basis, consent_at = row[13:16]
-            fields += (cell(zone), cell(basis), "" if consent_at is None else str(consent_at))
-            lines.append(",".join(fields))
-            lines.append("\r\n")
-        return "".join(lines).encode("utf-8")
+        if not rows:
+            return head.encode("utf-8")
+        (seq, phone, metadata, status, attempt, started, ended, duration, error, *rest) = zip(
+            *rows, strict=True
+        )
+        job = self._job
+        columns: list[Sequence[str]] = [
+            [f"{job}{n}" for n in seq],
+            csv_column(phone),
+            list(map(_WIRE.__getitem__, status)),
+            _shown(started, status, _STARTED),
+            _shown(ended, status, _FINISHED),
+            [
+                repr(d) if s == _COMPLETED and d is not None else ""
+                for s, d in zip(status, duration, strict=True)
+            ],
+            list(map(str, attempt)),
+            csv_column(
+                [
+                    (e or _DEFAULT_ERROR.get(s, "")) if s in _ERRORED else ""
+                    for s, e in zip(status, error, strict=True)
+                ]
+            ),
+        ]
+        columns += map(csv_column, rest[:4])  # empty unless completed (store.calls.after)
+        if self._keys:
+            # One parse for the chunk: half the time of one per row.
+            dicts: list[dict[str, Any]] = json.loads("[" + ",".join(metadata) + "]")
+            for key in self._keys:
+                columns.append(csv_column([d.get(key, "") for d in dicts]))
+        zone, basis, consent_at = rest[4:7]  # RECIPIENT_COLUMNS, after the metadata's
+        columns += (csv_column(zone), csv_column(basis))
+        columns.append(["" if at is None else str(at) for at in consent_at])
+        body = "\r\n".join(map(",".join, zip(*columns, strict=True)))
+        return (head + body + "\r\n").encode("utf-8")
 
 
 class JsonLines:
