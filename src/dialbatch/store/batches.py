@@ -42,6 +42,7 @@ class Batch:
     pause_reason: str | None = None  # extension: why it paused itself
     resumed_at: int | None = None  # extension: when it was last resumed
     calling_window: dict[str, Any] | None = None  # extension: domain/windows.py's JSON
+    compliance_profile: str = "none"  # extension: the profile it was created under
 
 
 async def insert_batch(
@@ -57,6 +58,7 @@ async def insert_batch(
     parent_batch_id: str | None = None,
     failure_stop: dict[str, Any] | None = None,
     calling_window: dict[str, Any] | None = None,
+    compliance_profile: str = "none",
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json)) in `conn`'s
     transaction; the caller commits or rolls back the whole. Returns the number of calls."""
@@ -76,6 +78,7 @@ async def insert_batch(
             parent_batch_id=parent_batch_id,
             failure_stop=failure_stop,
             calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
     )
     total = 0

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.failure_stop import counts_as_failure
-from dialbatch.domain.gate import CallFacts
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.next_state import BatchPolicy, CallHistory, GateContext, next_state
 from dialbatch.domain.outcomes import CallEvent
@@ -29,7 +28,6 @@ from dialbatch.domain.retry import (
     parse_callback_policy,
 )
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
-from dialbatch.domain.timezones import zones_for
 from dialbatch.store import counters, failure_stop, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
@@ -177,10 +175,10 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.result,
             c.phone_number,
             b.callback_policy,
-            b.calling_window,
+            *gating.gate_columns(),
             b.status.label("batch_status"),
         )
-        .join(batches, b.id == c.batch_id)
+        .select_from(calls.join(gating.with_workspace(), b.id == c.batch_id))
         .where(c.id.in_(sorted(set(call_ids))))
         .order_by(c.id)  # rows are locked in the order they are returned
     )
@@ -329,13 +327,13 @@ class _Plan:
 
 
 def _gate_context(call: Any) -> GateContext | None:
-    """What moves a retry into the batch's calling window, if it has one."""
-    if call.calling_window is None:
+    """What moves a retry into the hours the call must keep: its batch's calling window (or
+    its workspace's default) and its compliance profile's hours, if any."""
+    policy = gating.policy_of(call)
+    if policy is None:
         return None
     return GateContext(
-        CallFacts(zones=zones_for(call.phone_number)),
-        gating.policy_for(call.calling_window),
-        dial_lead_ms=gating.DIAL_LEAD_MS,
+        gating.call_facts(policy, call.phone_number), policy, dial_lead_ms=gating.DIAL_LEAD_MS
     )
 
 

@@ -96,6 +96,7 @@ async def create_retry_batch(
         parent_batch_id=parent.id,
         failure_stop=parent.failure_stop,
         calling_window=parent.calling_window,  # the same hours as the calls it retries
+        compliance_profile=parent.compliance_profile,  # and the same rule packs
     )
 
 

@@ -28,6 +28,11 @@ workspaces = sa.Table(
     # The workspace's automatic stop on failure spikes (domain/failure_stop.py, migration
     # 0010); null: the default.
     sa.Column("failure_stop", sa.JSON, nullable=True),
+    # The rule pack every batch obeys at least (domain/compliance, migration 0012): "none",
+    # "us" or "ca"; and the calling window of a batch that has none of its own (JSON as
+    # domain/windows.py validates it; NULL: none). Both are read at dial time.
+    sa.Column("compliance_profile", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -130,6 +135,9 @@ batches = sa.Table(
     # (migration 0011). The claim and the intent step hold calls outside it back.
     # none_as_null: no window is SQL NULL, not JSON 'null', so "IS NOT NULL" finds windows.
     sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
+    # The profile the batch was created under (migration 0012): its own, or its workspace's
+    # at the time. At dial time it obeys this and its workspace's current profile, both.
+    sa.Column("compliance_profile", sa.String(16), nullable=False, server_default="none"),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(
