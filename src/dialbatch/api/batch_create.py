@@ -17,13 +17,14 @@ from typing import Any, BinaryIO
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch import ingest
 from dialbatch.api import idempotency
 from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
 from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload
-from dialbatch.domain import failure_stop
+from dialbatch.domain import compliance, failure_stop
 from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
@@ -31,7 +32,7 @@ from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
 from dialbatch.domain.windows import InvalidCallingWindow, parse_calling_window
 from dialbatch.ingest import json_rows
 from dialbatch.ingest.csv_reader import Chunk
-from dialbatch.store import batches, suppressions, workspaces
+from dialbatch.store import batches, gate_settings, suppressions, workspaces
 from dialbatch.store.engine import Database
 
 # Rows per insert statement: large enough that thread hand-offs are rare, small enough
@@ -47,6 +48,7 @@ JSON_FIELDS = (
     "dedupe",
     "failureStop",
     "callingWindow",
+    "complianceProfile",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -66,6 +68,7 @@ class NewBatch:
     message: Callable[[ingest.CsvRejected], str]
     options: ingest.IngestOptions
     failure_stop: dict[str, Any] | None = None  # its own rule; None: the workspace's
+    compliance_profile: str | None = None  # extension: its own; None: the workspace's
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
 
@@ -83,6 +86,7 @@ def from_form(upload: Upload) -> NewBatch:
     policy = _policy(_json_field(f.get("smartCallbackConfig"), "smartCallbackConfig"))
     stop = _failure_stop(_json_field(f.get("failureStop"), "failureStop"))
     window = _window(_json_field(f.get("callingWindow"), "callingWindow"))
+    profile = _profile(f.get("complianceProfile"))
     options = ingest.IngestOptions(
         default_region=_region(f.get("defaultCountry")),
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
@@ -99,6 +103,7 @@ def from_form(upload: Upload) -> NewBatch:
         message=lambda exc: exc.message,
         options=options,
         failure_stop=stop,
+        compliance_profile=profile,
         scan=lambda opts: _scan_file(file, opts),
     )
 
@@ -128,6 +133,9 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
     window = body.get("callingWindow")
     if isinstance(window, str):  # as the form sends it
         window = _json_field(window, "callingWindow")
+    profile = body.get("complianceProfile")
+    if profile is not None and not isinstance(profile, str):
+        raise BadRequest('complianceProfile must be a string: "none", "us" or "ca"')
     country = body.get("defaultCountry")
     if country is not None and not isinstance(country, str):
         raise BadRequest('defaultCountry must be a string such as "US"')
@@ -151,6 +159,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         message=json_rows.message,
         options=options,
         failure_stop=_failure_stop(stop),
+        compliance_profile=_profile(profile),
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
     )
 
@@ -223,6 +232,7 @@ async def create(
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
+        profile = await batch_profile(conn, workspace, new.compliance_profile)
         # Rows to suppressed numbers are refused (or skipped) like invalid ones; numbers
         # suppressed after this read are caught before their dial (store/queue.begin_dials).
         options = replace(
@@ -246,6 +256,7 @@ async def create(
                 source_name=new.source_name,
                 rows=producer,
                 failure_stop=new.failure_stop,
+                compliance_profile=profile,
             )
             scan = producer.result
             assert scan is not None
@@ -328,6 +339,29 @@ def _window(raw: Any) -> dict[str, Any] | None:
     try:
         return parse_calling_window(raw).to_json()
     except InvalidCallingWindow as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _profile(raw: str | None) -> str | None:
+    """The batch's own complianceProfile, a known name; None (the workspace's) when absent."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return compliance.parse_profile(raw.strip())
+    except compliance.InvalidProfile as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def batch_profile(conn: AsyncConnection, workspace: str, asked: str | None) -> str:
+    """The profile a new batch is stored with: its own if it asked for one at least as
+    strict as the workspace's (else 400), otherwise the workspace's at this moment. At dial
+    time it obeys this and the workspace's profile of then, both (store/gating.py)."""
+    current = (await gate_settings.get(conn, workspace)).compliance_profile
+    if asked is None:
+        return current
+    try:
+        return compliance.effective_policy(current, batch_profile=asked).profile
+    except compliance.ProfileNotStricter as exc:
         raise BadRequest(str(exc)) from exc
 
 

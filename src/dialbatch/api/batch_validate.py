@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialbatch import ingest
-from dialbatch.api.batch_create import NewBatch
+from dialbatch.api.batch_create import NewBatch, batch_profile
 from dialbatch.api.errors import AgentNotFound, ValidationFailed
 from dialbatch.domain import preview
 from dialbatch.domain.ids import now_ms
@@ -30,6 +30,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     async with db.read() as conn:
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
+        await batch_profile(conn, workspace, new.compliance_profile)  # 400 as the create
         max_active, cps = await preview_store.limits(conn, workspace)
         slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
     assert new.scan is not None

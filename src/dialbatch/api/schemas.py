@@ -172,6 +172,14 @@ class BatchResponse(_Model):
             " null when it has none. See docs/compliance.md"
         ),
     )
+    complianceProfile: str = Field(
+        "none",
+        description=(
+            "extension: the rule pack the batch was created under (none, us, ca): its own or"
+            " its workspace's at the time. At dial time it obeys this and its workspace's"
+            " current profile, both. See docs/compliance.md"
+        ),
+    )
 
 
 class ProgressResponse(Progress):
@@ -352,6 +360,7 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "scheduledAt": batch.scheduled_at,
         "cancelledAt": batch.cancelled_at,
         "callingWindow": batch.calling_window,
+        "complianceProfile": batch.compliance_profile,
     }
 
 

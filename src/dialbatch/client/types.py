@@ -92,6 +92,7 @@ class Batch(TypedDict):
     parentBatchId: NotRequired[str | None]
     retryBatchIds: NotRequired[list[str]]
     callingWindow: NotRequired[dict[str, Any] | None]  # extension: docs/compliance.md
+    complianceProfile: NotRequired[str]  # extension: the profile it was created under
 
 
 class Call(TypedDict):
@@ -252,13 +253,17 @@ class WorkspacePause(TypedDict):
     message: NotRequired[str]
     # dialing rules: {"per24h"?, "per30d"?} or None (GET and PATCH only)
     frequencyCaps: NotRequired[dict[str, int] | None]
+    complianceProfile: NotRequired[str]  # "none", "us" or "ca"
+    callingWindow: NotRequired[dict[str, Any] | None]  # default of batches without one
 
 
 class WorkspaceRules(TypedDict):
-    """`PATCH /v1/api/workspace` (extension)."""
+    """`PATCH /v1/api/workspace` (extension): the workspace's dialing rules after it."""
 
     workspaceId: str
     frequencyCaps: dict[str, int] | None
+    complianceProfile: str
+    callingWindow: dict[str, Any] | None
 
 
 class Webhook(TypedDict):

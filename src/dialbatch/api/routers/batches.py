@@ -13,6 +13,7 @@ from dialbatch.api import batch_create, batch_validate, campaign_wire, export, i
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import (
     CALLING_WINDOW_DESCRIPTION,
+    COMPLIANCE_PROFILE_SCHEMA,
     IDEMPOTENCY_PARAMETER,
     JSON_CREATE_SCHEMA,
 )
@@ -67,6 +68,7 @@ START_BODY: dict[str, Any] = {
                         "description": CALLING_WINDOW_DESCRIPTION
                         + " (in the form: the window as JSON text)",
                     },
+                    "complianceProfile": COMPLIANCE_PROFILE_SCHEMA,
                 },
             }
         },

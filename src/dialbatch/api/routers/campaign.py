@@ -14,7 +14,7 @@ from dialbatch.api.errors import BadRequest, BatchNotFound, Conflict
 from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import Outcome
-from dialbatch.store import batches, failure_stop, number_dials, pauses, retry_failed
+from dialbatch.store import batches, failure_stop, pauses, retry_failed
 from dialbatch.store.retry_failed import FailedFilter
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
@@ -94,14 +94,14 @@ async def _set_pause(batch_id: str, workspace: str, db: Db, *, paused: bool) -> 
 async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
     async with db.read() as conn:
         paused_at = await pauses.workspace_paused_at(conn, workspace)
-        caps = await number_dials.get_caps(conn, workspace)
+        shown = await campaign_wire.workspace_rules(conn, workspace)
         rule = await failure_stop.workspace_rule(conn, workspace)
     return {
         "workspaceId": workspace,
         "paused": paused_at is not None,
         "pausedAt": paused_at,
         # dialing rules (routers/workspace_settings.py): PATCH /v1/api/workspace
-        "frequencyCaps": caps.to_json() or None,
+        **shown,
         "failureStop": rule.to_json(),
     }
 

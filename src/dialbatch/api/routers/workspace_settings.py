@@ -1,8 +1,9 @@
 """The workspace's dialing rules (extension): `PATCH /v1/api/workspace`.
 
-Today: frequency caps, at most N dials to one number per rolling 24 hours and per rolling
-30 days across every batch of the workspace (docs/compliance.md). `GET /v1/api/workspace`
-(routers/campaign.py) shows them beside the pause state.
+Frequency caps (at most N dials to one number per rolling 24 hours and per rolling 30 days
+across every batch of the workspace), the compliance profile every batch obeys at least,
+and the default calling window of batches without their own (docs/compliance.md).
+`GET /v1/api/workspace` (routers/campaign.py) shows them beside the pause state.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from fastapi import APIRouter, Request
 
 from dialbatch.api import schemas
 from dialbatch.api.auth import Db, Workspace
+from dialbatch.api.campaign_wire import CALLING_WINDOW_SCHEMA, workspace_rules
 from dialbatch.api.errors import BadRequest
-from dialbatch.domain.caps import InvalidCaps, parse_caps
-from dialbatch.store import number_dials
+from dialbatch.domain.caps import Caps, InvalidCaps, parse_caps
+from dialbatch.domain.compliance import PROFILES, InvalidProfile, parse_profile
+from dialbatch.domain.windows import InvalidCallingWindow, parse_calling_window
+from dialbatch.store import gate_settings, number_dials
 
 router = APIRouter(prefix="/v1/api", tags=["campaign (extension)"])
 
-MAX_BODY_BYTES = 16 * 1024
-SETTINGS = ("frequencyCaps",)
+MAX_BODY_BYTES = 32 * 1024
+SETTINGS = ("frequencyCaps", "complianceProfile", "callingWindow")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": schemas.ErrorBody},
     401: {"model": schemas.ErrorBody},
@@ -39,7 +43,20 @@ _BODY_SCHEMA = {
                 "per24h": {"type": "integer", "minimum": 1, "maximum": 10000},
                 "per30d": {"type": "integer", "minimum": 1, "maximum": 10000},
             },
-        }
+        },
+        "complianceProfile": {
+            "type": "string",
+            "enum": list(PROFILES),
+            "description": "The rule pack every batch obeys at least: none (the default), us "
+            "(8:00-21:00 recipient-local; FL, OK, MD: 8:00-20:00 and 3 dials per number per "
+            "24 h), ca (9:00-21:30 weekdays, 10:00-18:00 weekends). Applies to running "
+            "batches at their next dial. See docs/compliance.md",
+        },
+        "callingWindow": {
+            "oneOf": [CALLING_WINDOW_SCHEMA, {"type": "null"}],
+            "description": "The window of every batch that has none of its own, read at dial "
+            "time; null clears it",
+        },
     },
 }
 
@@ -49,7 +66,10 @@ _BODY_SCHEMA = {
     responses=_ERRORS,
     summary="Change the workspace's dialing rules (extension)",
     description="Fields left out keep their value. frequencyCaps: at most per24h / per30d "
-    "dials to one number across every batch; a capped call waits until the cap allows a dial.",
+    "dials to one number across every batch; a capped call waits until the cap allows a dial. "
+    "complianceProfile: the rule pack every batch obeys at least. callingWindow: the default "
+    "window of batches without their own (null clears it). All fields are checked before "
+    "any is written.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -70,11 +90,32 @@ async def patch_workspace(request: Request, workspace: Workspace, db: Db) -> dic
     unknown = sorted(set(body) - set(SETTINGS))
     if unknown:
         raise BadRequest(f"Unknown field(s) {unknown}; the settings are: {', '.join(SETTINGS)}")
-    try:
-        caps = parse_caps(body["frequencyCaps"])
-    except InvalidCaps as exc:
-        raise BadRequest(str(exc)) from exc
+    caps, profile, window = _parse(body)
     async with db.write() as conn:
-        await number_dials.set_caps(conn, workspace, caps)
-    request.app.state.wake()  # calls deferred by an old cap may be due now
-    return {"workspaceId": workspace, "frequencyCaps": caps.to_json() or None}
+        if caps is not None:
+            await number_dials.set_caps(conn, workspace, caps)
+        if profile is not None or "callingWindow" in body:
+            await gate_settings.update(
+                conn,
+                workspace,
+                compliance_profile=profile,
+                **({"calling_window": window} if "callingWindow" in body else {}),
+            )
+        shown = await workspace_rules(conn, workspace)
+    request.app.state.wake()  # calls deferred by an old cap or window may be due now
+    return {"workspaceId": workspace, **shown}
+
+
+def _parse(body: dict[str, Any]) -> tuple[Caps | None, str | None, dict[str, Any] | None]:
+    """Every field given, validated (400 naming the field): caps, profile, window."""
+    caps = profile = window = None
+    try:
+        if "frequencyCaps" in body:
+            caps = parse_caps(body["frequencyCaps"])
+        if "complianceProfile" in body:
+            profile = parse_profile(body["complianceProfile"])
+        if body.get("callingWindow") is not None:
+            window = parse_calling_window(body["callingWindow"]).to_json()
+    except (InvalidCaps, InvalidProfile, InvalidCallingWindow) as exc:
+        raise BadRequest(str(exc)) from exc
+    return caps, profile, window
