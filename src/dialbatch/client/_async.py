@@ -106,6 +106,8 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -118,7 +120,9 @@ class AsyncClient:
         24 h, the same request answers the first response instead of a second batch.
         `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
         "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
-        workspace's rule).
+        workspace's rule). `calling_window` (extension): when, in each recipient's own time,
+        a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
+        (extension): "none", "us" or "ca", at least as strict as the workspace's.
         """
         form = _shared.start_form(
             agent_id,
@@ -128,6 +132,8 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -307,6 +313,8 @@ class AsyncClient:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -323,6 +331,8 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -339,6 +349,8 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -351,6 +363,8 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = await self._request(
@@ -368,6 +382,8 @@ class AsyncClient:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -379,6 +395,8 @@ class AsyncClient:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: ValidateResult = await self._request("POST", VALIDATE, json=body)
         return result
@@ -533,5 +551,19 @@ class AsyncClient:
         workspace; a capped call waits until the cap allows a dial. Both None: no caps."""
         caps = {k: v for k, v in (("per24h", per_24h), ("per30d", per_30d)) if v is not None}
         body = {"frequencyCaps": caps or None}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    async def set_compliance_profile(self, profile: str) -> WorkspaceRules:
+        """The rule pack every batch of the workspace obeys at least: "none", "us" or "ca"
+        (docs/compliance.md). Applies to running batches at their next dial."""
+        body = {"complianceProfile": profile}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    async def set_default_calling_window(self, window: Mapping[str, Any] | None) -> WorkspaceRules:
+        """The calling window of every batch that has none of its own, read at dial time
+        (docs/compliance.md); None clears it."""
+        body = {"callingWindow": None if window is None else dict(window)}
         result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
         return result

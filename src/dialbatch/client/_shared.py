@@ -77,6 +77,8 @@ def start_form(
     skip_invalid: bool,
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
+    calling_window: Mapping[str, Any] | None = None,
+    compliance_profile: str | None = None,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -93,6 +95,10 @@ def start_form(
         form["dedupe"] = "true"
     if failure_stop is not None:
         form["failureStop"] = json.dumps(dict(failure_stop))
+    if calling_window is not None:
+        form["callingWindow"] = json.dumps(dict(calling_window))
+    if compliance_profile is not None:
+        form["complianceProfile"] = compliance_profile
     return form
 
 
@@ -185,6 +191,8 @@ def rows_body(
     skip_invalid: bool,
     dedupe: bool,
     failure_stop: Mapping[str, Any] | None = None,
+    calling_window: Mapping[str, Any] | None = None,
+    compliance_profile: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -200,6 +208,10 @@ def rows_body(
         body["dedupe"] = True
     if failure_stop is not None:
         body["failureStop"] = dict(failure_stop)
+    if calling_window is not None:
+        body["callingWindow"] = dict(calling_window)
+    if compliance_profile is not None:
+        body["complianceProfile"] = compliance_profile
     return body
 
 

@@ -105,6 +105,8 @@ class Client:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -117,7 +119,9 @@ class Client:
         24 h, the same request answers the first response instead of a second batch.
         `failure_stop` (extension): `{"enabled", "lastDials", "failedShare",
         "withinSeconds"}`, when the batch pauses itself on a failure spike (default: the
-        workspace's rule).
+        workspace's rule). `calling_window` (extension): when, in each recipient's own time,
+        a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
+        (extension): "none", "us" or "ca", at least as strict as the workspace's.
         """
         form = _shared.start_form(
             agent_id,
@@ -127,6 +131,8 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -301,6 +307,8 @@ class Client:
         dedupe: bool = False,
         idempotency_key: str | None = None,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -317,6 +325,8 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -333,6 +343,8 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -345,6 +357,8 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = self._request(
@@ -362,6 +376,8 @@ class Client:
         skip_invalid: bool = False,
         dedupe: bool = False,
         failure_stop: Mapping[str, Any] | None = None,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -373,6 +389,8 @@ class Client:
             skip_invalid,
             dedupe,
             failure_stop=failure_stop,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: ValidateResult = self._request("POST", VALIDATE, json=body)
         return result
@@ -527,5 +545,19 @@ class Client:
         workspace; a capped call waits until the cap allows a dial. Both None: no caps."""
         caps = {k: v for k, v in (("per24h", per_24h), ("per30d", per_30d)) if v is not None}
         body = {"frequencyCaps": caps or None}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    def set_compliance_profile(self, profile: str) -> WorkspaceRules:
+        """The rule pack every batch of the workspace obeys at least: "none", "us" or "ca"
+        (docs/compliance.md). Applies to running batches at their next dial."""
+        body = {"complianceProfile": profile}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    def set_default_calling_window(self, window: Mapping[str, Any] | None) -> WorkspaceRules:
+        """The calling window of every batch that has none of its own, read at dial time
+        (docs/compliance.md); None clears it."""
+        body = {"callingWindow": None if window is None else dict(window)}
         result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
         return result
