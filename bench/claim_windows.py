@@ -11,7 +11,10 @@ of `--group` calls (no provider: the store's own cost):
 3. a 24-hour window: the worst case of the window code, which looks up to a year ahead for
    the end of an opening that never closes;
 4. the daytime window at US night: every call moved to its next opening by the claims (the
-   work a batch uploaded at night does once).
+   work a batch uploaded at night does once);
+5. no window, the workspace under the `us` compliance profile at US midday: the federal
+   hours as a window, the FL/OK/MD hours and their caps (a per-number lock and a ledger read
+   in the intent for those numbers).
 
 A number with no known zone is claimed and then failed by the intent step, never dialed.
 
@@ -33,10 +36,10 @@ import sqlalchemy as sa
 from dialbatch.domain.clock import FixedClock
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.windows import parse_calling_window
-from dialbatch.store import batches, migrate, queue, workspaces
+from dialbatch.store import batches, gate_settings, migrate, queue, workspaces
 from dialbatch.store.batches import release_slots
 from dialbatch.store.engine import Database
-from dialbatch.store.tables import calls
+from dialbatch.store.tables import calls, number_dials
 from gate_domain import us_numbers
 
 WS = "ws_bench"
@@ -106,12 +109,18 @@ async def main(n_calls: int, group: int) -> None:
             await workspaces.create_agent(
                 conn, WS, name="b", provider="simulated", agent_id="agent_bench"
             )
-        for label, window, at in (
-            ("no window", None, US_MIDDAY),
-            ("daytime, open", DAYTIME, US_MIDDAY),
-            ("24 h, open", ALWAYS, US_MIDDAY),
-            ("daytime, shut", DAYTIME, US_NIGHT),
+        for label, window, at, profile in (
+            ("no window", None, US_MIDDAY, "none"),
+            ("daytime, open", DAYTIME, US_MIDDAY, "none"),
+            ("24 h, open", ALWAYS, US_MIDDAY, "none"),
+            ("daytime, shut", DAYTIME, US_NIGHT, "none"),
+            ("us profile", None, US_MIDDAY, "us"),
         ):
+            async with db.write() as conn:
+                await gate_settings.update(conn, WS, compliance_profile=profile)
+                # Each run dials the same numbers: forget the earlier runs' dials, or the
+                # `us` caps (3 per 24 h in FL, OK, MD) would hold those numbers back.
+                await conn.execute(number_dials.delete())
             batch = await make(db, numbers, window)
             dialed, took = await drain(db, group, FixedClock(at))
             async with db.read() as conn:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dialbatch.domain.ids import now_ms
 from dialbatch.settings import Settings
-from dialbatch.store import workspaces
+from dialbatch.store import gate_settings, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.tables import api_keys
 
@@ -41,6 +41,7 @@ class Demo:
     agent_id: str
     sample_csv: Path
     created: bool
+    compliance_profile: str = "none"  # printed at start: which rule pack the demo obeys
 
 
 async def ensure_demo(db: Database, settings: Settings) -> Demo:
@@ -89,9 +90,28 @@ async def ensure_demo(db: Database, settings: Settings) -> Demo:
                 .values(revoked_at=now_ms())
             )
             _, key = await workspaces.create_api_key(conn, ws, name=DEMO_KEY_NAME)
+        profile = (await gate_settings.get(conn, ws)).compliance_profile
     sample = write_sample_csv(settings.data_dir)
     return Demo(
-        workspace_id=ws, api_key=key, agent_id=DEMO_AGENT, sample_csv=sample, created=created
+        workspace_id=ws,
+        api_key=key,
+        agent_id=DEMO_AGENT,
+        sample_csv=sample,
+        created=created,
+        compliance_profile=profile,
+    )
+
+
+def profile_line(demo: Demo) -> str:
+    """Which rule pack the demo workspace obeys, and how to change it (docs/compliance.md)."""
+    if demo.compliance_profile == "none":
+        return (
+            "compliance profile: none (calls at any hour); US calling hours and state caps: "
+            "dialbatch settings --profile us"
+        )
+    return (
+        f"compliance profile: {demo.compliance_profile} (its calling hours and caps apply);"
+        " back to none: dialbatch settings --profile none"
     )
 
 

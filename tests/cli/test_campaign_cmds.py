@@ -149,3 +149,56 @@ def test_consent_is_shown_and_set_and_submit_sends_require_consent(
     assert floor.exit_code == 1 and "requireConsent is on" in floor.stderr
     off = run(server, "consent", "--no-require")
     assert off.exit_code == 0 and "consent not required" in off.stdout
+
+
+def test_settings_show_and_set_the_profile_and_the_default_window(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    shown = run(server, "settings")
+    assert shown.exit_code == 0, shown.output
+    assert "compliance profile: none" in shown.stdout
+    assert "default calling window: none" in shown.stdout
+    window = tmp_path / "w.json"
+    window.write_text(json.dumps({"days": {"mon": [["09:00", "17:00"]]}}))
+    set_ = run(server, "settings", "--profile", "us", "--window-file", str(window))
+    assert set_.exit_code == 0, set_.output
+    assert "compliance profile: us" in set_.stdout
+    assert '"mon": [["09:00", "17:00"]]' in set_.stdout
+    bad = run(server, "settings", "--profile", "eu")
+    assert bad.exit_code == 1 and "complianceProfile 'eu'" in bad.stderr
+    cleared = run(server, "settings", "--clear-window")
+    assert cleared.exit_code == 0 and "default calling window: none" in cleared.stdout
+    assert "compliance profile: us" in cleared.stdout
+    with sdk(server) as client:
+        assert client.get_workspace()["complianceProfile"] == "us"
+
+
+def test_submit_takes_a_profile_and_a_window_file(server: LiveServer, tmp_path: Path) -> None:
+    window = tmp_path / "w.json"
+    window.write_text(
+        json.dumps({"timezone": "America/New_York", "days": {"sat": [["10:00", "12:00"]]}})
+    )
+    batch_id = submit_quietly(
+        server,
+        write_contacts(tmp_path, 2),
+        "--profile",
+        "ca",
+        "--window-file",
+        str(window),
+        "--scheduled-at",
+        LATER,
+    )
+    with sdk(server) as client:
+        batch = client.get_batch(batch_id)
+    assert batch.get("complianceProfile") == "ca"
+    assert (batch.get("callingWindow") or {})["days"] == {"sat": [["10:00", "12:00"]]}
+    missing = run(
+        server,
+        "submit",
+        str(tmp_path / "c.csv"),
+        "--agent",
+        "agent_demo",
+        "--window-file",
+        str(tmp_path / "none.json"),
+    )
+    assert missing.exit_code == 1 and "no such file" in missing.stderr

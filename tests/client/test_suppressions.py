@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dialbatch.client import AsyncClient, BadRequest, Client, NotFound
@@ -47,3 +49,39 @@ def test_the_client_sets_and_clears_frequency_caps(server: LiveServer) -> None:
         with pytest.raises(BadRequest):
             client.set_frequency_caps(per_30d=0)
         assert client.set_frequency_caps()["frequencyCaps"] is None
+
+
+def test_the_client_sets_the_profile_and_the_default_window(server: LiveServer) -> None:
+    window = {"days": {"mon": [["09:00", "17:00"]]}}
+    with Client(server.url, server.demo.api_key, server.demo.workspace_id) as client:
+        assert client.set_compliance_profile("us")["complianceProfile"] == "us"
+        rules = client.set_default_calling_window(window)
+        assert rules["callingWindow"] is not None
+        assert rules["callingWindow"]["days"] == window["days"]
+        assert client.get_workspace().get("complianceProfile") == "us"
+        with pytest.raises(BadRequest):
+            client.set_compliance_profile("eu")
+        with pytest.raises(BadRequest):  # a batch may not loosen its workspace's profile
+            client.create_batch_from_rows(
+                [{"phone_number": "+12025550160"}], server.demo.agent_id, compliance_profile="none"
+            )
+        assert client.set_default_calling_window(None)["callingWindow"] is None
+
+
+async def test_the_async_client_sets_the_profile_and_the_default_window(
+    server: LiveServer,
+) -> None:
+    async with AsyncClient(server.url, server.demo.api_key, server.demo.workspace_id) as client:
+        assert (await client.set_compliance_profile("ca"))["complianceProfile"] == "ca"
+        window = {"days": {"sat": [["10:00", "12:00"]]}}
+        assert (await client.set_default_calling_window(window))["callingWindow"] is not None
+        started = await client.create_batch_from_rows(
+            [{"phone_number": "+12025550161"}],
+            server.demo.agent_id,
+            scheduled_at=int(time.time() * 1000) + 30 * 24 * 3600 * 1000,  # not dialed here
+            compliance_profile="ca",
+            calling_window={"days": {"sun": [["10:00", "12:00"]]}},
+        )
+        batch = await client.get_batch(started["batchId"])
+        assert batch.get("complianceProfile") == "ca"
+        assert (batch.get("callingWindow") or {})["days"] == {"sun": [["10:00", "12:00"]]}

@@ -1,5 +1,6 @@
-"""Calling windows through the whole dispatcher (issue 10, item 1), with an injected clock: the
-provider is asked to dial a number only inside the window in that number's own zone."""
+"""Calling hours through the whole dispatcher (issue 10, items 1 and 2), with an injected
+clock: the provider is asked to dial a number only inside its hours (the batch's window, or
+the `us` profile's) in that number's own zone."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dialbatch.domain.ids import dial_key, new_batch_id
 from dialbatch.domain.outcomes import CallEvent
 from dialbatch.domain.windows import parse_calling_window
 from dialbatch.providers.simulated import SimulatedProvider
-from dialbatch.store import batches
+from dialbatch.store import batches, gate_settings
 from dialbatch.store.engine import Database
 from tests.dispatch.test_dispatcher import FAST, Recorder, set_outcomes, wait_done
 from tests.domain._time import LOS_ANGELES, NEW_YORK, local
@@ -55,11 +56,15 @@ async def until(predicate: Callable[[], bool], timeout: float = 20) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.parametrize("hours", ["batch window", "us profile"])
 async def test_each_recipient_is_dialed_from_8_in_their_own_time(
-    db: Database, clock_and_dispatcher: tuple[FixedClock, Recorder]
+    db: Database, clock_and_dispatcher: tuple[FixedClock, Recorder], hours: str
 ) -> None:
     clock, rec = clock_and_dispatcher
     await set_outcomes(db, {"completed": 1})  # no retries: the outcome path reads the DB clock
+    if hours == "us profile":
+        async with db.write() as conn:
+            await gate_settings.update(conn, WS, compliance_profile="us")
 
     async def rows() -> AsyncIterator[list[tuple[int, str, str]]]:
         yield [(0, NYC, json.dumps({})), (1, LA, json.dumps({}))]
@@ -75,7 +80,9 @@ async def test_each_recipient_is_dialed_from_8_in_their_own_time(
             callback_policy={"enabled": False, "maxAttempts": 1, "gaps": []},
             source_name=None,
             rows=rows(),
-            calling_window=parse_calling_window(WINDOW).to_json(),
+            calling_window=parse_calling_window(WINDOW).to_json()
+            if hours != "us profile"
+            else None,
         )
     await asyncio.sleep(0.5)  # many polls at 07:59 in New York
     assert rec.dials == []

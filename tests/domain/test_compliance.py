@@ -17,6 +17,8 @@ from dialbatch.domain.compliance import (
     combined_caps,
     effective_policy,
     is_at_least_as_strict,
+    join_profiles,
+    packs_of,
     parse_profile,
     region_for,
 )
@@ -160,3 +162,39 @@ def test_unknown_profiles_are_refused() -> None:
         effective_policy("us", batch_profile="strict")
     with pytest.raises(InvalidProfile):
         is_at_least_as_strict("us", "eu")
+
+
+@pytest.mark.parametrize(
+    ("profiles", "joined"),
+    [
+        (("none", "none"), "none"),
+        (("none", "us"), "us"),
+        (("us", "none"), "us"),
+        (("us", "us"), "us"),
+        (("us", "ca"), "ca+us"),
+        (("ca+us", "us"), "ca+us"),
+    ],
+)
+def test_the_profile_at_dial_time_is_the_join_of_the_batchs_and_the_workspaces(
+    profiles: tuple[str, str], joined: str
+) -> None:
+    assert join_profiles(*profiles) == joined
+
+
+def test_a_joined_profile_obeys_every_pack() -> None:
+    both = Policy(profile=join_profiles("us", "ca"))
+    names = {rule.name for rule in both.window_rules("US-FL")}
+    assert names == {"us.federal.hours", "us.fl.hours", "ca.crtc.hours"}
+    assert region_for("+13055550123", "ca+us") == "US-FL"
+    assert [p.name for p in packs_of("ca+us")] == ["ca", "us"]
+    with pytest.raises(InvalidProfile):
+        packs_of("us+eu")
+    with pytest.raises(InvalidProfile):
+        parse_profile("ca+us")  # a name only the gate uses, never a client
+
+
+def test_a_workspace_default_window_is_named_as_such_in_the_audit() -> None:
+    window = CallingWindow.every_day("09:00", "17:00")
+    assert [r.name for r in Policy(window=window).window_rules(None)] == ["batch.callingWindow"]
+    default = Policy(window=window, window_rule="workspace.callingWindow")
+    assert [r.name for r in default.window_rules(None)] == ["workspace.callingWindow"]

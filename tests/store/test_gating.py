@@ -1,7 +1,13 @@
-"""Calling windows in the queue (issue 10, item 1), on SQLite and PostgreSQL, with an injected
-clock: a call outside its window is never claimed and waits for the next opening in its own
-zone; the intent step re-checks immediately before the dial; a number with no known zone is
-never dialed."""
+"""Calling hours in the queue (issue 10, items 1 and 2), on SQLite and PostgreSQL, with an
+injected clock: a call outside its hours is never claimed and waits for the next opening in
+its own zone; the intent step re-checks immediately before the dial; a number with no known
+zone is never dialed.
+
+The hours come from three places, and the tests that hold for all three run under each
+(the `hours` fixture): the batch's own window of 8:00-21:00, its workspace's default window
+of the same hours, and the `us` compliance profile (federal 8:00-21:00 recipient-local) with
+no window at all. The rules only a profile has (Florida's 8:00-20:00 and its cap of 3 dials
+per 24 h) are tested under the profile alone."""
 
 from __future__ import annotations
 
@@ -9,29 +15,42 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from dialbatch.domain.clock import FixedClock
+from dialbatch.domain.gate import Admit
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.domain.retry import RetryConfig
 from dialbatch.domain.windows import is_open, parse_calling_window
 from dialbatch.events.apply import apply_outcomes
-from dialbatch.store import batches, gating, queue
+from dialbatch.store import batches, gate_settings, gating, queue
 from dialbatch.store._dialect import CallRow, db_now_ms
 from dialbatch.store.engine import Database
-from dialbatch.store.tables import calls, outbox
-from tests.domain._time import LOS_ANGELES, NEW_YORK, local, wall
+from dialbatch.store.tables import attempts, calls, outbox
+from tests.domain._time import LOS_ANGELES, NEW_YORK, local, utc, wall
 from tests.helpers import AGENT, WS, assert_consistent
 
 LEASE = 30_000
 NYC, LA, BOISE, NOWHERE = "+12125550123", "+12135550123", "+12085550123", "+80012345678"
+MIAMI = "+13055550123"  # Florida: 8:00-20:00 and 3 dials per 24 h under `us`
 EIGHT_TO_NINE = {"days": {d: [["08:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}}
+EVERY_DAY = {
+    "days": {d: [["08:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+}
 # Wednesday 10 June 2026 (in the past of the database's clock, so every call stays due by it).
 WED = (2026, 6, 10)
 
 
-async def make_windowed(db: Database, phones: list[str], window: dict[str, Any] | None) -> str:
+async def make_windowed(
+    db: Database,
+    phones: list[str],
+    window: dict[str, Any] | None,
+    *,
+    profile: str = "none",
+    policy: dict[str, Any] | None = None,
+) -> str:
     async def rows() -> AsyncIterator[list[tuple[int, str, str]]]:
         yield [(i, p, json.dumps({"i": i})) for i, p in enumerate(phones)]
 
@@ -44,12 +63,37 @@ async def make_windowed(db: Database, phones: list[str], window: dict[str, Any] 
             workspace_id=WS,
             agent_id=AGENT,
             scheduled_at=None,
-            callback_policy={"enabled": False, "maxAttempts": 1, "gaps": []},
+            callback_policy=policy or {"enabled": False, "maxAttempts": 1, "gaps": []},
             source_name=None,
             rows=rows(),
             calling_window=stored,
+            compliance_profile=profile,
         )
     return batch_id
+
+
+HOURS = ("batch window", "workspace window", "us profile")
+
+
+@pytest.fixture(params=HOURS)
+def hours(request: pytest.FixtureRequest) -> str:
+    """Where the 8:00-21:00 recipient-local hours of a test come from."""
+    return str(request.param)
+
+
+async def make_gated(
+    db: Database, phones: list[str], hours: str, *, policy: dict[str, Any] | None = None
+) -> str:
+    """A batch held to 8:00-21:00 in each recipient's own time, every day, by `hours`."""
+    if hours == "batch window":
+        return await make_windowed(db, phones, EVERY_DAY, policy=policy)
+    async with db.write() as conn:
+        if hours == "workspace window":
+            window = parse_calling_window(EVERY_DAY).to_json()
+            await gate_settings.update(conn, WS, calling_window=window)
+        else:
+            await gate_settings.update(conn, WS, compliance_profile="us")
+    return await make_windowed(db, phones, None, policy=policy)
 
 
 async def claim(db: Database, clock: FixedClock) -> list[queue.Claimed]:
@@ -83,9 +127,9 @@ async def rows_by_phone(db: Database, batch_id: str) -> dict[str, Any]:
 
 
 async def test_at_759_new_york_time_no_new_york_call_is_claimed_and_it_waits_for_8(
-    db: Database,
+    db: Database, hours: str
 ) -> None:
-    batch = await make_windowed(db, [NYC, LA], EIGHT_TO_NINE)
+    batch = await make_gated(db, [NYC, LA], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 7, 59))
     assert await claim(db, clock) == []
     rows = await rows_by_phone(db, batch)
@@ -99,8 +143,10 @@ async def test_at_759_new_york_time_no_new_york_call_is_claimed_and_it_waits_for
     assert b is not None and b.completed_at is None  # deferral is not an outcome
 
 
-async def test_each_number_starts_at_8_in_its_own_zone_three_hours_apart(db: Database) -> None:
-    await make_windowed(db, [NYC, LA], EIGHT_TO_NINE)
+async def test_each_number_starts_at_8_in_its_own_zone_three_hours_apart(
+    db: Database, hours: str
+) -> None:
+    await make_gated(db, [NYC, LA], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 8, 0))
     first = await claim(db, clock)
     assert [c.phone_number for c in first] == [NYC]
@@ -110,8 +156,10 @@ async def test_each_number_starts_at_8_in_its_own_zone_three_hours_apart(db: Dat
     assert [c.phone_number for c in await claim(db, clock)] == [LA]
 
 
-async def test_a_number_with_several_zones_waits_until_every_zone_is_inside(db: Database) -> None:
-    batch = await make_windowed(db, [BOISE], EIGHT_TO_NINE)  # Mountain and Pacific time
+async def test_a_number_with_several_zones_waits_until_every_zone_is_inside(
+    db: Database, hours: str
+) -> None:
+    batch = await make_gated(db, [BOISE], hours)  # Mountain and Pacific time
     clock = FixedClock(local("America/Boise", *WED, 8, 30))  # 7:30 in Los Angeles
     assert await claim(db, clock) == []
     rows = await rows_by_phone(db, batch)
@@ -125,9 +173,9 @@ async def test_a_batch_without_a_window_is_claimed_at_any_hour(db: Database) -> 
 
 
 async def test_a_claim_just_before_closing_whose_dial_would_start_after_does_not_dial(
-    db: Database,
+    db: Database, hours: str
 ) -> None:
-    batch = await make_windowed(db, [NYC], EIGHT_TO_NINE)
+    batch = await make_gated(db, [NYC], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 20, 59, 59) + 900)  # 20:59:59.9
     claimed = await claim(db, clock)
     assert len(claimed) == 1  # open at the claim
@@ -139,8 +187,8 @@ async def test_a_claim_just_before_closing_whose_dial_would_start_after_does_not
     assert await assert_consistent(db, batch) == {"waiting": 1}  # its slot is free again
 
 
-async def test_the_intent_step_keeps_a_margin_for_the_dial_itself(db: Database) -> None:
-    batch = await make_windowed(db, [NYC], EIGHT_TO_NINE)
+async def test_the_intent_step_keeps_a_margin_for_the_dial_itself(db: Database, hours: str) -> None:
+    batch = await make_gated(db, [NYC], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 20, 59, 59) + 900)
     claimed = await claim(db, clock)
     # Still 20:59:59.9 at the intent, but the dial needs 2 s: it would start after 21:00.
@@ -151,16 +199,18 @@ async def test_the_intent_step_keeps_a_margin_for_the_dial_itself(db: Database) 
     assert len(await dial(db, again, clock, lead_ms=gating.DIAL_LEAD_MS)) == 1
 
 
-async def test_inside_the_window_the_intent_dials(db: Database) -> None:
-    batch = await make_windowed(db, [NYC, LA], EIGHT_TO_NINE)
+async def test_inside_the_window_the_intent_dials(db: Database, hours: str) -> None:
+    batch = await make_gated(db, [NYC, LA], hours)
     clock = FixedClock(local(LOS_ANGELES, *WED, 12, 0))
     intents = await dial(db, await claim(db, clock), clock, lead_ms=gating.DIAL_LEAD_MS)
     assert len(intents) == 2
     assert await assert_consistent(db, batch) == {"dialing": 2}
 
 
-async def test_a_number_with_no_known_zone_is_never_dialed_and_ends_failed(db: Database) -> None:
-    batch = await make_windowed(db, [NOWHERE, NYC], EIGHT_TO_NINE)
+async def test_a_number_with_no_known_zone_is_never_dialed_and_ends_failed(
+    db: Database, hours: str
+) -> None:
+    batch = await make_gated(db, [NOWHERE, NYC], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 12, 0))
     intents = await dial(db, await claim(db, clock), clock)
     assert [i.call.phone_number for i in intents] == [NYC]
@@ -174,8 +224,8 @@ async def test_a_number_with_no_known_zone_is_never_dialed_and_ends_failed(db: D
     assert len(failed) == 1 and failed[0]["outcome"] is None
 
 
-async def test_a_batch_whose_only_call_is_refused_completes(db: Database) -> None:
-    batch = await make_windowed(db, [NOWHERE], EIGHT_TO_NINE)
+async def test_a_batch_whose_only_call_is_refused_completes(db: Database, hours: str) -> None:
+    batch = await make_gated(db, [NOWHERE], hours)
     clock = FixedClock(local(NEW_YORK, *WED, 12, 0))
     assert await dial(db, await claim(db, clock), clock) == []
     async with db.read() as conn:
@@ -288,3 +338,174 @@ async def test_a_retry_lands_in_the_window_of_the_rows_zone(db: Database) -> Non
     )
     due = (await rows_by_phone(db, batch))[NYC].next_attempt_at
     assert wall(LOS_ANGELES, due).strftime("%a %H:%M") == "Mon 10:00"
+
+
+# -- the `us` profile: what only a profile has, and how a batch comes to obey it --------------
+
+DST_START = (2027, 3, 14)  # a Sunday: New York's clocks go from 2:00 EST to 3:00 EDT
+DST_END = (2027, 11, 7)  # a Sunday: from 2:00 EDT back to 1:00 EST
+
+
+async def set_profile(db: Database, profile: str) -> None:
+    async with db.write() as conn:
+        await gate_settings.update(conn, WS, compliance_profile=profile)
+
+
+async def test_on_the_days_daylight_saving_starts_and_ends_8_is_local_8(
+    db: Database, hours: str
+) -> None:
+    batch = await make_gated(db, [NYC], hours)
+    # 7:59 EDT on the first day of summer time: 11:59 UTC; 8:00 is 12:00 UTC.
+    clock = FixedClock(local(NEW_YORK, *DST_START, 7, 59))
+    assert await claim(db, clock) == []
+    assert (await rows_by_phone(db, batch))[NYC].next_attempt_at == utc(*DST_START, 12, 0)
+    # The day summer time ends, at 1:30 the first time round (EDT): 8:00 EST is 13:00 UTC.
+    other = await make_gated(db, [LA], hours)
+    clock.set(local(LOS_ANGELES, *DST_END, 1, 30))
+    assert await claim(db, clock) == []
+    assert (await rows_by_phone(db, other))[LA].next_attempt_at == utc(*DST_END, 16, 0)
+
+
+async def test_at_8_on_the_day_daylight_saving_starts_a_call_is_dialed(
+    db: Database, hours: str
+) -> None:
+    await make_gated(db, [NYC], hours)
+    clock = FixedClock(local(NEW_YORK, *DST_START, 8, 0))
+    assert clock.now_ms() == utc(*DST_START, 12, 0)
+    assert len(await dial(db, await claim(db, clock), clock)) == 1
+
+
+async def test_under_us_a_florida_number_is_not_dialed_at_8_pm_its_time(db: Database) -> None:
+    await set_profile(db, "us")
+    batch = await make_windowed(db, [MIAMI, NYC], None)
+    clock = FixedClock(local(NEW_YORK, *WED, 20, 0))  # Miami keeps New York's time
+    claimed = await claim(db, clock)
+    assert [c.phone_number for c in claimed] == [NYC]  # federal hours: until 21:00
+    rows = await rows_by_phone(db, batch)
+    assert rows[MIAMI].status == "waiting"
+    assert rows[MIAMI].next_attempt_at == local(NEW_YORK, 2026, 6, 11, 8, 0)
+
+
+async def test_a_florida_claim_at_7_59_59_pm_whose_intent_is_after_8_is_held_by_floridas_rule(
+    db: Database,
+) -> None:
+    await set_profile(db, "us")
+    batch = await make_windowed(db, [MIAMI], None)
+    clock = FixedClock(local(NEW_YORK, *WED, 19, 59, 59) + 900)
+    claimed = await claim(db, clock)
+    assert len(claimed) == 1
+    clock.advance(200)
+    async with db.read() as conn:
+        policies = await gating.policies_of(conn, [batch])
+    held = gating.hold_back(
+        policies,
+        [(c.call_id, c.batch_id, c.phone_number, c.timezone) for c in claimed],
+        clock.now_ms(),
+        0,
+    )
+    (decision,) = held.values()
+    assert decision.reason.rule == "us.fl.hours", decision  # the audit names the rule
+    assert decision.reason.source is not None and "501.616" in decision.reason.source
+    assert await dial(db, claimed, clock) == []
+    assert (await rows_by_phone(db, batch))[MIAMI].status == "waiting"
+
+
+async def test_a_batch_may_ask_for_the_profile_its_workspace_does_not_have(db: Database) -> None:
+    batch = await make_windowed(db, [NYC, LA], None, profile="us")
+    clock = FixedClock(local(NEW_YORK, *WED, 7, 59))
+    assert await claim(db, clock) == []
+    assert (await rows_by_phone(db, batch))[NYC].next_attempt_at == local(NEW_YORK, *WED, 8, 0)
+
+
+async def test_raising_the_workspaces_profile_tightens_a_running_batch(db: Database) -> None:
+    batch = await make_windowed(db, [NYC, LA], None)  # created under `none`
+    clock = FixedClock(local(NEW_YORK, *WED, 7, 0))
+    claimed = await claim(db, clock)
+    assert len(claimed) == 2  # any hour
+    await set_profile(db, "us")  # between the claim and the intent
+    assert await dial(db, claimed, clock) == []
+    assert await assert_consistent(db, batch) == {"waiting": 2}
+
+
+async def test_lowering_the_workspaces_profile_does_not_loosen_a_batch_made_under_it(
+    db: Database,
+) -> None:
+    await set_profile(db, "us")
+    batch = await make_windowed(db, [NYC], None, profile="us")  # as the API stores it
+    await set_profile(db, "none")
+    clock = FixedClock(local(NEW_YORK, *WED, 7, 0))
+    assert await claim(db, clock) == []
+    assert (await rows_by_phone(db, batch))[NYC].status == "waiting"
+
+
+async def test_a_batch_window_is_intersected_with_the_profile_never_widens_it(
+    db: Database,
+) -> None:
+    await set_profile(db, "us")
+    night = {"days": {d: [["06:00", "23:00"]] for d in ("wed", "thu")}}
+    batch = await make_windowed(db, [NYC], night)
+    clock = FixedClock(local(NEW_YORK, *WED, 7, 0))  # inside the batch's window, not the law's
+    assert await claim(db, clock) == []
+    assert (await rows_by_phone(db, batch))[NYC].next_attempt_at == local(NEW_YORK, *WED, 8, 0)
+
+
+@pytest.mark.parametrize("phone", [NYC, MIAMI])
+async def test_under_us_a_retry_is_due_inside_the_numbers_hours(db: Database, phone: str) -> None:
+    """The outcome path reads the database's clock, so where the retry lands depends on
+    the hour the test runs; wherever that is, it must be inside the number's hours."""
+    await set_profile(db, "us")
+    policy = {"enabled": True, "maxAttempts": 3, "gaps": [{"hours": 1}]}
+    batch = await make_windowed(db, [phone], None, policy=policy)
+    clock = FixedClock(local(NEW_YORK, *WED, 12, 0))
+    (intent,) = await dial(db, await claim(db, clock), clock)
+    before = await db_now(db)
+    (applied,) = await apply_outcomes(
+        db, [CallEvent(outcome=Outcome.NO_ANSWER, dial_key=intent.dial_key)], RetryConfig()
+    )
+    assert applied.status is not None and applied.status.value == "waiting"
+    due = (await rows_by_phone(db, batch))[phone].next_attempt_at
+    assert due >= before + 3600 * 1000
+    async with db.read() as conn:
+        policy_now = (await gating.policies_of(conn, [batch]))[batch]
+    assert isinstance(gating.ask(policy_now, phone, due, dial_lead_ms=gating.DIAL_LEAD_MS), Admit)
+
+
+async def test_a_florida_number_gets_at_most_3_dials_in_24_hours_whatever_the_retry_policy(
+    db: Database,
+) -> None:
+    await set_profile(db, "us")
+    policy = {"enabled": True, "maxAttempts": 6, "gaps": [{"hours": 0.001}] * 5}
+    batch = await make_windowed(db, [MIAMI, NYC], None, policy=policy)
+    clock = FixedClock(local(NEW_YORK, *WED, 12, 0))
+    dialed: list[str] = []
+    for _ in range(6):
+        intents = await dial(db, await claim(db, clock), clock)
+        dialed += [i.call.phone_number for i in intents]
+        await apply_outcomes(
+            db,
+            [CallEvent(outcome=Outcome.NO_ANSWER, dial_key=i.dial_key) for i in intents],
+            RetryConfig(),
+        )
+        async with db.write() as conn:  # each retry due now, not after its gap
+            await conn.execute(
+                calls.update()
+                .where(calls.c.batch_id == batch, calls.c.status == "waiting")
+                .values(next_attempt_at=0)
+            )
+    assert dialed.count(MIAMI) == 3  # Florida's cap
+    assert dialed.count(NYC) == 6  # the retry policy: no federal cap
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(calls.c.status, calls.c.gate_decision).where(
+                    calls.c.batch_id == batch, calls.c.phone_number == MIAMI
+                )
+            )
+        ).one()
+        ledger = await conn.scalar(
+            sa.select(sa.func.count()).select_from(attempts).where(attempts.c.batch_id == batch)
+        )
+    assert ledger == 9
+    assert row.status == "waiting"  # deferred, not failed
+    assert row.gate_decision["kind"] == "capped"
+    assert row.gate_decision["rule"] == "us.fl.frequency"

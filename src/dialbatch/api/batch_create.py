@@ -24,7 +24,7 @@ from dialbatch.api import idempotency, retry_wire
 from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
 from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload
-from dialbatch.domain import failure_stop
+from dialbatch.domain import compliance, failure_stop
 from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
@@ -33,7 +33,7 @@ from dialbatch.domain.schedule import InvalidSchedule, parse_scheduled_at
 from dialbatch.domain.windows import InvalidCallingWindow, parse_calling_window
 from dialbatch.ingest import json_rows
 from dialbatch.ingest.csv_reader import Chunk
-from dialbatch.store import batches, retry_policies, suppressions, workspaces
+from dialbatch.store import batches, gate_settings, retry_policies, suppressions, workspaces
 from dialbatch.store.engine import Database
 
 # Rows per insert statement: large enough that thread hand-offs are rare, small enough
@@ -51,6 +51,7 @@ JSON_FIELDS = (
     "callingWindow",
     "retryPolicy",
     "requireConsent",
+    "complianceProfile",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -73,6 +74,7 @@ class NewBatch:
     # extension: refuse rows without consent. The workspace's setting is a floor: a batch
     # can ask for it, never turn it off (see `with_workspace_rules`).
     require_consent: bool = False
+    compliance_profile: str | None = None  # extension: its own; None: the workspace's
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
     # Its own retry rules per outcome (api/retry_wire.py); a smartCallbackConfig sent means
@@ -94,6 +96,7 @@ def from_form(upload: Upload) -> NewBatch:
     policy = _policy(_json_field(f.get("smartCallbackConfig"), "smartCallbackConfig"))
     stop = _failure_stop(_json_field(f.get("failureStop"), "failureStop"))
     window = _window(_json_field(f.get("callingWindow"), "callingWindow"))
+    profile = _profile(f.get("complianceProfile"))
     options = ingest.IngestOptions(
         default_region=_region(f.get("defaultCountry")),
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
@@ -111,6 +114,7 @@ def from_form(upload: Upload) -> NewBatch:
         message=lambda exc: exc.message,
         options=options,
         failure_stop=stop,
+        compliance_profile=profile,
         scan=lambda opts: _scan_file(file, opts),
         retry_policy=retry_wire.parse_field(f.get("retryPolicy")),
         smart_callback_sent=bool((f.get("smartCallbackConfig") or "").strip()),
@@ -143,6 +147,9 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
     window = body.get("callingWindow")
     if isinstance(window, str):  # as the form sends it
         window = _json_field(window, "callingWindow")
+    profile = body.get("complianceProfile")
+    if profile is not None and not isinstance(profile, str):
+        raise BadRequest('complianceProfile must be a string: "none", "us" or "ca"')
     country = body.get("defaultCountry")
     if country is not None and not isinstance(country, str):
         raise BadRequest('defaultCountry must be a string such as "US"')
@@ -166,6 +173,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         message=json_rows.message,
         options=options,
         failure_stop=_failure_stop(stop),
+        compliance_profile=_profile(profile),
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
         retry_policy=retry_wire.parse_field(body.get("retryPolicy")),
         smart_callback_sent=policy is not None,
@@ -256,6 +264,7 @@ async def create(
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
         new = await with_workspace_rules(conn, workspace, new)
+        profile = await batch_profile(conn, workspace, new.compliance_profile)
         # Rows to suppressed numbers are refused (or skipped) like invalid ones; numbers
         # suppressed after this read are caught before their dial (store/queue.begin_dials).
         options = replace(
@@ -286,6 +295,7 @@ async def create(
                 failure_stop=new.failure_stop,
                 retry_policy=None if rules is None else rules.to_json(),
                 require_consent=new.require_consent,
+                compliance_profile=profile,
             )
             scan = producer.result
             assert scan is not None
@@ -368,6 +378,29 @@ def _window(raw: Any) -> dict[str, Any] | None:
     try:
         return parse_calling_window(raw).to_json()
     except InvalidCallingWindow as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _profile(raw: str | None) -> str | None:
+    """The batch's own complianceProfile, a known name; None (the workspace's) when absent."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return compliance.parse_profile(raw.strip())
+    except compliance.InvalidProfile as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+async def batch_profile(conn: AsyncConnection, workspace: str, asked: str | None) -> str:
+    """The profile a new batch is stored with: its own if it asked for one at least as
+    strict as the workspace's (else 400), otherwise the workspace's at this moment. At dial
+    time it obeys this and the workspace's profile of then, both (store/gating.py)."""
+    current = (await gate_settings.get(conn, workspace)).compliance_profile
+    if asked is None:
+        return current
+    try:
+        return compliance.effective_policy(current, batch_profile=asked).profile
+    except compliance.ProfileNotStricter as exc:
         raise BadRequest(str(exc)) from exc
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from dialbatch import ingest
-from dialbatch.api.batch_create import NewBatch, with_workspace_rules
+from dialbatch.api.batch_create import NewBatch, batch_profile, with_workspace_rules
 from dialbatch.api.errors import AgentNotFound, ValidationFailed
 from dialbatch.domain import preview
 from dialbatch.domain.ids import now_ms
@@ -31,6 +31,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
         if await workspaces.get_agent(conn, workspace, new.agent_id) is None:
             raise AgentNotFound(new.agent_id)
         new = await with_workspace_rules(conn, workspace, new)
+        await batch_profile(conn, workspace, new.compliance_profile)  # 400 as the create
         max_active, cps = await preview_store.limits(conn, workspace)
         slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
     assert new.scan is not None

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.api.retry_wire import SCHEMA as RETRY_POLICY_SCHEMA
 from dialbatch.domain import failure_stop as failure_stop_rules
+from dialbatch.domain.compliance import PROFILES
 from dialbatch.domain.states import RUNNING_BATCH_STATES
-from dialbatch.store import failure_stop, pauses, retry_failed
+from dialbatch.store import failure_stop, gate_settings, number_dials, pauses, retry_failed
 from dialbatch.store.batches import Batch
 
 PAUSED = "paused"
@@ -43,6 +44,15 @@ CALLING_WINDOW_DESCRIPTION = (
     '"skipDates": ["2026-12-25"]}. A call outside it stays waiting until the next opening. '
     "Invalid windows answer 400 naming the field. See docs/compliance.md"
 )
+COMPLIANCE_PROFILE_DESCRIPTION = (
+    "extension: the rule pack the batch obeys (none, us, ca); only as strict as the "
+    "workspace's or stricter (400 otherwise); left out: the workspace's. See docs/compliance.md"
+)
+COMPLIANCE_PROFILE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": list(PROFILES),
+    "description": COMPLIANCE_PROFILE_DESCRIPTION,
+}
 CALLING_WINDOW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": CALLING_WINDOW_DESCRIPTION,
@@ -116,6 +126,7 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
             "description": "extension: refuse rows without consent_basis and consent_at; the "
             "workspace's requireConsent is a floor",
         },
+        "complianceProfile": COMPLIANCE_PROFILE_SCHEMA,
     },
 }
 
@@ -149,3 +160,14 @@ async def overlay(
             conn, batch.workspace_id, batch.id
         )
     return body
+
+
+async def workspace_rules(conn: AsyncConnection, workspace: str) -> dict[str, Any]:
+    """The workspace's dialing rules as GET and PATCH /v1/api/workspace show them."""
+    caps = await number_dials.get_caps(conn, workspace)
+    gate = await gate_settings.get(conn, workspace)
+    return {
+        "frequencyCaps": caps.to_json() or None,
+        "complianceProfile": gate.compliance_profile,  # extension: docs/compliance.md
+        "callingWindow": gate.calling_window,  # the default of batches without their own
+    }

@@ -185,6 +185,14 @@ class BatchResponse(_Model):
         description="extension: rows without consent_basis and consent_at were refused "
         "(the batch's requireConsent or the workspace's)",
     )
+    complianceProfile: str = Field(
+        "none",
+        description=(
+            "extension: the rule pack the batch was created under (none, us, ca): its own or"
+            " its workspace's at the time. At dial time it obeys this and its workspace's"
+            " current profile, both. See docs/compliance.md"
+        ),
+    )
 
 
 class ProgressResponse(Progress):
@@ -382,6 +390,7 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "cancelledAt": batch.cancelled_at,
         "callingWindow": batch.calling_window,
         "requireConsent": batch.require_consent,
+        "complianceProfile": batch.compliance_profile,
     }
 
 

@@ -1,11 +1,13 @@
 """Steering a running campaign from the command line (extensions): `pause`, `resume` (one
 batch, or with `--all` every batch of the workspace), `retry-failed`, `call` (one call
 with every dial it took), `failure-stop` (the workspace's automatic stop on failure
-spikes) and `retry-policy` (the workspace's default retry rule per outcome). Connection
-options as for the other client commands."""
+spikes), `retry-policy` (the workspace's default retry rule per outcome), `caps` and
+`settings` (the workspace's dialing rules). Connection options as for the other client
+commands."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -25,6 +27,7 @@ from dialbatch.cli.client_cmds import (
     _iso_time,
     _watch,
     console,
+    window_from_file,
 )
 
 OptionalBatchId = Annotated[
@@ -57,6 +60,7 @@ def register(app: typer.Typer) -> None:
     app.command()(caps)
     app.command("retry-policy")(retry_policy_cmd.retry_policy)
     app.command()(consent)
+    app.command()(settings)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -292,3 +296,44 @@ def consent(
         )
     else:
         console.print("consent not required (a batch may ask for it: submit --require-consent)")
+
+
+def settings(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="The compliance profile every batch obeys at least: none, us or ca "
+            "(docs/compliance.md). Applies to running batches at their next dial.",
+        ),
+    ] = None,
+    window_file: Annotated[
+        str | None,
+        typer.Option(
+            "--window-file",
+            help="A JSON file with the default callingWindow of batches that have none.",
+        ),
+    ] = None,
+    clear_window: Annotated[
+        bool, typer.Option("--clear-window", help="Remove the default calling window.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show or change the workspace's dialing rules (extension): its compliance profile and
+    its default calling window. With no option, shows them and the frequency caps."""
+    if clear_window and window_file is not None:
+        _fail("--clear-window and --window-file exclude each other")
+    window = window_from_file(window_file)
+    with _client(url, api_key, workspace) as client:
+        if profile is not None:
+            client.set_compliance_profile(profile)
+        if window is not None or clear_window:
+            client.set_default_calling_window(window)
+        shown = client.get_workspace()
+    console.print(f"compliance profile: {shown.get('complianceProfile', 'none')}")
+    default = shown.get("callingWindow")
+    console.print("default calling window: " + (escape(json.dumps(default)) if default else "none"))
+    caps_shown = shown.get("frequencyCaps")
+    console.print(f"frequency caps: {escape(json.dumps(caps_shown)) if caps_shown else 'none'}")

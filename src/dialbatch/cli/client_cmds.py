@@ -132,6 +132,23 @@ def submit(
             '{"maxDials": 3, "gapsSeconds": [60, 120]}, "voicemail": false}. See docs/retries.md.',
         ),
     ] = None,
+    window_file: Annotated[
+        str | None,
+        typer.Option(
+            "--window-file",
+            help="A JSON file with the batch's callingWindow (extension; docs/compliance.md): "
+            'when, in each recipient\'s own time, a call may start, e.g. {"days": {"mon": '
+            '[["09:00", "17:00"]]}}. Default: the workspace\'s window, if any.',
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="The batch's complianceProfile (extension): none, us or ca; at least as "
+            "strict as the workspace's. Default: the workspace's.",
+        ),
+    ] = None,
     watch_after: Annotated[
         bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
     ] = False,
@@ -181,6 +198,8 @@ def submit(
             "failure_stop": stop,
             "retry_policy": retry_policy,
             "require_consent": require_consent,
+            "calling_window": window_from_file(window_file),
+            "compliance_profile": profile,
         }
         if dry_run:
             del options["idempotency_key"]
@@ -569,6 +588,22 @@ def _json_arg(raw: str | None, option: str) -> dict[str, Any] | None:
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"{option}: not inline JSON, and the file cannot be read: {exc}")
     return _callback_config(text, option)
+
+
+def window_from_file(path: str | None) -> dict[str, Any] | None:
+    """A calling window read from a JSON file (checked by the server: 400 naming the field)."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"no such file: {path}")
+    try:
+        window = json.loads(file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"{path} is not valid JSON: {exc}")
+    if not isinstance(window, dict):
+        _fail(f'{path} must hold a JSON object such as {{"days": {{"mon": [["09:00", "17:00"]]}}}}')
+    return window
 
 
 def _json_rows(source: CsvSource) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ def serve(
     """Apply migrations, bootstrap the demo workspace, and serve the API (and dispatcher)."""
     import uvicorn
 
-    from dialbatch.bootstrap import cli_lines, curl_lines, ensure_demo
+    from dialbatch.bootstrap import cli_lines, curl_lines, ensure_demo, profile_line
     from dialbatch.server import Runtime
 
     settings = Settings()
@@ -107,6 +107,7 @@ def serve(
         console.print(
             "(a fresh demo key is issued at every start; pin one with DIALBATCH_DEMO_API_KEY)"
         )
+    console.print(profile_line(demo), highlight=False, soft_wrap=True, markup=False)
     console.print(curl_lines(demo, base), highlight=False, soft_wrap=True)
     console.print(cli_lines(demo, base), highlight=False, soft_wrap=True, markup=False)
     runtime = Runtime.build(settings, dispatch=dispatch)

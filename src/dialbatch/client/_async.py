@@ -108,6 +108,8 @@ class AsyncClient:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -125,6 +127,9 @@ class AsyncClient:
         (docs/retries.md); outcomes left out follow `smart_callback`.
         workspace's rule). `require_consent` (extension): refuse rows without
         `consent_basis` and `consent_at` (the workspace's setting may require it anyway).
+        workspace's rule). `calling_window` (extension): when, in each recipient's own time,
+        a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
+        (extension): "none", "us" or "ca", at least as strict as the workspace's.
         """
         form = _shared.start_form(
             agent_id,
@@ -136,6 +141,8 @@ class AsyncClient:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -330,6 +337,8 @@ class AsyncClient:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -348,6 +357,8 @@ class AsyncClient:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -366,6 +377,8 @@ class AsyncClient:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -380,6 +393,8 @@ class AsyncClient:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = await self._request(
@@ -399,6 +414,8 @@ class AsyncClient:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -412,6 +429,8 @@ class AsyncClient:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: ValidateResult = await self._request("POST", VALIDATE, json=body)
         return result
@@ -581,5 +600,19 @@ class AsyncClient:
         batch that sends no smartCallbackConfig (its own retry_policy wins per outcome);
         None removes it. Running batches keep the rules they were created with."""
         body = {"retryPolicy": None if policy is None else dict(policy)}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    async def set_compliance_profile(self, profile: str) -> WorkspaceRules:
+        """The rule pack every batch of the workspace obeys at least: "none", "us" or "ca"
+        (docs/compliance.md). Applies to running batches at their next dial."""
+        body = {"complianceProfile": profile}
+        result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    async def set_default_calling_window(self, window: Mapping[str, Any] | None) -> WorkspaceRules:
+        """The calling window of every batch that has none of its own, read at dial time
+        (docs/compliance.md); None clears it."""
+        body = {"callingWindow": None if window is None else dict(window)}
         result: WorkspaceRules = await self._request("PATCH", _shared.WORKSPACE, json=body)
         return result

@@ -79,6 +79,8 @@ def start_form(
     failure_stop: Mapping[str, Any] | None = None,
     retry_policy: Mapping[str, Any] | None = None,
     require_consent: bool = False,
+    calling_window: Mapping[str, Any] | None = None,
+    compliance_profile: str | None = None,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -99,6 +101,10 @@ def start_form(
         form["retryPolicy"] = json.dumps(dict(retry_policy))
     if require_consent:
         form["requireConsent"] = "true"
+    if calling_window is not None:
+        form["callingWindow"] = json.dumps(dict(calling_window))
+    if compliance_profile is not None:
+        form["complianceProfile"] = compliance_profile
     return form
 
 
@@ -200,6 +206,8 @@ def rows_body(
     failure_stop: Mapping[str, Any] | None = None,
     retry_policy: Mapping[str, Any] | None = None,
     require_consent: bool = False,
+    calling_window: Mapping[str, Any] | None = None,
+    compliance_profile: str | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -219,6 +227,10 @@ def rows_body(
         body["retryPolicy"] = dict(retry_policy)
     if require_consent:
         body["requireConsent"] = True
+    if calling_window is not None:
+        body["callingWindow"] = dict(calling_window)
+    if compliance_profile is not None:
+        body["complianceProfile"] = compliance_profile
     return body
 
 

@@ -107,6 +107,8 @@ class Client:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -124,6 +126,9 @@ class Client:
         (docs/retries.md); outcomes left out follow `smart_callback`.
         workspace's rule). `require_consent` (extension): refuse rows without
         `consent_basis` and `consent_at` (the workspace's setting may require it anyway).
+        workspace's rule). `calling_window` (extension): when, in each recipient's own time,
+        a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
+        (extension): "none", "us" or "ca", at least as strict as the workspace's.
         """
         form = _shared.start_form(
             agent_id,
@@ -135,6 +140,8 @@ class Client:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -324,6 +331,8 @@ class Client:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -342,6 +351,8 @@ class Client:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -360,6 +371,8 @@ class Client:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -374,6 +387,8 @@ class Client:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = self._request(
@@ -393,6 +408,8 @@ class Client:
         failure_stop: Mapping[str, Any] | None = None,
         retry_policy: Mapping[str, Any] | None = None,
         require_consent: bool = False,
+        calling_window: Mapping[str, Any] | None = None,
+        compliance_profile: str | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -406,6 +423,8 @@ class Client:
             failure_stop=failure_stop,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            calling_window=calling_window,
+            compliance_profile=compliance_profile,
         )
         result: ValidateResult = self._request("POST", VALIDATE, json=body)
         return result
@@ -575,5 +594,19 @@ class Client:
         batch that sends no smartCallbackConfig (its own retry_policy wins per outcome);
         None removes it. Running batches keep the rules they were created with."""
         body = {"retryPolicy": None if policy is None else dict(policy)}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    def set_compliance_profile(self, profile: str) -> WorkspaceRules:
+        """The rule pack every batch of the workspace obeys at least: "none", "us" or "ca"
+        (docs/compliance.md). Applies to running batches at their next dial."""
+        body = {"complianceProfile": profile}
+        result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
+        return result
+
+    def set_default_calling_window(self, window: Mapping[str, Any] | None) -> WorkspaceRules:
+        """The calling window of every batch that has none of its own, read at dial time
+        (docs/compliance.md); None clears it."""
+        body = {"callingWindow": None if window is None else dict(window)}
         result: WorkspaceRules = self._request("PATCH", _shared.WORKSPACE, json=body)
         return result

@@ -96,6 +96,7 @@ class Batch(TypedDict):
     # "gapsSeconds", "counting"}, ...} (docs/retries.md)
     retryPolicy: NotRequired[dict[str, Any] | None]
     requireConsent: NotRequired[bool]  # extension: rows without consent were refused
+    complianceProfile: NotRequired[str]  # extension: the profile it was created under
 
 
 class Call(TypedDict):
@@ -269,15 +270,19 @@ class WorkspacePause(TypedDict):
     frequencyCaps: NotRequired[dict[str, int] | None]
     # the default retry rule per outcome of new batches, or None (GET and PATCH only)
     retryPolicy: NotRequired[dict[str, Any] | None]
+    complianceProfile: NotRequired[str]  # "none", "us" or "ca"
+    callingWindow: NotRequired[dict[str, Any] | None]  # default of batches without one
 
 
 class WorkspaceRules(TypedDict):
-    """`PATCH /v1/api/workspace` (extension)."""
+    """`PATCH /v1/api/workspace` (extension): the workspace's dialing rules after it."""
 
     workspaceId: str
     frequencyCaps: dict[str, int] | None
     retryPolicy: dict[str, Any] | None
     requireConsent: bool
+    complianceProfile: str
+    callingWindow: dict[str, Any] | None
 
 
 class Webhook(TypedDict):

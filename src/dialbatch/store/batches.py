@@ -44,6 +44,7 @@ class Batch:
     calling_window: dict[str, Any] | None = None  # extension: domain/windows.py's JSON
     retry_policy: dict[str, Any] | None = None  # extension: domain/retry_policy.py's JSON
     require_consent: bool = False  # extension: rows without consent were refused
+    compliance_profile: str = "none"  # extension: the profile it was created under
 
 
 async def insert_batch(
@@ -61,6 +62,7 @@ async def insert_batch(
     calling_window: dict[str, Any] | None = None,
     retry_policy: dict[str, Any] | None = None,
     require_consent: bool = False,
+    compliance_profile: str = "none",
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json), with the row's
     timezone and consent as a fourth item when it has them) in `conn`'s transaction; the
@@ -83,6 +85,7 @@ async def insert_batch(
             calling_window=calling_window,
             retry_policy=retry_policy,
             require_consent=require_consent,
+            compliance_profile=compliance_profile,
         )
     )
     total = 0

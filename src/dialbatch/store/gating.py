@@ -1,8 +1,10 @@
-"""The pre-dial gate in the queue (DESIGN.md §4, invariants 2 and 3): calling windows.
+"""The pre-dial gate in the queue (DESIGN.md §4, invariants 2 and 3): calling windows and
+the hours of the rule packs.
 
 The decision is the domain's (:func:`dialbatch.domain.gate.decide`); this module reads what
-it needs (the batch's window, the recipient's zones: the call's own ``timezone`` from the
-upload, else the number's candidate zones) and writes what it decided:
+it needs (the batch's window or its workspace's default, the batch's and the workspace's
+compliance profiles, the recipient's zones: the call's own ``timezone`` from the upload,
+else the number's candidate zones; its region from the number) and writes what it decided:
 
 * the claim asks it as a cheap filter, "open now": a call outside its window is not claimed,
   its ``next_attempt_at`` moves to the window's next opening, and it stays ``waiting``;
@@ -26,14 +28,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.domain.compliance import Policy
+from dialbatch.domain.compliance import (
+    BATCH_WINDOW_RULE,
+    DEFAULT_PROFILE,
+    WORKSPACE_WINDOW_RULE,
+    Policy,
+    join_profiles,
+    region_for,
+)
 from dialbatch.domain.gate import Admit, CallFacts, Defer, GateDecision, Refuse, decide
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.states import CallState
 from dialbatch.domain.timezones import call_zones
-from dialbatch.domain.windows import CallingWindow, parse_calling_window
+from dialbatch.domain.windows import parse_calling_window
 from dialbatch.store import outbox
-from dialbatch.store.tables import batches, calls
+from dialbatch.store.tables import batches, calls, workspaces
 
 # How long after the intent's decision a dial may still start: the intent's commit and the
 # provider's request. A window must stay open past now + this for the call to be dialed.
@@ -41,26 +50,87 @@ DIAL_LEAD_MS = 2_000
 
 
 async def policies_of(conn: AsyncConnection, batch_ids: Iterable[str]) -> dict[str, Policy]:
-    """The gate's policy of each of these batches that has a calling window (others: none)."""
+    """The gate's policy of each of these batches that has one: a window (its own or its
+    workspace's default) or a profile other than ``none`` (its own or its workspace's).
+    A batch absent from the answer is dialed at any hour."""
     ids = sorted(set(batch_ids))
     if not ids:
         return {}
     b = batches.c
     rows = await conn.execute(
-        sa.select(b.id, b.calling_window).where(b.id.in_(ids), b.calling_window.is_not(None))
+        sa.select(b.id, *gate_columns()).select_from(with_workspace()).where(b.id.in_(ids))
     )
-    return {r.id: policy_for(r.calling_window) for r in rows if r.calling_window is not None}
+    found = {r.id: policy_of(r) for r in rows}
+    return {batch_id: policy for batch_id, policy in found.items() if policy is not None}
 
 
-def policy_for(raw: Any) -> Policy:
-    """The gate's policy for a stored window (JSON as stored), parsed once per window."""
-    return _policy(json.dumps(raw, sort_keys=True))
+# An alias, so that a query joining it keeps correlating subqueries on `workspaces` (the
+# pause check, store/pauses.may_dial) to their own row.
+_ws = workspaces.alias("gate_ws")
+
+
+def gate_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """The columns :func:`policy_of` reads, from batches joined with :func:`with_workspace`."""
+    b, w = batches.c, _ws.c
+    return (
+        b.calling_window,
+        b.compliance_profile,
+        w.calling_window.label("ws_calling_window"),
+        w.compliance_profile.label("ws_compliance_profile"),
+    )
+
+
+def with_workspace() -> sa.Join:
+    """Batches joined with their workspace, for :func:`gate_columns`."""
+    return batches.join(_ws, _ws.c.id == batches.c.workspace_id)
+
+
+def policy_of(row: Any) -> Policy | None:
+    """The policy of a row with :func:`gate_columns`, resolved now (see :func:`policy_for`)."""
+    return policy_for(
+        row.calling_window,
+        row.compliance_profile,
+        workspace_window=row.ws_calling_window,
+        workspace_profile=row.ws_compliance_profile,
+    )
+
+
+def policy_for(
+    window: Any,
+    profile: str | None = None,
+    *,
+    workspace_window: Any = None,
+    workspace_profile: str | None = None,
+) -> Policy | None:
+    """The gate's policy for stored values (JSON as stored); None when there is no rule.
+
+    The window is the batch's own, else its workspace's default. The profile is the join of
+    the batch's (the one it was created under) and its workspace's current one: raising the
+    workspace's profile tightens running batches; lowering it does not loosen a batch
+    created under the higher one. Parsed once per distinct input.
+    """
+    rule = BATCH_WINDOW_RULE
+    if window is None and workspace_window is not None:
+        window, rule = workspace_window, WORKSPACE_WINDOW_RULE
+    joined = join_profiles(profile or DEFAULT_PROFILE, workspace_profile or DEFAULT_PROFILE)
+    if window is None and joined == DEFAULT_PROFILE:
+        return None
+    text = None if window is None else json.dumps(window, sort_keys=True)
+    return _policy(text, rule, joined)
 
 
 @functools.lru_cache(maxsize=1024)
-def _policy(text: str) -> Policy:
-    window: CallingWindow = parse_calling_window(text)
-    return Policy(window=window)
+def _policy(window_text: str | None, rule: str, profile: str) -> Policy:
+    window = None if window_text is None else parse_calling_window(window_text)
+    return Policy(profile=profile, window=window, window_rule=rule)
+
+
+def call_facts(policy: Policy, phone_number: str, timezone: str | None = None) -> CallFacts:
+    """What the gate needs of one call under ``policy``: its zones (its own ``timezone``
+    from the upload, else the number's) and its region."""
+    return CallFacts(
+        zones=call_zones(phone_number, timezone), region=region_for(phone_number, policy.profile)
+    )
 
 
 def ask(
@@ -71,28 +141,30 @@ def ask(
     dial_lead_ms: int = 0,
     timezone: str | None = None,
 ) -> GateDecision:
-    """The gate's answer for one call of a windowed batch at ``now_ms``; ``timezone`` is the
-    call's own zone from its upload, if it has one."""
-    facts = CallFacts(zones=call_zones(phone_number, timezone))
+    """The gate's answer for one call at ``now_ms`` (windows and hours; not caps);
+    ``timezone`` is the call's own zone from its upload, if it has one."""
+    facts = call_facts(policy, phone_number, timezone)
     return decide(facts, policy, now_ms, dial_lead_ms=dial_lead_ms)
 
 
 class _Asker:
-    """Asks the gate for a group of calls at one instant, once per distinct set of zones:
-    with windows alone, a call's answer depends only on its zones, and most numbers of a
-    group share a few (measured: bench/claim_windows.py)."""
+    """Asks the gate for a group of calls at one instant, once per distinct (policy, zones,
+    region): without caps, a call's answer depends only on those, and most numbers of a
+    group share a few (measured: bench/claim_windows.py). The region (a US state under the
+    ``us`` profile) is a few string operations on the number."""
 
     def __init__(self, now_ms: int, dial_lead_ms: int) -> None:
         self.now_ms = now_ms
         self.dial_lead_ms = dial_lead_ms
-        self._answers: dict[tuple[Policy, tuple[str, ...]], GateDecision] = {}
+        self._answers: dict[tuple[Policy, tuple[str, ...], str | None], GateDecision] = {}
 
     def __call__(self, policy: Policy, phone_number: str, timezone: str | None) -> GateDecision:
         zones = call_zones(phone_number, timezone)
-        key = (policy, zones)
+        region = region_for(phone_number, policy.profile)
+        key = (policy, zones, region)
         answer = self._answers.get(key)
         if answer is None:
-            facts = CallFacts(zones=zones)
+            facts = CallFacts(zones=zones, region=region)
             answer = decide(facts, policy, self.now_ms, dial_lead_ms=self.dial_lead_ms)
             self._answers[key] = answer
         return answer

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.failure_stop import counts_as_failure
-from dialbatch.domain.gate import CallFacts
 from dialbatch.domain.ids import job_id
 from dialbatch.domain.next_state import BatchPolicy, CallHistory, GateContext, next_state
 from dialbatch.domain.outcomes import CallEvent
@@ -30,7 +29,6 @@ from dialbatch.domain.retry import (
 )
 from dialbatch.domain.retry_policy import RetryPolicy, parse_retry_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
-from dialbatch.domain.timezones import call_zones
 from dialbatch.store import counters, failure_stop, gating, outbox
 from dialbatch.store._dialect import db_now_ms, for_update
 from dialbatch.store.batches import mark_done_if_drained, release_slots
@@ -180,10 +178,10 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             c.timezone,
             b.callback_policy,
             b.retry_policy,
-            b.calling_window,
+            *gating.gate_columns(),
             b.status.label("batch_status"),
         )
-        .join(batches, b.id == c.batch_id)
+        .select_from(calls.join(gating.with_workspace(), b.id == c.batch_id))
         .where(c.id.in_(sorted(set(call_ids))))
         .order_by(c.id)  # rows are locked in the order they are returned
     )
@@ -345,12 +343,14 @@ class _Plan:
 
 
 def _gate_context(call: Any) -> GateContext | None:
-    """What moves a retry into the batch's calling window, if it has one."""
-    if call.calling_window is None:
+    """What moves a retry into the hours the call must keep: its batch's calling window (or
+    its workspace's default) and its compliance profile's hours, if any."""
+    policy = gating.policy_of(call)
+    if policy is None:
         return None
     return GateContext(
-        CallFacts(zones=call_zones(call.phone_number, call.timezone)),
-        gating.policy_for(call.calling_window),
+        gating.call_facts(policy, call.phone_number, call.timezone),
+        policy,
         dial_lead_ms=gating.DIAL_LEAD_MS,
     )
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.domain.caps import MONTH_MS, Caps, next_allowed_at
+from dialbatch.domain.caps import MONTH_MS, NO_CAPS, Caps, next_allowed_at
 from dialbatch.domain.caps import allowed as caps_allowed
 from dialbatch.domain.clock import Clock
-from dialbatch.domain.compliance import Policy
+from dialbatch.domain.compliance import CapRule, Policy, combined_caps, region_for
 from dialbatch.domain.ids import dial_key, job_id
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, gating, number_dials, outbox, suppressions
@@ -165,7 +165,8 @@ async def _claim_fairly(
     b = batches.c
     runnable = (
         await conn.execute(
-            sa.select(b.id, b.agent_id, b.status, b.calling_window)
+            sa.select(b.id, b.agent_id, b.status, *gating.gate_columns())
+            .select_from(gating.with_workspace())
             .where(
                 b.workspace_id == workspace_id,
                 b.status.in_(RUNNING_BATCH_STATES),
@@ -178,13 +179,16 @@ async def _claim_fairly(
     if not runnable:
         return []
     fair_share = max(1, math.ceil(n / len(runnable)))
+    policies = {row.id: gating.policy_of(row) for row in runnable}
     claimed: list[Claimed] = []
     for share_pass in (fair_share, n):
-        for batch_id, agent_id, _, window in runnable:
+        for row in runnable:
+            batch_id, agent_id = row.id, row.agent_id
             want = min(share_pass, n - len(claimed))
             if want <= 0:
                 break
-            gate = None if window is None else (gating.policy_for(window), gate_now)
+            policy = policies[batch_id]
+            gate = None if policy is None else (policy, gate_now)
             claimed.extend(
                 await _claim_from_batch(
                     conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms, gate
@@ -195,9 +199,7 @@ async def _claim_fairly(
     served = Counter(c.batch_id for c in claimed)
     # The claims of a workspace queue on its limiter row, so one claim alone sees each
     # batch leave `queued`.
-    started = sorted(
-        b_id for b_id, _, st, _ in runnable if st == BatchState.QUEUED and b_id in served
-    )
+    started = sorted(r.id for r in runnable if r.status == BatchState.QUEUED and r.id in served)
     await outbox.emit_many(
         conn,
         [
@@ -384,7 +386,7 @@ async def begin_dials(
         dial_lead_ms,
     )
     ids = sorted(call.call_id for call in open_calls if call.call_id not in held)
-    capped = await _check_caps(conn, [by_id[i][0] for i in ids], now)
+    capped = await _check_caps(conn, [by_id[i][0] for i in ids], now, policies)
     ids = [i for i in ids if i not in capped]
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
@@ -507,33 +509,50 @@ async def _cancel_refused(
     return list(rows)
 
 
-async def _check_caps(conn: AsyncConnection, group: list[Claimed], now: int) -> dict[int, GateHold]:
-    """The calls of `group` that one more dial would put over their workspace's frequency
-    caps, with when the caps next allow one. The numbers are locked first, so the count and
-    the dials this transaction admits are one step across workers (store/number_dials.py);
-    two calls to one number in the group count each other."""
-    caps = await number_dials.caps_of(conn, {call.workspace_id for call in group})
-    if not caps:
+async def _check_caps(
+    conn: AsyncConnection, group: list[Claimed], now: int, policies: Mapping[str, Policy]
+) -> dict[int, GateHold]:
+    """The calls of `group` that one more dial would put over a frequency cap, with when the
+    caps next allow one. The caps of a call are its workspace's `frequencyCaps` and, under a
+    compliance profile, those of its number's region (`us`: 3 per 24 h in FL, OK and MD);
+    all must allow the dial. The numbers are locked first, so the count and the dials this
+    transaction admits are one step across workers (store/number_dials.py); two calls to
+    one number in the group count each other."""
+    ws_caps = await number_dials.caps_of(conn, {call.workspace_id for call in group})
+    rules_of: dict[int, tuple[CapRule, ...]] = {}
+    for call in group:
+        policy = policies.get(call.batch_id)
+        caps = ws_caps.get(call.workspace_id, NO_CAPS)
+        if policy is None and not caps.periods():
+            continue
+        base = replace(policy or Policy(), caps=caps)
+        rules = base.cap_rules(region_for(call.phone_number, base.profile))
+        if rules:
+            rules_of[call.call_id] = rules
+    if not rules_of:
         return {}
-    checked = [call for call in group if call.workspace_id in caps]
+    checked = [call for call in group if call.call_id in rules_of]
     pairs = {(call.workspace_id, call.phone_number) for call in checked}
     await lock_numbers(conn, pairs)
     times = await number_dials.dial_times(conn, pairs, now - MONTH_MS)
     held: dict[int, GateHold] = {}
     for call in sorted(checked, key=lambda c: c.call_id):
-        limit = caps[call.workspace_id]
+        rules = rules_of[call.call_id]
+        limit = combined_caps(rules)
         dialed = times.setdefault((call.workspace_id, call.phone_number), [])
         if caps_allowed(dialed, limit, now):
             dialed.append(now)  # this dial counts for the next call to the number
             continue
         until = next_allowed_at(dialed, limit, now)
+        rule = next(r for r in rules if not caps_allowed(dialed, r.caps, now))
         held[call.call_id] = GateHold(
             until=until,
             decision={
                 "kind": "capped",
-                "message": f"frequency cap reached for this number ({_caps_words(limit)}); "
-                "deferred until the cap allows a dial",
-                "rule": "workspace.frequencyCaps",
+                "message": f"frequency cap reached for this number ({_caps_words(rule.caps)}"
+                f", {rule.name}); deferred until the caps allow a dial",
+                "rule": rule.name,  # which rule held it, for the audit
+                "source": rule.source,
                 "until": until,
                 "at": now,
             },

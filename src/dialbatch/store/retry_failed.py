@@ -105,6 +105,7 @@ async def create_retry_batch(
         calling_window=parent.calling_window,  # the same hours as the calls it retries
         retry_policy=parent.retry_policy,  # and the same retry rules
         require_consent=parent.require_consent,
+        compliance_profile=parent.compliance_profile,  # and the same rule packs
     )
 
 

@@ -34,6 +34,11 @@ workspaces = sa.Table(
     # Every batch of the workspace refuses rows without consent_basis and consent_at
     # (migration 0012/0013): a floor that a batch cannot turn off.
     sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The rule pack every batch obeys at least (domain/compliance, migration 0012): "none",
+    # "us" or "ca"; and the calling window of a batch that has none of its own (JSON as
+    # domain/windows.py validates it; NULL: none). Both are read at dial time.
+    sa.Column("compliance_profile", sa.String(16), nullable=False, server_default="none"),
+    sa.Column("calling_window", sa.JSON(none_as_null=True), nullable=True),
 )
 
 # The limiter row *is* the distributed rate schedule and concurrency semaphore: it is locked
@@ -142,6 +147,9 @@ batches = sa.Table(
     # Whether the batch was created requiring consent on every row (its own requireConsent
     # or the workspace's; migration 0012).
     sa.Column("require_consent", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The profile the batch was created under (migration 0012): its own, or its workspace's
+    # at the time. At dial time it obeys this and its workspace's current profile, both.
+    sa.Column("compliance_profile", sa.String(16), nullable=False, server_default="none"),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(

@@ -21,6 +21,7 @@ from dialbatch.api import (
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.campaign_wire import (
     CALLING_WINDOW_DESCRIPTION,
+    COMPLIANCE_PROFILE_SCHEMA,
     IDEMPOTENCY_PARAMETER,
     JSON_CREATE_SCHEMA,
 )
@@ -86,6 +87,7 @@ START_BODY: dict[str, Any] = {
                         "The workspace's requireConsent is a floor: false here does not "
                         "turn it off",
                     },
+                    "complianceProfile": COMPLIANCE_PROFILE_SCHEMA,
                 },
             }
         },

@@ -17,7 +17,6 @@ from dialbatch.domain.outcomes import Outcome
 from dialbatch.store import (
     batches,
     failure_stop,
-    number_dials,
     pauses,
     retry_failed,
     retry_policies,
@@ -102,7 +101,7 @@ async def _set_pause(batch_id: str, workspace: str, db: Db, *, paused: bool) -> 
 async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
     async with db.read() as conn:
         paused_at = await pauses.workspace_paused_at(conn, workspace)
-        caps = await number_dials.get_caps(conn, workspace)
+        shown = await campaign_wire.workspace_rules(conn, workspace)
         rule = await failure_stop.workspace_rule(conn, workspace)
         retry_rules = await retry_policies.workspace_default(conn, workspace)
         require_consent = await workspaces.requires_consent(conn, workspace)
@@ -111,7 +110,7 @@ async def get_workspace(workspace: Workspace, db: Db) -> dict[str, Any]:
         "paused": paused_at is not None,
         "pausedAt": paused_at,
         # dialing rules (routers/workspace_settings.py): PATCH /v1/api/workspace
-        "frequencyCaps": caps.to_json() or None,
+        **shown,
         "failureStop": rule.to_json(),
         "retryPolicy": None if retry_rules is None else retry_rules.to_json(),
         "requireConsent": require_consent,

@@ -39,6 +39,8 @@ __all__ = [
     "combined_caps",
     "effective_policy",
     "is_at_least_as_strict",
+    "join_profiles",
+    "packs_of",
     "parse_profile",
     "region_for",
 ]
@@ -48,6 +50,7 @@ PROFILES: dict[str, tuple[Pack, ...]] = {"none": (), "us": (US,), "ca": (CA,)}
 DEFAULT_PROFILE = "none"  # a client of today's API sees no change
 
 BATCH_WINDOW_RULE = "batch.callingWindow"
+WORKSPACE_WINDOW_RULE = "workspace.callingWindow"  # the default of a batch with none
 WORKSPACE_CAPS_RULE = "workspace.frequencyCaps"
 
 
@@ -72,6 +75,29 @@ def _packs(profile: str) -> frozenset[str]:
     return frozenset(p.name for p in PROFILES[parse_profile(profile)])
 
 
+def packs_of(profile: str) -> tuple[Pack, ...]:
+    """The packs of a profile name, or of a joined name such as "ca+us" (see below)."""
+    known = PROFILES.get(profile)
+    if known is not None:
+        return known
+    try:
+        return tuple(PACKS[name] for name in profile.split("+"))
+    except KeyError:
+        raise InvalidProfile(f"{profile!r} is not a compliance profile") from None
+
+
+def join_profiles(*profiles: str) -> str:
+    """The least strict profile at least as strict as each of ``profiles``.
+
+    Used at dial time: a batch keeps the profile it was created with, and its workspace's
+    profile may have been raised since; the batch obeys both. When neither contains the
+    other ("us" and "ca") the answer names every pack, joined with "+" ("ca+us"): a name
+    no client may send, only the gate uses.
+    """
+    names = sorted({pack.name for profile in profiles for pack in packs_of(profile)})
+    return "+".join(names) if names else DEFAULT_PROFILE
+
+
 def is_at_least_as_strict(batch_profile: str, workspace_profile: str) -> bool:
     """Whether a batch may use ``batch_profile`` in a workspace whose profile is the other.
 
@@ -83,7 +109,7 @@ def is_at_least_as_strict(batch_profile: str, workspace_profile: str) -> bool:
 
 def region_for(e164: str, profile: str) -> str | None:
     """The region whose rules apply to a number under a profile (e.g. "US-FL"), if any."""
-    for pack in PROFILES[parse_profile(profile)]:
+    for pack in packs_of(profile):
         region = pack.region_of(e164)
         if region is not None:
             return region
@@ -98,16 +124,21 @@ class Policy:
     window: CallingWindow | None = None
     caps: Caps = NO_CAPS
     require_consent: bool = False
+    # Whose window ``window`` is, for the audit: the batch's own or its workspace's default.
+    window_rule: str = BATCH_WINDOW_RULE
 
     @property
     def packs(self) -> tuple[Pack, ...]:
-        return PROFILES[self.profile]
+        return packs_of(self.profile)
 
     def window_rules(self, region: str | None) -> tuple[WindowRule, ...]:
         """Every window a call to a number of ``region`` must be inside: all must be open."""
         rules: list[WindowRule] = []
         if self.window is not None:
-            rules.append(WindowRule(BATCH_WINDOW_RULE, "the batch's callingWindow", self.window))
+            whose = (
+                "workspace's default" if self.window_rule == WORKSPACE_WINDOW_RULE else "batch's"
+            )
+            rules.append(WindowRule(self.window_rule, f"the {whose} callingWindow", self.window))
         for pack in self.packs:
             rules.extend(pack.hours)
             regional = pack.region_rules(region)
