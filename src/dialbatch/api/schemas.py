@@ -19,6 +19,7 @@ from dialbatch.store.attempt_history import AttemptRecord
 from dialbatch.store.batches import Batch
 from dialbatch.store.calls import CallRow
 from dialbatch.store.counters import Tally
+from dialbatch.store.gate_summary import GateSummary
 
 
 class _Model(BaseModel):
@@ -142,6 +143,21 @@ class ValidateResponse(_Model):
     estimate: RunEstimate
 
 
+class GateCounts(_Model):
+    """extension: what the pre-dial gate holds back in the batch now (docs/compliance.md)."""
+
+    waitingForWindow: int = Field(
+        description="waiting calls held until their calling window opens (kind outside_window)"
+    )
+    waitingForCap: int = Field(
+        description="waiting calls held until a frequency cap allows a dial (kind capped)"
+    )
+    refused: dict[str, int] = Field(
+        description="calls the gate ended failed, never dialed, by kind (suppressed, no_zone, "
+        "no_consent, undecidable; outside_window or capped when nothing opens within a year)"
+    )
+
+
 class BatchResponse(_Model):
     id: str
     status: str
@@ -171,6 +187,9 @@ class BatchResponse(_Model):
             "extension: the batch's calling window as validated (timezone, days, skipDates);"
             " null when it has none. See docs/compliance.md"
         ),
+    )
+    gate: GateCounts | None = Field(
+        None, description="extension: what the pre-dial gate holds back or refused, counted now"
     )
 
 
@@ -263,7 +282,8 @@ class CallDetail(_Model):
     gateDecision: dict[str, Any] | None = Field(
         None,
         description="extension: the pre-dial gate's last decision when it held the call back "
-        "or refused it: {kind, message, rule?, until?, at} (docs/compliance.md)",
+        "or refused it: {kind, message, rule?, source?, zone?, until?, at}; kept after a later "
+        "dial (docs/compliance.md)",
     )
 
 
@@ -352,6 +372,14 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "scheduledAt": batch.scheduled_at,
         "cancelledAt": batch.cancelled_at,
         "callingWindow": batch.calling_window,
+    }
+
+
+def gate_counts(summary: GateSummary) -> dict[str, Any]:
+    return {
+        "waitingForWindow": summary.waiting_for_window,
+        "waitingForCap": summary.waiting_for_cap,
+        "refused": summary.refused,
     }
 
 

@@ -12,6 +12,12 @@ what it decided:
   refuses (no known zone for the number, no opening within a year) ends ``failed``, never
   dialed.
 
+Every hold and refusal is written on the call for the audit (``gate_decision``, shown as
+``gateDecision``: kind, message, rule, source, zone, until, at) with its kind in ``gate_hold``
+(the batch's gate summary counts those), and reported to ``on_hold`` (the dispatcher's
+metric). A call held at the claim is moved past now, so it is not read again until its
+opening: each hold is written once, never once per dispatcher tick.
+
 "Now" is the database's clock unless the caller passes a :class:`~dialbatch.domain.clock.Clock`
 (tests set any instant in any zone with a ``FixedClock``).
 """
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +44,19 @@ from dialbatch.store.tables import batches, calls
 # How long after the intent's decision a dial may still start: the intent's commit and the
 # provider's request. A window must stay open past now + this for the call to be dialed.
 DIAL_LEAD_MS = 2_000
+
+# Told of each hold or refusal written: (kind, rule or None). The dispatcher counts them in
+# its metric; the store does not import the metrics (DESIGN.md §2).
+OnHold = Callable[[str, str | None], None]
+
+
+def decision_record(decision: Defer | Refuse, now_ms: int) -> dict[str, Any]:
+    """The audit record of a hold or refusal, as ``calls.gate_decision`` keeps it."""
+    record: dict[str, Any] = decision.reason.to_json()
+    if isinstance(decision, Defer):
+        record["until"] = decision.until_ms
+    record["at"] = now_ms
+    return record
 
 
 async def policies_of(conn: AsyncConnection, batch_ids: Iterable[str]) -> dict[str, Policy]:
@@ -91,31 +110,51 @@ class _Asker:
 
 
 async def defer_closed(
-    conn: AsyncConnection, policy: Policy, due: Sequence[Any], now_ms: int
+    conn: AsyncConnection,
+    policy: Policy,
+    due: Sequence[Any],
+    now_ms: int,
+    *,
+    on_hold: OnHold | None = None,
 ) -> list[int]:
     """Of due waiting calls (rows with ``id`` and ``phone_number``), move those outside the
-    window to its next opening, and return the ids of the rest, to be claimed.
+    window to its next opening, with the decision recorded, and return the ids of the rest,
+    to be claimed.
 
     A call the gate would refuse is claimed all the same: the intent step ends it, in the one
     place that ends calls the gate refuses.
     """
     c = calls.c
     keep: list[int] = []
-    later: list[dict[str, int]] = []
+    later: list[dict[str, Any]] = []
     asker = _Asker(now_ms, 0)
     for row in due:
         decision = asker(policy, row.phone_number)
         if isinstance(decision, Defer):
-            later.append({"_id": row.id, "_next": decision.until_ms})
+            later.append(
+                {
+                    "_id": row.id,
+                    "_next": decision.until_ms,
+                    "_kind": decision.reason.kind.value,
+                    "_decision": decision_record(decision, now_ms),
+                }
+            )
         else:
             keep.append(row.id)
     if later:
         await conn.execute(
             calls.update()
             .where(c.id == sa.bindparam("_id"), c.status == CallState.WAITING.value)
-            .values(next_attempt_at=sa.bindparam("_next")),
+            .values(
+                next_attempt_at=sa.bindparam("_next"),
+                gate_hold=sa.bindparam("_kind"),
+                gate_decision=sa.bindparam("_decision", type_=calls.c.gate_decision.type),
+            ),
             later,
         )
+        if on_hold is not None:
+            for entry in later:
+                on_hold(entry["_kind"], entry["_decision"].get("rule"))
     return keep
 
 
@@ -143,9 +182,12 @@ async def end_held_claims(
     conn: AsyncConnection,
     held: Sequence[tuple[sa.ColumnElement[bool], Defer | Refuse]],
     now_ms: int,
+    *,
+    on_hold: OnHold | None = None,
 ) -> list[Any]:
     """Write the gate's answer for claims it held back at the intent step: a deferral goes
     back to ``waiting`` due at the next opening; a refusal ends ``failed`` with the reason.
+    Either way the decision is recorded on the call.
 
     Each claim comes with the condition that it is still ours (the fencing token); returns
     the (batch_id, workspace_id, status) of those moved, for the slots and counters.
@@ -169,13 +211,21 @@ async def end_held_claims(
             await conn.execute(
                 calls.update()
                 .where(still_ours)
-                .values(lease_owner=None, lease_expires=None, **values)
+                .values(
+                    lease_owner=None,
+                    lease_expires=None,
+                    gate_hold=decision.reason.kind.value,
+                    gate_decision=decision_record(decision, now_ms),
+                    **values,
+                )
                 .returning(c.batch_id, c.workspace_id, c.status, c.seq, c.attempt)
             )
         ).first()
         if row is None:
             continue
         moved.append(row)
+        if on_hold is not None:
+            on_hold(decision.reason.kind.value, decision.reason.rule)
         if isinstance(decision, Refuse):
             failed_events.append(
                 (
