@@ -133,6 +133,11 @@ class ValidateResponse(_Model):
     validRows: int
     invalidRows: int
     duplicateRows: int
+    suppressedRows: int = Field(
+        0,
+        description="extension: rows whose number is on the workspace's suppression list "
+        "(counted in invalidRows too: the create refuses or skips them like invalid rows)",
+    )
     callsToCreate: int = Field(description="calls the create would make (0 if refused)")
     problems: list[dict[str, Any]] = Field(
         description="the first 100 invalid or repeated rows, numbered as the create numbers them"
@@ -140,6 +145,16 @@ class ValidateResponse(_Model):
     problemCount: int
     timeZones: list[TimeZoneCount]
     unknownTimeZone: int = Field(description="valid numbers no time zone is known for")
+    outsideWindowAtStart: int = Field(
+        0,
+        description="valid calls whose callingWindow is closed at estimate.startAt: they "
+        "wait for its opening (0 without a window)",
+    )
+    windowCannotPlace: int = Field(
+        0,
+        description="valid calls the recipient-zone callingWindow cannot place (no known "
+        "time zone): the gate would end them failed, never dialed",
+    )
     estimate: RunEstimate
 
 

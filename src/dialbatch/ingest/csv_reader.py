@@ -57,6 +57,7 @@ class ScanResult:
     skipped: list[RowProblem] = field(default_factory=list)
     skipped_count: int = 0
     duplicates_removed: int = 0
+    suppressed_rows: int = 0  # of the rows not taken, those on the suppression list
     encoding: str = "utf-8"
     delimiter: str = ","
 
@@ -234,6 +235,7 @@ def _scan_records(
         skipped=check.skipped.first,
         skipped_count=check.skipped.count,
         duplicates_removed=check.duplicates,
+        suppressed_rows=check.suppressed_rows,
     )
 
 
