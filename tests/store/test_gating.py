@@ -332,3 +332,15 @@ async def test_a_hold_and_a_refusal_at_the_intent_are_recorded(db: Database) -> 
         ("no_zone", "batch.callingWindow"),
         ("outside_window", "batch.callingWindow"),
     ]
+
+
+def test_an_admission_reused_by_later_groups_is_the_answer_deciding_again_gives() -> None:
+    from dialbatch.domain.gate import CallFacts, decide
+
+    policy = gating.policy_for(parse_calling_window(EIGHT_TO_NINE).to_json())
+    closing = local(NEW_YORK, *WED_2027, 21, 0)
+    # Groups every 7 s across the closing, at both leads: each answer equals a fresh decision.
+    for lead in (0, gating.DIAL_LEAD_MS):
+        for at in range(closing - 130_000, closing + 20_000, 7_000):
+            got = gating._Asker(at, lead)(policy, NYC)
+            assert got == decide(CallFacts(zones=(NEW_YORK,)), policy, at, dial_lead_ms=lead)

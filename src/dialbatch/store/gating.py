@@ -91,7 +91,8 @@ def ask(policy: Policy, phone_number: str, now_ms: int, *, dial_lead_ms: int = 0
 class _Asker:
     """Asks the gate for a group of calls at one instant, once per distinct set of zones:
     with windows alone, a call's answer depends only on its zones, and most numbers of a
-    group share a few (measured: bench/claim_windows.py)."""
+    group share a few (measured: bench/claim_windows.py). An admission is also reused by
+    later groups for a while (:func:`_reused_admit`)."""
 
     def __init__(self, now_ms: int, dial_lead_ms: int) -> None:
         self.now_ms = now_ms
@@ -103,10 +104,38 @@ class _Asker:
         key = (policy, zones)
         answer = self._answers.get(key)
         if answer is None:
-            facts = CallFacts(zones=zones)
-            answer = decide(facts, policy, self.now_ms, dial_lead_ms=self.dial_lead_ms)
+            answer = _reused_admit(policy, zones, self.now_ms, self.dial_lead_ms)
             self._answers[key] = answer
         return answer
+
+
+# An admission at t0 whose windows stay open through t0 + lead + _REUSE_MS is the answer at
+# every t in [t0, t0 + _REUSE_MS] too (the windows are then open through t + lead), so the
+# groups of the next minute take it from here instead of deciding again. Only admissions are
+# kept: a hold or refusal is decided afresh each time. Bounded, per process.
+_REUSE_MS = 60_000
+_MAX_REUSED = 4096
+_admits: dict[tuple[Policy, tuple[str, ...], int], tuple[int, Admit]] = {}
+
+
+def _reused_admit(
+    policy: Policy, zones: tuple[str, ...], now_ms: int, lead_ms: int
+) -> GateDecision:
+    """The gate's answer for a call with these zones: a recent admission still valid at
+    ``now_ms``, else :func:`decide` (whose admission is kept when it lasts the minute)."""
+    key = (policy, zones, lead_ms)
+    kept = _admits.get(key)
+    if kept is not None and kept[0] <= now_ms <= kept[0] + _REUSE_MS:
+        return kept[1]
+    facts = CallFacts(zones=zones)
+    answer = decide(facts, policy, now_ms, dial_lead_ms=lead_ms)
+    if isinstance(answer, Admit):
+        lasting = decide(facts, policy, now_ms, dial_lead_ms=lead_ms + _REUSE_MS)
+        if lasting == answer:
+            if len(_admits) >= _MAX_REUSED:
+                _admits.clear()
+            _admits[key] = (now_ms, answer)
+    return answer
 
 
 async def defer_closed(
