@@ -3,7 +3,7 @@
 Two kinds, and why:
 
 - **Counters and histograms of this process** (calls started and ended, dial latency,
-  webhook delivery attempts, gate deferrals, SSE clients). Each process (`serve`, `serve
+  webhook delivery attempts, gate holds and refusals, SSE clients). Each process (`serve`, `serve
   --no-dispatch`, `worker`) counts what it did itself; Prometheus scrapes every process
   and `sum()` adds them up, which is how counters of several processes are meant to be
   read. (prometheus_client's multiprocess mode is for several processes behind one port,
@@ -71,14 +71,18 @@ SSE_CLIENTS = Gauge(
     "dialbatch_sse_clients",
     "Server-Sent Events clients connected to this process.",
 )
-# A placeholder for the dialing gate (suppressions, caps, consent): nothing defers a call
-# yet, so it stays at zero until the gate exists and increments it.
 GATE_DEFERRALS = Counter(
     "dialbatch_gate_deferrals",
-    "Calls the dialing gate held back or refused, by reason (placeholder: the gate does "
-    "not exist yet, so this stays at zero).",
-    ["reason"],
+    "Calls the pre-dial gate held back (kind outside_window or capped: the call waits) or "
+    "refused (suppressed, no_zone, no_consent, undecidable: the call ends failed), by kind "
+    "and the rule that decided (empty when no named rule did, e.g. a suppression).",
+    ["kind", "rule"],
 )
+
+
+def count_gate_hold(kind: str, rule: str | None) -> None:
+    """One hold or refusal the gate wrote (store/gating.OnHold)."""
+    GATE_DEFERRALS.labels(kind=kind, rule=rule or "").inc()
 
 
 def count_outcomes(events: Sequence[CallEvent], applied: Sequence[Applied]) -> None:

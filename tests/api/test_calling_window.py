@@ -89,3 +89,18 @@ async def test_the_openapi_document_describes_the_form_field(api: Harness) -> No
     form = body["multipart/form-data"]["schema"]["properties"]
     assert "extension" in form["callingWindow"]["description"]
     assert "callingWindow" in body["application/json"]["schema"]["properties"]
+
+
+async def test_the_openapi_document_describes_the_gate_summary_and_validate_counts(
+    api: Harness,
+) -> None:
+    schemas = (await api.client.get("/openapi.json")).json()["components"]["schemas"]
+    assert "extension" in schemas["BatchResponse"]["properties"]["gate"]["description"]
+    assert set(schemas["GateCounts"]["properties"]) == {
+        "waitingForWindow",
+        "waitingForCap",
+        "refused",
+    }
+    validate = schemas["ValidateResponse"]["properties"]
+    assert {"suppressedRows", "outsideWindowAtStart", "windowCannotPlace"} <= set(validate)
+    assert "until" in schemas["CallDetail"]["properties"]["gateDecision"]["description"]

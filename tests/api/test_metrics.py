@@ -6,6 +6,7 @@ bearer token when DIALBATCH_METRICS_TOKEN is set."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -19,6 +20,9 @@ from dialbatch.store import webhooks as webhook_store
 from tests.api.conftest import (
     Harness,
     assert_error_shape,
+    get_batch,
+    get_call,
+    list_all_calls,
     numbers,
     open_harness,
     people,
@@ -29,6 +33,7 @@ from tests.client._server import live_server
 from tests.conftest import start_harness
 from tests.events._receiver import Receiver
 
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -227,3 +232,39 @@ def test_event_stream_clients_are_counted_while_connected(
         while clients(server.url) != before:  # the server sees the disconnect
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+async def test_a_gate_hold_is_counted_by_kind_and_rule(harness: Harness) -> None:
+    h = harness
+    hour = time.gmtime().tm_hour
+    # Open one hour a day, starting two hours from now (UTC): closed now, for every call.
+    start = f"{(hour + 2) % 24:02d}:00"
+    end = f"{(hour + 3) % 24:02d}:00"
+    window = {"timezone": "Etc/UTC", "days": {d: [[start, end]] for d in WEEK}}
+    before = await scrape(h)
+    r = await start_batch(h, people(numbers(3)), callingWindow=json.dumps(window))
+    assert r.status_code == 200, r.text
+    batch_id = r.json()["batchId"]
+    key = (
+        "dialbatch_gate_deferrals_total",
+        (("kind", "outside_window"), ("rule", "batch.callingWindow")),
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        after = await scrape(h)
+        if after.get(key, 0) - before.get(key, 0) >= 3:
+            break
+        assert time.monotonic() < deadline, "the holds were not counted"
+        await asyncio.sleep(0.05)
+    body = await get_batch(h, batch_id)
+    assert body["gate"] == {"waitingForWindow": 3, "waitingForCap": 0, "refused": {}}
+    assert body["progress"]["waiting"] == 3
+    waiting = await list_all_calls(h, batch_id, status="waiting")
+    assert len(waiting) == 3  # still listed as waiting
+    detail = await get_call(h, batch_id, waiting[0]["jobId"])
+    decision = detail["gateDecision"]
+    assert decision["kind"] == "outside_window"
+    assert decision["rule"] == "batch.callingWindow"
+    assert decision["zone"] == "Etc/UTC"
+    assert decision["until"] > decision["at"]
+    assert decision["until"] % 3_600_000 == 0  # the top of the hour the window opens at

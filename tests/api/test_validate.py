@@ -4,6 +4,7 @@ zones, and a run estimate that the simulated run then matches; error cases as th
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -189,3 +190,33 @@ async def test_the_estimate_is_within_15_percent_of_the_run(capped: Harness) -> 
     span = await run_span_s(h, batch_id)
     assert span == pytest.approx(e["durationSeconds"], rel=0.15), (span, e)
     assert time.monotonic() - t0 < 30
+
+
+async def test_validate_counts_suppressed_rows_and_calls_outside_the_window(api: Harness) -> None:
+    dc = numbers(4)
+    r = await api.client.post(
+        "/v1/api/suppressions", headers=api.headers, json={"phoneNumbers": [dc[0]]}
+    )
+    assert r.status_code == 201, r.text
+    hour = time.gmtime().tm_hour
+    # Open one hour a day from two hours from now, UTC: closed at the start for every call.
+    window = {
+        "timezone": "Etc/UTC",
+        "days": {
+            d: [[f"{(hour + 2) % 24:02d}:00", f"{(hour + 3) % 24:02d}:00"]]
+            for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        },
+    }
+    body = (
+        await validate(api, people(dc), skipInvalid="true", callingWindow=json.dumps(window))
+    ).json()
+    assert body["suppressedRows"] == 1 and body["invalidRows"] == 1
+    assert body["callsToCreate"] == 3
+    assert [p["row"] for p in body["problems"]] == [2]
+    assert "suppression list" in body["problems"][0]["reason"]
+    assert (body["outsideWindowAtStart"], body["windowCannotPlace"]) == (3, 0)
+    # The create refuses the suppressed row as validate said it would.
+    assert (await validate(api, people(dc))).json()["valid"] is False
+    assert (await start_batch(api, people(dc))).status_code == 400
+    plain = (await validate(api, people(dc[1:]))).json()
+    assert (plain["suppressedRows"], plain["outsideWindowAtStart"]) == (0, 0)

@@ -38,6 +38,7 @@ from tests.api.conftest import (
 PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.StartBatchResponse, client.StartBatchResult),
     (schemas.BatchResponse, client.Batch),
+    (schemas.GateCounts, client.GateCounts),
     (schemas.Progress, client.Progress),
     (schemas.RecentCall, client.RecentCall),
     (schemas.ProgressResponse, client.BatchProgress),

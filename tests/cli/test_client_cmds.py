@@ -13,6 +13,7 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+from dialbatch.cli.client_cmds import _gate_line
 from dialbatch.cli.main import app
 from dialbatch.client import Client
 from dialbatch.client.types import BatchProgress
@@ -357,3 +358,12 @@ def test_watch_reports_the_rate() -> None:
 
     assert _rate(2.5) == "2.5 calls/s"
     assert _rate(0.5) == "30.0 calls/min"
+
+
+def test_the_gate_summary_reads_as_words() -> None:
+    assert _gate_line(None) is None
+    assert _gate_line({"waitingForWindow": 0, "waitingForCap": 0, "refused": {}}) is None
+    line = _gate_line({"waitingForWindow": 3, "waitingForCap": 1, "refused": {"suppressed": 2}})
+    assert line == (
+        "3 waiting for their calling window, 1 waiting for a frequency cap, 2 refused (suppressed)"
+    )

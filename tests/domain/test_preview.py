@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dialbatch.domain.preview import estimate_run, zone_counts
+from dialbatch.domain.preview import WindowCounts, estimate_run, window_counts, zone_counts
+from dialbatch.domain.windows import CallingWindow
+from tests.domain._time import NEW_YORK, local
 
 
 def test_a_slow_rate_binds_before_the_concurrency_cap() -> None:
@@ -35,3 +37,14 @@ def test_zone_counts_group_numbers_by_their_candidates() -> None:
         (("Europe/London",), 1),
     ]
     assert unknown == 0
+
+
+def test_window_counts_ask_the_gate_once_per_zone_group() -> None:
+    window = CallingWindow.every_day("08:00", "21:00")
+    zones, unknown = zone_counts(
+        ["+12025550100", "+12025550101", "+12135550123", "+80012345678", None]
+    )
+    at = local(NEW_YORK, 2026, 6, 10, 9, 0)  # 6:00 in Los Angeles
+    counts = window_counts(zones, unknown, window, at)
+    assert (counts.outside, counts.refused) == (1, 1)  # Los Angeles waits; +800 has no zone
+    assert window_counts(zones, unknown, None, at) == WindowCounts(0, 0)

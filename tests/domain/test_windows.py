@@ -24,6 +24,7 @@ from dialbatch.domain.windows import (
     is_known_zone,
     is_open,
     next_opening,
+    open_through,
     parse_calling_window,
 )
 from tests.domain._time import CHICAGO, DAY, HOUR, LONDON, LOS_ANGELES, MINUTE, NEW_YORK, local, utc
@@ -419,3 +420,28 @@ def test_several_zones_are_the_intersection(
     window: CallingWindow, zones: list[str], at: int
 ) -> None:
     assert is_open(window, zones, at) == all(is_open(window, [z], at) for z in zones)
+
+
+@PROPERTY
+@given(
+    windows(),
+    st.lists(st.sampled_from(ZONES), min_size=1, max_size=2, unique=True),
+    instants,
+    st.sampled_from([0, 1, 2_000, HOUR, 3 * DAY]),
+)
+def test_open_through_agrees_with_closes_at(
+    window: CallingWindow, zones: list[str], at: int, lead: int
+) -> None:
+    # The gate's cheap question must answer as the year-long walk of closes_at would.
+    end = closes_at(window, zones, at)
+    assert open_through(window, zones, at, at + lead) == (end is not None and end > at + lead)
+
+
+def test_open_through_a_window_that_never_closes_and_one_without_zones() -> None:
+    always = CallingWindow.every_day("00:00", "24:00")
+    at = utc(2026, 6, 10, 12, 0)
+    assert open_through(always, [NEW_YORK, LONDON], at, at + 2_000)
+    assert not open_through(always, [], at, at + 2_000)
+    nine = local(NEW_YORK, 2026, 6, 10, 21, 0)
+    assert open_through(EIGHT_TO_NINE, [NEW_YORK], nine - 2_001, nine - 1)
+    assert not open_through(EIGHT_TO_NINE, [NEW_YORK], nine - 2_000, nine)

@@ -509,3 +509,120 @@ async def test_a_florida_number_gets_at_most_3_dials_in_24_hours_whatever_the_re
     assert row.status == "waiting"  # deferred, not failed
     assert row.gate_decision["kind"] == "capped"
     assert row.gate_decision["rule"] == "us.fl.frequency"
+
+
+# --- the audit record (issue 10, item 7) ------------------------------------------------------
+
+# Wednesday 9 June 2027: in the future of the database's clock, so that a hold is still
+# standing by it and the batch's gate summary counts it.
+WED_2027 = (2027, 6, 9)
+
+
+async def gate_rows(db: Database, batch_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(calls.c.phone_number, calls.c.gate_hold, calls.c.gate_decision).where(
+                calls.c.batch_id == batch_id
+            )
+        )
+        return {r.phone_number: r for r in rows}
+
+
+async def test_a_window_hold_at_the_claim_is_recorded_with_its_rule_zone_and_opening(
+    db: Database,
+) -> None:
+    batch = await make_windowed(db, [NYC, LA], EIGHT_TO_NINE)
+    at = local(NEW_YORK, *WED_2027, 9, 0)  # 6:00 in Los Angeles
+    seen: list[tuple[str, str | None]] = []
+    async with db.write() as conn:
+        got, _ = await queue.claim(
+            conn,
+            WS,
+            "w1",
+            10,
+            LEASE,
+            clock=FixedClock(at),
+            on_hold=lambda k, r: seen.append((k, r)),
+        )
+    assert [c.phone_number for c in got] == [NYC]
+    rows = await gate_rows(db, batch)
+    assert rows[LA].gate_hold == "outside_window"
+    assert rows[LA].gate_decision == {
+        "kind": "outside_window",
+        "message": f"outside the calling window of batch.callingWindow in {LOS_ANGELES}",
+        "rule": "batch.callingWindow",
+        "source": "the batch's callingWindow",
+        "zone": LOS_ANGELES,
+        "until": local(LOS_ANGELES, *WED_2027, 8, 0),
+        "at": at,
+    }
+    assert rows[NYC].gate_hold is None and rows[NYC].gate_decision is None
+    assert seen == [("outside_window", "batch.callingWindow")]
+
+
+async def test_a_held_call_is_not_read_again_before_its_opening(db: Database) -> None:
+    batch = await make_windowed(db, [LA], EIGHT_TO_NINE)
+    clock = FixedClock(local(LOS_ANGELES, *WED_2027, 6, 0))
+    seen: list[str] = []
+    for _ in range(3):  # three dispatcher ticks: one hold written
+        async with db.write() as conn:
+            await queue.claim(
+                conn, WS, "w1", 10, LEASE, clock=clock, on_hold=lambda k, r: seen.append(k)
+            )
+        clock.advance(60_000)
+    assert seen == ["outside_window"]
+    first = (await gate_rows(db, batch))[LA].gate_decision
+    assert first["at"] == local(LOS_ANGELES, *WED_2027, 6, 0)
+
+
+async def test_the_last_decision_stays_after_the_dial_and_the_hold_ends(db: Database) -> None:
+    batch = await make_windowed(db, [LA], EIGHT_TO_NINE)
+    clock = FixedClock(local(LOS_ANGELES, *WED, 6, 0))  # in the past: due again by the db
+    assert await claim(db, clock) == []
+    clock.set(local(LOS_ANGELES, *WED, 8, 0))
+    assert len(await dial(db, await claim(db, clock), clock)) == 1
+    row = (await gate_rows(db, batch))[LA]
+    assert row.gate_hold is None  # no longer held
+    assert row.gate_decision["kind"] == "outside_window"  # the last word, kept for the audit
+
+
+async def test_a_hold_and_a_refusal_at_the_intent_are_recorded(db: Database) -> None:
+    batch = await make_windowed(db, [NYC, NOWHERE], EIGHT_TO_NINE)
+    clock = FixedClock(local(NEW_YORK, *WED_2027, 20, 59, 59) + 900)
+    claimed = await claim(db, clock)
+    assert len(claimed) == 2  # NOWHERE is claimed for the intent step to end it
+    clock.advance(200)
+    seen: list[tuple[str, str | None]] = []
+    async with db.write() as conn:
+        intents = await queue.begin_dials(
+            conn,
+            [(c, "simulated") for c in claimed],
+            "w1",
+            LEASE,
+            clock=clock,
+            dial_lead_ms=0,
+            on_hold=lambda k, r: seen.append((k, r)),
+        )
+    assert intents == []
+    rows = await gate_rows(db, batch)
+    assert rows[NYC].gate_hold == "outside_window"
+    assert rows[NYC].gate_decision["until"] == local(NEW_YORK, 2027, 6, 10, 8, 0)
+    assert rows[NYC].gate_decision["zone"] == NEW_YORK
+    assert rows[NOWHERE].gate_hold == "no_zone"
+    assert "until" not in rows[NOWHERE].gate_decision
+    assert sorted(seen) == [
+        ("no_zone", "batch.callingWindow"),
+        ("outside_window", "batch.callingWindow"),
+    ]
+
+
+def test_an_admission_reused_by_later_groups_is_the_answer_deciding_again_gives() -> None:
+    from dialbatch.domain.gate import CallFacts, decide
+
+    policy = gating.policy_for(parse_calling_window(EIGHT_TO_NINE).to_json())
+    closing = local(NEW_YORK, *WED_2027, 21, 0)
+    # Groups every 7 s across the closing, at both leads: each answer equals a fresh decision.
+    for lead in (0, gating.DIAL_LEAD_MS):
+        for at in range(closing - 130_000, closing + 20_000, 7_000):
+            got = gating._Asker(at, lead)(policy, NYC, None)
+            assert got == decide(CallFacts(zones=(NEW_YORK,)), policy, at, dial_lead_ms=lead)

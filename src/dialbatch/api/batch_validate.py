@@ -4,7 +4,9 @@ previewed, creating nothing.
 It reads exactly what `POST /v1/api/batch-calls` reads (the same form or JSON body, the same
 field checks and 400s, api/batch_create.py), then validates every row once with invalid rows
 and repeats skipped, so that it can count them all, and says whether the create, with the
-options sent, would accept the file. The time zones and the run estimate come from
+options sent, would accept the file (rows to suppressed numbers count as invalid, as the
+create refuses them; `suppressedRows` says how many). The time zones, the calls the batch's
+calling window holds back at the start, and the run estimate come from
 domain/preview.py; the workspace's limits and the agent's typical dial from store/preview.py.
 """
 
@@ -19,8 +21,9 @@ from dialbatch.api.batch_create import NewBatch, batch_profile, with_workspace_r
 from dialbatch.api.errors import AgentNotFound, ValidationFailed
 from dialbatch.domain import preview
 from dialbatch.domain.ids import now_ms
+from dialbatch.domain.windows import parse_calling_window
 from dialbatch.store import preview as preview_store
-from dialbatch.store import workspaces
+from dialbatch.store import suppressions, workspaces
 from dialbatch.store.engine import Database
 
 
@@ -34,8 +37,10 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
         await batch_profile(conn, workspace, new.compliance_profile)  # 400 as the create
         max_active, cps = await preview_store.limits(conn, workspace)
         slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
+        # As the create reads it: rows to suppressed numbers are refused like invalid ones.
+        suppressed = await suppressions.active_numbers(conn, workspace)
     assert new.scan is not None
-    lenient = replace(new.options, skip_invalid=True)
+    lenient = replace(new.options, skip_invalid=True, suppressed=suppressed)
     try:
         scan = await asyncio.to_thread(new.scan, lenient)
     except ingest.CsvRejected as exc:
@@ -54,6 +59,8 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     accepted = not refused
     zones, unknown = await asyncio.to_thread(preview.zone_counts, scan.phones, scan.zones)
     start = max(new.scheduled_at or 0, now_ms())
+    window = None if new.calling_window is None else parse_calling_window(new.calling_window)
+    held = preview.window_counts(zones, unknown, window, start)
     run = preview.estimate_run(
         scan.accepted, max_active, cps, slot_s if slot_s is not None else preview.DEFAULT_SLOT_S
     )
@@ -71,11 +78,14 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
         "validRows": scan.accepted,
         "invalidRows": invalid,
         "duplicateRows": duplicates,
+        "suppressedRows": scan.suppressed_rows,
         "callsToCreate": scan.accepted if accepted else 0,
         "problems": [new.problem(p) for p in scan.skipped],
         "problemCount": scan.skipped_count,
         "timeZones": [{"zones": list(z), "calls": n} for z, n in zones],
         "unknownTimeZone": unknown,
+        "outsideWindowAtStart": held.outside,
+        "windowCannotPlace": held.refused,
         "estimate": {
             "startAt": start,
             "finishAt": start + round(run.seconds * 1000),

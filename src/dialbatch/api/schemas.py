@@ -19,6 +19,7 @@ from dialbatch.store.attempt_history import AttemptRecord
 from dialbatch.store.batches import Batch
 from dialbatch.store.calls import CallRow
 from dialbatch.store.counters import Tally
+from dialbatch.store.gate_summary import GateSummary
 
 
 class _Model(BaseModel):
@@ -132,6 +133,11 @@ class ValidateResponse(_Model):
     validRows: int
     invalidRows: int
     duplicateRows: int
+    suppressedRows: int = Field(
+        0,
+        description="extension: rows whose number is on the workspace's suppression list "
+        "(counted in invalidRows too: the create refuses or skips them like invalid rows)",
+    )
     callsToCreate: int = Field(description="calls the create would make (0 if refused)")
     problems: list[dict[str, Any]] = Field(
         description="the first 100 invalid or repeated rows, numbered as the create numbers them"
@@ -139,7 +145,32 @@ class ValidateResponse(_Model):
     problemCount: int
     timeZones: list[TimeZoneCount]
     unknownTimeZone: int = Field(description="valid numbers no time zone is known for")
+    outsideWindowAtStart: int = Field(
+        0,
+        description="valid calls whose callingWindow is closed at estimate.startAt: they "
+        "wait for its opening (0 without a window)",
+    )
+    windowCannotPlace: int = Field(
+        0,
+        description="valid calls the recipient-zone callingWindow cannot place (no known "
+        "time zone): the gate would end them failed, never dialed",
+    )
     estimate: RunEstimate
+
+
+class GateCounts(_Model):
+    """extension: what the pre-dial gate holds back in the batch now (docs/compliance.md)."""
+
+    waitingForWindow: int = Field(
+        description="waiting calls held until their calling window opens (kind outside_window)"
+    )
+    waitingForCap: int = Field(
+        description="waiting calls held until a frequency cap allows a dial (kind capped)"
+    )
+    refused: dict[str, int] = Field(
+        description="calls the gate ended failed, never dialed, by kind (suppressed, no_zone, "
+        "no_consent, undecidable; outside_window or capped when nothing opens within a year)"
+    )
 
 
 class BatchResponse(_Model):
@@ -192,6 +223,9 @@ class BatchResponse(_Model):
             " its workspace's at the time. At dial time it obeys this and its workspace's"
             " current profile, both. See docs/compliance.md"
         ),
+    )
+    gate: GateCounts | None = Field(
+        None, description="extension: what the pre-dial gate holds back or refused, counted now"
     )
 
 
@@ -292,7 +326,8 @@ class CallDetail(_Model):
     gateDecision: dict[str, Any] | None = Field(
         None,
         description="extension: the pre-dial gate's last decision when it held the call back "
-        "or refused it: {kind, message, rule?, until?, at} (docs/compliance.md)",
+        "or refused it: {kind, message, rule?, source?, zone?, until?, at}; kept after a later "
+        "dial (docs/compliance.md)",
     )
     timezone: str | None = Field(
         None,
@@ -391,6 +426,14 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "callingWindow": batch.calling_window,
         "requireConsent": batch.require_consent,
         "complianceProfile": batch.compliance_profile,
+    }
+
+
+def gate_counts(summary: GateSummary) -> dict[str, Any]:
+    return {
+        "waitingForWindow": summary.waiting_for_window,
+        "waitingForCap": summary.waiting_for_cap,
+        "refused": summary.refused,
     }
 
 

@@ -38,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dialbatch.client import Client, CsvSource, DialbatchError
-from dialbatch.client.types import Batch, BatchProgress, ValidateResult
+from dialbatch.client.types import Batch, BatchProgress, GateCounts, ValidateResult
 from dialbatch.client.types import Progress as Counts
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -277,6 +277,7 @@ def status(
         ("Workspace", "paused" if batch.get("workspacePaused") else None),
         ("Retry of", batch.get("parentBatchId")),
         ("Retried as", ", ".join(batch.get("retryBatchIds") or [])),
+        ("Gate", _gate_line(batch.get("gate"))),
     ]
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -291,6 +292,19 @@ def status(
             "batch's waiting calls are not being dialed; start one with `dialbatch worker` "
             "(or `dialbatch serve` without --no-dispatch)"
         )
+
+
+def _gate_line(gate: GateCounts | None) -> str | None:
+    """The gate summary in words, or None when the gate holds nothing back."""
+    if not gate:
+        return None
+    parts = []
+    if gate["waitingForWindow"]:
+        parts.append(f"{gate['waitingForWindow']} waiting for their calling window")
+    if gate["waitingForCap"]:
+        parts.append(f"{gate['waitingForCap']} waiting for a frequency cap")
+    parts += [f"{n} refused ({kind})" for kind, n in gate["refused"].items()]
+    return ", ".join(parts) or None
 
 
 def _open(batch: Batch) -> bool:
@@ -534,6 +548,7 @@ def _print_preview(v: ValidateResult) -> None:
     console.print(
         f"Rows: {v['totalRows']}  valid: {v['validRows']}  invalid: {v['invalidRows']}  "
         f"repeated: {v['duplicateRows']}"
+        + (f"  suppressed: {v['suppressedRows']}" if v.get("suppressedRows") else "")
     )
     for line in [_describe_problem(p) for p in v["problems"][:MAX_PROBLEMS_SHOWN]]:
         console.print(f"  {escape(line)}")
@@ -545,6 +560,12 @@ def _print_preview(v: ValidateResult) -> None:
     if v["unknownTimeZone"]:
         zones += f"{', ' if zones else ''}unknown: {v['unknownTimeZone']}"
     console.print(f"Time zones: {escape(zones) or '-'}")
+    if v.get("outsideWindowAtStart") or v.get("windowCannotPlace"):
+        console.print(
+            f"Calling window at the start: {v.get('outsideWindowAtStart', 0)} calls wait for "
+            f"it to open, {v.get('windowCannotPlace', 0)} have no known time zone and would "
+            "not be dialed"
+        )
     e = v["estimate"]
     basis = (
         f"the agent's last {e['historyDials']} dials"

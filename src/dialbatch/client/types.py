@@ -71,6 +71,14 @@ class FailureStop(TypedDict):
     withinSeconds: int
 
 
+class GateCounts(TypedDict):
+    """What the pre-dial gate holds back in a batch now (extension; docs/compliance.md)."""
+
+    waitingForWindow: int
+    waitingForCap: int
+    refused: dict[str, int]  # by kind: suppressed, no_zone, ...
+
+
 class Batch(TypedDict):
     """`GET /v1/api/batch-calls/{batchId}`."""
 
@@ -97,6 +105,7 @@ class Batch(TypedDict):
     retryPolicy: NotRequired[dict[str, Any] | None]
     requireConsent: NotRequired[bool]  # extension: rows without consent were refused
     complianceProfile: NotRequired[str]  # extension: the profile it was created under
+    gate: NotRequired[GateCounts]  # extension: docs/compliance.md
 
 
 class Call(TypedDict):
@@ -378,9 +387,12 @@ class ValidateResult(TypedDict):
     validRows: int
     invalidRows: int
     duplicateRows: int
+    suppressedRows: NotRequired[int]  # extension: counted in invalidRows too
     callsToCreate: int
     problems: list[dict[str, Any]]
     problemCount: int
     timeZones: list[TimeZoneCount]
     unknownTimeZone: int
+    outsideWindowAtStart: NotRequired[int]
+    windowCannotPlace: NotRequired[int]
     estimate: RunEstimate

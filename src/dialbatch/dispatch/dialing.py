@@ -102,6 +102,7 @@ class Dialer:
                     room,
                     self.config.claim_lease_ms,
                     clock=self.config.gate_clock,
+                    on_hold=metrics.count_gate_hold,
                 )
             claimed_total += len(claimed)
             self._schedule(claimed, pace)
@@ -192,6 +193,7 @@ class Dialer:
                 self.config.dial_lease_ms,
                 {call_id: caller_number(agent) for call_id, (agent, _) in ready.items()},
                 clock=self.config.gate_clock,
+                on_hold=metrics.count_gate_hold,
             )
         durable_at = time.monotonic()  # the dial latency metric starts here
         # Calls left out were cancelled, held back by the gate (calling window), or their

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from dialbatch.domain.caps import allowed, next_allowed_at
 from dialbatch.domain.compliance import CapRule, Policy, WindowRule
-from dialbatch.domain.windows import HORIZON_MS, closes_at, next_opening
+from dialbatch.domain.windows import HORIZON_MS, next_opening, open_through
 
 __all__ = [
     "Admit",
@@ -217,8 +217,7 @@ def _closed_rule(
     """The first window rule, and zone, in which a dial started by now + lead is not inside."""
     for rule in rules:
         for zone in rule.window.zones(zones):
-            end = closes_at(rule.window, (zone,), now_ms)
-            if end is None or end <= now_ms + lead_ms:
+            if not open_through(rule.window, (zone,), now_ms, now_ms + lead_ms):
                 return rule, zone
     return None
 

@@ -5,16 +5,20 @@ The estimate is a pipeline's: calls start at most `calls_per_second` apart, and 
 `max_active` are in flight, each holding its slot for a typical dial (start to end: ringing
 and talking). The run goes at the slower of the two rates, and ends one typical dial after
 the last call starts. It assumes the batch runs alone in its workspace, every number is
-dialed once (retries add dials), and no calling window or cap holds a call back.
+dialed once (retries add dials), and no calling window or cap holds a call back; the
+calls a window holds back at the start are counted apart (:func:`window_counts`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dialbatch.domain.compliance import Policy
+from dialbatch.domain.gate import CallFacts, Defer, Refuse, decide
 from dialbatch.domain.timezones import zones_for
+from dialbatch.domain.windows import CallingWindow
 
 # A dial's typical length (start to end) when the agent has no history to learn it from.
 DEFAULT_SLOT_S = 60.0
@@ -60,3 +64,32 @@ def zone_counts(
                 found[zones_for(e164)] += 1
     unknown = found.pop((), 0)
     return sorted(found.items(), key=lambda kv: (-kv[1], kv[0])), unknown
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    outside: int  # calls whose window is closed at the start: they wait for its opening
+    refused: int  # calls the window cannot place (no known zone): the gate would end them
+
+
+def window_counts(
+    zone_groups: Iterable[tuple[tuple[str, ...], int]],
+    unknown: int,
+    window: CallingWindow | None,
+    at_ms: int,
+) -> WindowCounts:
+    """How the gate would answer the batch's calls at ``at_ms`` under its calling window,
+    asked once per set of candidate zones (the groups of :func:`zone_counts`)."""
+    if window is None:
+        return WindowCounts(0, 0)
+    policy = Policy(window=window)
+    outside = refused = 0
+    for zones, n in [*zone_groups, ((), unknown)]:
+        if not n:
+            continue
+        answer = decide(CallFacts(zones=zones), policy, at_ms)
+        if isinstance(answer, Defer):
+            outside += n
+        elif isinstance(answer, Refuse):
+            refused += n
+    return WindowCounts(outside, refused)

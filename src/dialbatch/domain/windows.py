@@ -58,6 +58,7 @@ __all__ = [
     "is_known_zone",
     "is_open",
     "next_opening",
+    "open_through",
     "parse_calling_window",
 ]
 
@@ -291,6 +292,26 @@ def closes_at(window: Windows, zones: Sequence[str] | None, at_ms: int) -> int |
     if first is None or first[0] > at_ms:
         return None
     return first[1]
+
+
+def open_through(window: Windows, zones: Sequence[str] | None, from_ms: int, to_ms: int) -> bool:
+    """Whether a call may start at every instant of ``[from_ms, to_ms]``.
+
+    The same answer as ``closes_at(window, zones, from_ms)`` being past ``to_ms``, but it
+    looks only at ``[from_ms, to_ms]``: the gate asks this for every call it admits, and
+    ``closes_at`` of a window that never closes walks a whole year (measured:
+    bench/claim_windows.py, the 24 h window at 285 calls/s before this).
+    """
+    windows = (window,) if isinstance(window, CallingWindow) else tuple(window)
+    if any(not w.zones(zones) for w in windows):
+        return False  # a recipient window and no known zone: never open
+    end = to_ms + 1
+    for w in windows:
+        for z in w.zones(zones):
+            # Merged openings are separated by real gaps, so the span is covered by one.
+            if not any(s <= from_ms and e >= end for s, e in _zone_openings(w, z, from_ms, end)):
+                return False
+    return True
 
 
 def next_opening(

@@ -62,6 +62,7 @@ class ScanResult:
     skipped: list[RowProblem] = field(default_factory=list)
     skipped_count: int = 0
     duplicates_removed: int = 0
+    suppressed_rows: int = 0  # of the rows not taken, those on the suppression list
     encoding: str = "utf-8"
     delimiter: str = ","
     call_columns: CallColumns = field(default_factory=CallColumns)
@@ -248,6 +249,7 @@ def _scan_records(
         duplicates_removed=check.duplicates,
         call_columns=check.call_columns,
         zones=check.zones,
+        suppressed_rows=check.suppressed_rows,
     )
 
 

@@ -50,6 +50,7 @@ class RowValidator:
         self.problems = ProblemLog()
         self.skipped = ProblemLog()
         self.duplicates = 0
+        self.suppressed_rows = 0  # rejected for a number on the suppression list
         self._header = header
         self._records = records
         self._normalize = normalize
@@ -97,6 +98,7 @@ class RowValidator:
                 self.reject(RowProblem(records.row, phone_column, exc.reason, truncated(raw)))
                 continue
             if suppressed and e164 in suppressed:
+                self.suppressed_rows += 1
                 reason = suppressed[e164]
                 why = (
                     f"number is on the suppression list ({reason})"

@@ -110,6 +110,7 @@ async def claim(
     lease_ms: int,
     *,
     clock: Clock | None = None,
+    on_hold: gating.OnHold | None = None,
 ) -> tuple[list[Claimed], Pace]:
     """Claim up to `max_n` due calls of the workspace within its rate and concurrency budget.
 
@@ -120,7 +121,8 @@ async def claim(
     evenly, with no burst after an idle spell and none when a second worker joins.
 
     A call outside its batch's calling window is not claimed: its due time moves to the
-    window's next opening (store/gating.py), read on `clock` (default: the database's).
+    window's next opening (store/gating.py), read on `clock` (default: the database's),
+    the decision recorded on it and reported to `on_hold`.
     """
     now = await db_now_ms(conn)
     lim = workspace_limiter.c
@@ -139,7 +141,9 @@ async def claim(
     if n <= 0:
         return [], pace
     gate_now = clock.now_ms() if clock is not None else now
-    claimed = await _claim_fairly(conn, workspace_id, owner, n, now, lease_ms, gate_now)
+    claimed = await _claim_fairly(
+        conn, workspace_id, owner, n, now, lease_ms, gate_now, on_hold=on_hold
+    )
     if claimed:
         await conn.execute(
             workspace_limiter.update()
@@ -160,6 +164,8 @@ async def _claim_fairly(
     now: int,
     lease_ms: int,
     gate_now: int,
+    *,
+    on_hold: gating.OnHold | None = None,
 ) -> list[Claimed]:
     """Share `n` between the workspace's runnable batches, least recently served first."""
     b = batches.c
@@ -191,7 +197,16 @@ async def _claim_fairly(
             gate = None if policy is None else (policy, gate_now)
             claimed.extend(
                 await _claim_from_batch(
-                    conn, batch_id, agent_id, workspace_id, owner, want, now, lease_ms, gate
+                    conn,
+                    batch_id,
+                    agent_id,
+                    workspace_id,
+                    owner,
+                    want,
+                    now,
+                    lease_ms,
+                    gate,
+                    on_hold=on_hold,
                 )
             )
         if len(claimed) >= n:
@@ -243,6 +258,8 @@ async def _claim_from_batch(
     now: int,
     lease_ms: int,
     gate: tuple[Policy, int] | None = None,
+    *,
+    on_hold: gating.OnHold | None = None,
 ) -> list[Claimed]:
     """Claim up to `want` due calls of one batch; with `gate` (its window's policy and the
     gate's "now"), only calls inside their window, the others deferred to its next opening."""
@@ -254,7 +271,7 @@ async def _claim_from_batch(
             break
         ids = [r.id for r in due]
         if gate is not None:
-            ids = await gating.defer_closed(conn, gate[0], due, gate[1])
+            ids = await gating.defer_closed(conn, gate[0], due, gate[1], on_hold=on_hold)
         if ids:
             claimed += await _claim_ids(
                 conn, ids, batch_id, agent_id, workspace_id, owner, now, lease_ms
@@ -303,6 +320,7 @@ async def _claim_ids(
             lease_owner=owner,
             lease_token=c.lease_token + 1,
             lease_expires=now + lease_ms,
+            gate_hold=None,  # the hold is over; gate_decision stays, the last word
         )
         .returning(c.id, c.seq, c.phone_number, c.metadata, c.lease_token, c.timezone)
     )
@@ -350,6 +368,7 @@ async def begin_dials(
     *,
     clock: Clock | None = None,
     dial_lead_ms: int = gating.DIAL_LEAD_MS,
+    on_hold: gating.OnHold | None = None,
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
     batch still runs and is not paused; the others must not be dialed (the batch was
@@ -362,7 +381,8 @@ async def begin_dials(
 
     The gate is asked again here, immediately before the dial, on `clock` (default: the
     database's): a call whose window would close within `dial_lead_ms` goes back to waiting
-    until its next opening, and one the gate refuses ends failed (store/gating.py).
+    until its next opening, and one the gate refuses ends failed (store/gating.py). Every
+    hold and refusal is recorded on its call and reported to `on_hold`.
     """
     if not group:
         return []
@@ -462,15 +482,18 @@ async def begin_dials(
     if len(ended) < len(refused):
         ended += await _unclaim_paused(conn, refused, owner)
     if refused_now:
-        ended += await _fail_suppressed(conn, refused_now, blocked, owner, now)
+        ended += await _fail_suppressed(conn, refused_now, blocked, owner, now, on_hold)
     if held:
         ended += await gating.end_held_claims(
             conn,
             [(sa.and_(*_holds_claim(by_id[i][0], owner)), d) for i, d in sorted(held.items())],
             now,
+            on_hold=on_hold,
         )
     if capped:
-        ended += await _defer_capped(conn, [by_id[i][0] for i in capped], capped, owner, now)
+        ended += await _defer_capped(
+            conn, [by_id[i][0] for i in capped], capped, owner, now, on_hold
+        )
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
         conn,
@@ -575,6 +598,7 @@ async def _defer_capped(
     holds: dict[int, GateHold],
     owner: str,
     now: int,
+    on_hold: gating.OnHold | None = None,
 ) -> list[Any]:
     """Claims over a frequency cap go back to waiting, due when the cap allows a dial: a
     deferral, not an outcome (the call keeps its attempts; its batch is not complete)."""
@@ -592,12 +616,15 @@ async def _defer_capped(
                     lease_owner=None,
                     lease_expires=None,
                     gate_decision=hold.decision,
+                    gate_hold=hold.decision["kind"],
                 )
                 .returning(c.batch_id, c.workspace_id, c.status)
             )
         ).first()
         if row is not None:
             rows.append(row)
+            if on_hold is not None:
+                on_hold(hold.decision["kind"], hold.decision.get("rule"))
     return rows
 
 
@@ -607,6 +634,7 @@ async def _fail_suppressed(
     blocked: dict[tuple[str, str], str],
     owner: str,
     now: int,
+    on_hold: gating.OnHold | None = None,
 ) -> list[Any]:
     """Claims we hold whose number is suppressed end failed `Suppressed (reason)`, undialed
     (whatever their batch's state: a cancelled or paused batch would not dial them either)."""
@@ -626,6 +654,7 @@ async def _fail_suppressed(
                     lease_owner=None,
                     lease_expires=None,
                     gate_decision={"kind": "suppressed", "message": error, "at": now},
+                    gate_hold="suppressed",
                 )
                 .returning(c.batch_id, c.workspace_id, c.status, c.attempt)
             )
@@ -633,6 +662,8 @@ async def _fail_suppressed(
         if row is None:
             continue
         ended.append(row)
+        if on_hold is not None:
+            on_hold("suppressed", None)
         events.append(
             (
                 call.workspace_id,

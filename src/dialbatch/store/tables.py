@@ -194,6 +194,9 @@ calls = sa.Table(
     # The row's consent record (`consent_basis`, `consent_at` columns; migration 0012).
     sa.Column("consent_basis", sa.Text, nullable=True),
     sa.Column("consent_at", sa.BigInteger, nullable=True),
+    # The kind of that decision while it still holds the call (waiting) or ended it (failed);
+    # NULL once the call is claimed again (migration 0012). Read by the batch's gate summary.
+    sa.Column("gate_hold", sa.String(16), nullable=True),
     sa.UniqueConstraint("batch_id", "seq", name="uq_calls_batch_seq"),
     # Partial: a plain UNIQUE index would hold one NULL entry per never-dialed call, and
     # cost every upload of 300k rows about a second.
@@ -221,6 +224,16 @@ calls = sa.Table(
         "seq",
         sqlite_where=sa.text("status <> 'waiting'"),
         postgresql_where=sa.text("status <> 'waiting'"),
+    ),
+    # The batch's gate summary: a count over the few calls with a standing hold.
+    sa.Index(
+        "ix_calls_gate_hold",
+        "batch_id",
+        "gate_hold",
+        "status",
+        "next_attempt_at",
+        sqlite_where=sa.text("gate_hold IS NOT NULL"),
+        postgresql_where=sa.text("gate_hold IS NOT NULL"),
     ),
     sa.Index(
         "ix_calls_recent",

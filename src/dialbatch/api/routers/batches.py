@@ -34,7 +34,7 @@ from dialbatch.api.errors import (
 from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
-from dialbatch.store import batches, calls, counters, pauses, workspaces
+from dialbatch.store import batches, calls, counters, gate_summary, pauses, workspaces
 from dialbatch.store.attempt_history import attempt_histories, attempt_history
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
@@ -214,7 +214,13 @@ async def _load(
 async def get_batch(request: Request, batchId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
     batch, tally, recent, extra = await _load(db, workspace, batchId)
     extra["retryPolicy"] = retry_wire.batch_retry_policy(batch, request.app.state.retry)
-    return {**schemas.batch_response(batch, tally, recent, now_ms()), **extra}
+    async with db.read() as conn:  # _load found the batch in this workspace
+        gate = await gate_summary.gate_summary(conn, batch.id)
+    return {
+        **schemas.batch_response(batch, tally, recent, now_ms()),
+        **extra,
+        "gate": schemas.gate_counts(gate),
+    }
 
 
 @router.get("/{batchId}/status", response_model=None, responses=_ok(schemas.ProgressResponse))
