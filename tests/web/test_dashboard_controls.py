@@ -311,15 +311,26 @@ def test_the_do_not_call_list(ui: Watched, live_server: Served) -> None:
 
 def test_settings_edit_the_caps_and_show_the_rest(ui: Watched, live_server: Served) -> None:
     page = ui.page
-    # A setting this page has no code for (another lane is adding it) is shown read-only.
-    extra = {"complianceProfile": "us", "retryPolicy": {"busy": {"retry": True}}}
+    # A setting the server shows but no client may change is shown read-only, as it is.
+    extra = {"carrierNote": {"route": "primary", "checked": True}}
     page.route("**/v1/api/workspace", lambda route: _with_extra(route, extra))
     page.click("#nav-settings")
-    profile = page.locator("[data-setting=complianceProfile][data-readonly=true]")
-    profile.wait_for()
-    assert profile.locator("[data-current=complianceProfile]").inner_text() == "us"
-    policy = page.locator("[data-setting=retryPolicy] [data-current=retryPolicy]")
-    assert '"retry": true' in policy.inner_text()
+    note = page.locator("[data-setting=carrierNote][data-readonly=true]")
+    note.wait_for()
+    assert '"route": "primary"' in note.locator("[data-current=carrierNote]").inner_text()
+    page.unroute("**/v1/api/workspace")
+    # A setting that is one value is one input: the rule pack is picked from a list.
+    profile = page.locator("#setting-complianceProfile")
+    assert profile.get_attribute("data-readonly") is None
+    page.select_option("#set-complianceProfile", "us")
+    page.click("#save-complianceProfile")
+    expect(profile.locator("[data-current=complianceProfile]")).to_contain_text("us")
+    with live_server.client() as http:
+        assert http.get("/v1/api/workspace").json()["complianceProfile"] == "us"
+    # Back as it was: the other pages' tests share this workspace and dial at any hour.
+    page.select_option("#set-complianceProfile", "none")
+    page.click("#save-complianceProfile")
+    expect(profile.locator("[data-current=complianceProfile]")).to_contain_text("none")
     form = page.locator("#setting-frequencyCaps")
     form.wait_for()
     page.fill("#set-frequencyCaps-per24h", "4")

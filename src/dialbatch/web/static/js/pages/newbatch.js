@@ -40,10 +40,7 @@ export class NewBatchPage {
     this.window = this.windowControls(changed);
     this.preview = h("div", { id: "preview", class: "preview", "aria-live": "polite", hidden: true });
     this.checkButton = h("button", { type: "button", id: "check", text: "Check the file", hidden: true, onclick: () => this.runPreview() });
-    this.country = h("input", { id: "defaultCountry", name: "defaultCountry", maxlength: 2, size: 4, placeholder: "US", autocomplete: "off" });
-    this.skipInvalid = h("input", { id: "skipInvalid", name: "skipInvalid", type: "checkbox" });
-    this.dedupe = h("input", { id: "dedupe", name: "dedupe", type: "checkbox" });
-    this.requireConsent = h("input", { id: "requireConsent", name: "requireConsent", type: "checkbox" });
+    this.requireConsent = h("input", { id: "requireConsent", name: "requireConsent", type: "checkbox", onchange: changed });
     this.options = h(
       "fieldset",
       { id: "accept-options", class: "options" },

@@ -62,9 +62,20 @@ export class SettingsPage {
     const scalar = props && Object.values(props).every((p) => ["integer", "number", "boolean", "string"].includes(typeOf(p)));
     const nullable = Boolean(schema && ([].concat(schema.type || []).includes("null") || schema.nullable));
     const error = h("p", { class: "error", role: "alert", hidden: true });
+    // A setting that is one value (a profile's name, a switch) is one input.
+    const single = !props && schema && ["integer", "number", "boolean", "string"].includes(typeOf(schema));
     let read;
     let inputs;
-    if (scalar) {
+    if (single) {
+      const one = field(name, null, schema, value);
+      inputs = [one];
+      read = () => {
+        if (one.kind === "boolean") return one.input.checked;
+        const raw = one.input.value.trim();
+        if (raw === "") return nullable ? null : raw;
+        return one.kind === "string" ? raw : Number(raw);
+      };
+    } else if (scalar) {
       inputs = Object.entries(props).map(([prop, p]) => field(name, prop, p, value && value[prop]));
       read = () => {
         const out = {};
@@ -130,11 +141,13 @@ function typeOf(p) {
 
 function field(name, prop, p, current) {
   const kind = typeOf(p);
-  const id = `set-${name}-${prop}`;
+  // prop is null for a setting that is one value: its input is `set-<name>`.
+  const id = prop === null ? `set-${name}` : `set-${name}-${prop}`;
+  const label = prop === null ? name : prop;
   let input;
   if (kind === "boolean") {
     input = h("input", { id, type: "checkbox", checked: current === undefined ? Boolean(p.default) : Boolean(current) });
-    return { prop, kind, input, node: h("div", { class: "check" }, input, h("label", { for: id, text: prop })) };
+    return { prop, kind, input, node: h("div", { class: "check" }, input, h("label", { for: id, text: label })) };
   }
   if (kind === "string" && p.enum) {
     input = h("select", { id }, p.enum.map((v) => h("option", { value: v, text: v, selected: v === current })));
@@ -146,7 +159,7 @@ function field(name, prop, p, current) {
     if (p.maximum !== undefined) attrs.max = p.maximum;
     input = h("input", attrs);
   }
-  return { prop, kind, input, node: h("div", { class: "field" }, h("label", { for: id, text: prop }), input) };
+  return { prop, kind, input, node: h("div", { class: "field" }, h("label", { for: id, text: label }), input) };
 }
 
 function readOnly(name, value) {
