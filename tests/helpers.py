@@ -27,7 +27,13 @@ async def _chunks(n: int) -> AsyncIterator[list[tuple[int, str, str]]]:
 
 
 async def make_batch(
-    db: Database, n: int, *, policy: dict[str, Any] | None = None, scheduled_at: int | None = None
+    db: Database,
+    n: int,
+    *,
+    policy: dict[str, Any] | None = None,
+    scheduled_at: int | None = None,
+    max_concurrency: int | None = None,
+    priority: int = 0,
 ) -> str:
     batch_id = new_batch_id()
     async with db.write() as conn:
@@ -40,6 +46,8 @@ async def make_batch(
             callback_policy=policy or {"enabled": False, "maxAttempts": 1, "gaps": []},
             source_name=None,
             rows=_chunks(n),
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
     return batch_id
 

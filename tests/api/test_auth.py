@@ -56,6 +56,7 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/v1/api/workspace/resume"),
     ("POST", BASE + "/validate"),
     ("PUT", "/v1/api/workspace/failure-stop"),
+    ("PATCH", BASE + "/{batchId}"),  # a running batch's maxConcurrency and priority
     # Live events and webhooks (tests/api/test_events.py, tests/api/test_webhooks.py)
     ("POST", "/v1/api/events/token"),
     ("GET", "/v1/api/events"),
@@ -116,6 +117,8 @@ async def send(
             files={"file": ("c.csv", b"phone_number\n+12025550123\n", "text/csv")},
             data={"agentId": h.demo.agent_id},
         )
+    if (method, template) == ("PATCH", BASE + "/{batchId}"):
+        return await h.client.patch(url, headers=headers, json={"priority": 0})
     if (method, template) == ("PATCH", "/v1/api/workspace"):
         return await h.client.patch(url, headers=headers, json={"frequencyCaps": None})
     if (method, template) == ("POST", SUPPRESSIONS):

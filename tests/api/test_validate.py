@@ -11,10 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from dialbatch.settings import Settings
-from dialbatch.store.tables import attempts, calls
 from tests.api.conftest import (
     BASE,
     Harness,
@@ -146,7 +144,9 @@ async def test_validate_error_cases_are_the_creates(api: Harness) -> None:
     assert await batch_count(api) == 0
 
 
-# -- the estimate against the run it estimates ---------------------------------------------
+# -- the estimate learns from the agent's own dials -------------------------------------
+# How close the estimate comes to the run is a timing claim: bench/validate_estimate.py
+# measures it (docs/benchmarks.md). Here: what the estimate is made of.
 
 RING_S = 500  # simulated seconds of an unanswered dial; x 0.002 = 1.0 s of real time
 CAP = 5
@@ -158,38 +158,33 @@ async def capped(make_settings: Callable[..., Settings]) -> AsyncIterator[Harnes
         yield h
 
 
-async def run_span_s(h: Harness, batch_id: str) -> float:
-    """From the batch's first dial's start to its last dial's end, from the ledger."""
-    async with h.runtime.db.read() as conn:
-        row = (
-            await conn.execute(
-                sa.select(sa.func.min(attempts.c.started_at), sa.func.max(attempts.c.ended_at))
-                .join(calls, calls.c.id == attempts.c.call_id)
-                .where(calls.c.batch_id == batch_id)
-            )
-        ).one()
-    return (int(row[1]) - int(row[0])) / 1000
-
-
-async def test_the_estimate_is_within_15_percent_of_the_run(capped: Harness) -> None:
+async def test_the_estimate_learns_the_call_length_from_the_agents_dials(capped: Harness) -> None:
     h = capped
     agent = await create_agent(h, {"no-answer": 1}, ringTimeoutSeconds=RING_S)
+    before: dict[str, Any] = (await validate(h, people(numbers(30)), agent_id=agent)).json()
+    assert (before["estimate"]["callSecondsFrom"], before["estimate"]["historyDials"]) == (
+        "default",
+        0,
+    )
     first = await start_batch(h, people(numbers(CAP)), agent_id=agent)
     await wait_for_batch(h, first.json()["batchId"], timeout=30)  # the agent's history
-    rows = people(numbers(30, start=100))
-    preview: dict[str, Any] = (await validate(h, rows, agent_id=agent)).json()
-    e = preview["estimate"]
-    assert (e["callSecondsFrom"], e["historyDials"]) == ("history", CAP)
+    thirty: dict[str, Any] = (
+        await validate(h, people(numbers(30, start=100)), agent_id=agent)
+    ).json()["estimate"]
+    assert (thirty["callSecondsFrom"], thirty["historyDials"]) == ("history", CAP)
     # Learned from the dials: 1.0 s of ringing, plus what placing and recording one took.
-    assert 0.95 <= e["callSeconds"] < 1.5
-    assert e["limitedBy"] == "concurrency"
-    started = await start_batch(h, rows, agent_id=agent)
-    batch_id = started.json()["batchId"]
-    t0 = time.monotonic()
-    await wait_for_batch(h, batch_id, timeout=60)
-    span = await run_span_s(h, batch_id)
-    assert span == pytest.approx(e["durationSeconds"], rel=0.15), (span, e)
-    assert time.monotonic() - t0 < 30
+    assert 0.95 <= thirty["callSeconds"] < 1.5
+    assert thirty["limitedBy"] == "concurrency"
+    # Held back by the cap of 5: 30 more calls take 6 more slots of the length it learned.
+    sixty: dict[str, Any] = (
+        await validate(h, people(numbers(60, start=100)), agent_id=agent)
+    ).json()["estimate"]
+    assert sixty["slotSeconds"] == thirty["slotSeconds"] >= thirty["callSeconds"]
+    more = sixty["durationSeconds"] - thirty["durationSeconds"]
+    assert more == pytest.approx(30 / CAP * thirty["slotSeconds"], rel=0.1), (thirty, sixty)
+    assert sixty["finishAt"] - sixty["startAt"] == pytest.approx(
+        sixty["durationSeconds"] * 1000, abs=1000
+    )
 
 
 async def test_validate_counts_suppressed_rows_and_calls_outside_the_window(api: Harness) -> None:

@@ -54,6 +54,7 @@ PAIRS: list[tuple[type[BaseModel], type]] = [
     (schemas.ValidateResponse, client.ValidateResult),
     (schemas.TimeZoneCount, client.TimeZoneCount),
     (schemas.RunEstimate, client.RunEstimate),
+    (schemas.BatchLimitsResponse, client.BatchLimits),
     (schemas.CancelResponse, client.CancelResult),
     (schemas.CancelDetails, client.CancelDetails),
     (schemas.BatchPage, client.BatchPage),

@@ -202,3 +202,19 @@ def test_submit_takes_a_profile_and_a_window_file(server: LiveServer, tmp_path: 
         str(tmp_path / "none.json"),
     )
     assert missing.exit_code == 1 and "no such file" in missing.stderr
+
+
+def test_limits_change_a_running_batch(server: LiveServer, tmp_path: Path) -> None:
+    batch_id = submit_quietly(server, write_contacts(tmp_path, 3), "--scheduled-at", LATER)
+    changed = run(server, "limits", batch_id, "--max-concurrency", "2", "--priority", "7")
+    assert changed.exit_code == 0, changed.output
+    assert f"{batch_id} maxConcurrency 2, priority 7" in changed.stdout
+    dropped = run(server, "limits", batch_id, "--no-max-concurrency")
+    assert dropped.exit_code == 0 and "maxConcurrency none, priority 7" in dropped.stdout
+    with sdk(server) as client:
+        batch = client.get_batch(batch_id)
+    assert (batch.get("maxConcurrency"), batch.get("priority")) == (None, 7)
+    assert run(server, "limits", batch_id).exit_code == 1  # nothing to change
+    run(server, "cancel", batch_id)
+    finished = run(server, "limits", batch_id, "--priority", "1")
+    assert finished.exit_code == 1 and "cancelled" in finished.stderr

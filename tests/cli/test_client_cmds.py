@@ -367,3 +367,19 @@ def test_the_gate_summary_reads_as_words() -> None:
     assert line == (
         "3 waiting for their calling window, 1 waiting for a frequency cap, 2 refused (suppressed)"
     )
+
+
+def test_submit_sends_max_concurrency_and_priority_and_status_shows_them(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    path = write_contacts(tmp_path, 3)
+    batch_id = submit_quietly(
+        server, path, "--scheduled-at", later(), "--max-concurrency", "4", "--priority", "-3"
+    )
+    with sdk(server) as client:
+        batch = client.get_batch(batch_id)
+    assert (batch.get("maxConcurrency"), batch.get("priority")) == (4, -3)
+    shown = run(server, "status", batch_id).stdout
+    assert re.search(r"Max concurrency\s+4", shown) and re.search(r"Priority\s+-3", shown)
+    out_of_range = run(server, "submit", str(path), "--agent", "agent_demo", "--priority", "101")
+    assert out_of_range.exit_code == 2 and "--priority" in out_of_range.output

@@ -151,3 +151,42 @@ def test_blocking_client_sends_require_consent_in_the_form(
             client.start_batch(path, demo.agent_id, scheduled_at=later, require_consent=True)
         assert "requireConsent is on" in refused.value.body["message"]
         assert client.validate_batch(path, demo.agent_id)["valid"] is True
+
+
+async def test_async_client_sends_max_concurrency_and_priority(api: Harness) -> None:
+    async with client_for(api) as client:
+        own = await client.create_batch_from_rows(
+            rows(2), api.demo.agent_id, max_concurrency=2, priority=9
+        )
+        batch = await client.get_batch(own["batchId"])
+        assert (batch.get("maxConcurrency"), batch.get("priority")) == (2, 9)
+        checked = await client.validate_rows(rows(2), api.demo.agent_id, max_concurrency=1)
+        assert checked["estimate"].get("maxConcurrency") == 1
+        with pytest.raises(BadRequest) as bad:
+            await client.create_batch_from_rows(rows(1), api.demo.agent_id, max_concurrency=0)
+        assert "maxConcurrency" in str(bad.value)
+
+
+def test_blocking_client_sends_them_in_the_form(server: LiveServer, tmp_path: Path) -> None:
+    demo = server.demo
+    path = tmp_path / "c.csv"
+    path.write_text("phone_number\n" + "\n".join(numbers(2)) + "\n")
+    later = datetime.now(UTC) + timedelta(days=30)
+    with Client(server.url, demo.api_key, demo.workspace_id, timeout=10) as client:
+        started = client.start_batch(
+            path, demo.agent_id, scheduled_at=later, max_concurrency=5, priority=-100
+        )
+        batch = client.get_batch(started["batchId"])
+        assert (batch.get("maxConcurrency"), batch.get("priority")) == (5, -100)
+
+
+async def test_async_client_changes_a_running_batch_s_limits(api: Harness) -> None:
+    async with client_for(api) as client:
+        own = await client.create_batch_from_rows(rows(2), api.demo.agent_id, max_concurrency=2)
+        changed = await client.update_batch(own["batchId"], priority=4)
+        assert (changed["maxConcurrency"], changed["priority"]) == (2, 4)
+        dropped = await client.update_batch(own["batchId"], remove_max_concurrency=True)
+        assert dropped["maxConcurrency"] is None
+        await client.cancel_batch(own["batchId"])
+        with pytest.raises(Conflict):
+            await client.update_batch(own["batchId"], priority=1)

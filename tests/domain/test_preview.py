@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from dialbatch.domain.preview import WindowCounts, estimate_run, window_counts, zone_counts
-from dialbatch.domain.windows import CallingWindow
+from dialbatch.domain.preview import (
+    WindowCounts,
+    achieved_pace,
+    estimate_run,
+    estimate_windowed_run,
+    slot_seconds,
+    window_counts,
+    zone_counts,
+)
+from dialbatch.domain.windows import CallingWindow, parse_calling_window
 from tests.domain._time import NEW_YORK, local
 
 
@@ -48,3 +56,75 @@ def test_window_counts_ask_the_gate_once_per_zone_group() -> None:
     counts = window_counts(zones, unknown, window, at)
     assert (counts.outside, counts.refused) == (1, 1)  # Los Angeles waits; +800 has no zone
     assert window_counts(zones, unknown, None, at) == WindowCounts(0, 0)
+
+
+# -- a batch's own cap and a calling window (issue 11, item 7 and the validate acceptance) --
+
+MON_9 = 1796634000000  # Monday 2026-12-07 09:00 UTC
+
+
+def test_a_batch_cap_below_the_workspace_cap_binds() -> None:
+    run = estimate_run(100, max_active=20, calls_per_second=5, slot_s=10, max_concurrency=2)
+    assert run.limited_by == "batchConcurrency"
+    assert run.calls_per_second == pytest.approx(0.2)
+    # Above the workspace's cap it changes nothing.
+    same = estimate_run(100, max_active=20, calls_per_second=5, slot_s=10, max_concurrency=50)
+    assert same == estimate_run(100, max_active=20, calls_per_second=5, slot_s=10)
+
+
+def test_a_window_open_throughout_changes_nothing() -> None:
+    window = CallingWindow.every_day("00:00", "24:00", timezone="UTC")
+    run = estimate_windowed_run([(("UTC",), 100)], 0, window, MON_9, 20, 1, 5)
+    assert run.seconds == pytest.approx(estimate_run(100, 20, 1, 5).seconds)
+    assert run.waiting_s == 0
+
+
+def test_a_window_that_closes_mid_run_adds_the_closed_time() -> None:
+    # 09:00-09:01 and 09:02-10:00 UTC: 100 calls at 1/s do 60 before 09:01, 40 after 09:02.
+    window = parse_calling_window(
+        {"timezone": "UTC", "days": {"mon": [["09:00", "09:01"], ["09:02", "10:00"]]}}
+    )
+    run = estimate_windowed_run([(("America/New_York",), 100)], 0, window, MON_9, 20, 1, 5)
+    assert run.waiting_s == pytest.approx(60)
+    assert run.seconds == pytest.approx(99 + 60 + 5)
+
+
+def test_a_run_that_starts_before_the_window_waits_for_it() -> None:
+    window = parse_calling_window({"timezone": "UTC", "days": {"mon": [["09:10", "18:00"]]}})
+    run = estimate_windowed_run([(("UTC",), 11)], 0, window, MON_9, 20, 1, 2)
+    assert run.waiting_s == pytest.approx(600)
+    assert run.seconds == pytest.approx(600 + 10 + 2)
+
+
+def test_recipient_windows_run_each_zone_in_its_own_hours() -> None:
+    # 09:00-17:00 local: at 14:00 UTC New York (09:00) is open, Los Angeles (06:00) opens
+    # at 17:00 UTC. 10 calls each at 1/s: New York's are done at once, then a 3 h wait.
+    window = CallingWindow.every_day("09:00", "17:00")
+    groups = [(("America/New_York",), 10), (("America/Los_Angeles",), 10)]
+    run = estimate_windowed_run(groups, 3, window, MON_9 + 5 * 3600_000, 20, 1, 1)
+    assert run.never_in_window == 3  # no known zone: never called
+    assert run.waiting_s == pytest.approx(3 * 3600 - 10)
+    assert run.seconds == pytest.approx(3 * 3600 + 9 + 1)
+
+
+# -- the time a slot is held, learned from the pace the agent's latest batch achieved -------
+
+
+def test_achieved_pace_leaves_pauses_out() -> None:
+    starts = [i * 100 for i in range(30)] + [60_000 + 2_900 + i * 100 for i in range(30)]
+    assert achieved_pace(starts) == pytest.approx(10.0)
+    assert achieved_pace(starts[:5]) is None  # too few to say
+
+
+def test_a_batch_that_kept_its_rate_says_nothing_beyond_the_dial() -> None:
+    assert slot_seconds(1.0, pace_then=19.5, cap_then=20, calls_per_second=20) == 1.0
+    assert slot_seconds(1.0, pace_then=None, cap_then=20, calls_per_second=20) == 1.0
+
+
+def test_a_batch_held_back_by_the_cap_shows_how_long_a_slot_was_held() -> None:
+    # 20 slots gave 65 dials/s: each was held 0.31 s, though the dials lasted 0.095 s.
+    assert slot_seconds(0.095, pace_then=65, cap_then=20, calls_per_second=200) == pytest.approx(
+        20 / 65
+    )
+    # It is never shorter than the dial itself.
+    assert slot_seconds(5.0, pace_then=10, cap_then=20, calls_per_second=200) == 5.0

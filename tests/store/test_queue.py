@@ -12,7 +12,7 @@ from dialbatch.domain.ids import now_ms
 from dialbatch.domain.outcomes import CallEvent, Outcome
 from dialbatch.domain.retry import RetryConfig
 from dialbatch.events.apply import apply_outcomes
-from dialbatch.store import batches, queue, workspaces
+from dialbatch.store import batches, counters, queue, workspaces
 from dialbatch.store.engine import Database
 from dialbatch.store.outcomes import Applied
 from dialbatch.store.tables import attempts, calls, workspace_limiter
@@ -258,3 +258,77 @@ async def test_an_expired_claim_in_a_cancelled_batch_ends_cancelled(db: Database
     async with db.read() as conn:
         b = await batches.get_batch(conn, WS, batch)
     assert b is not None and b.completed_at is not None
+
+
+# -- a batch's own maxConcurrency and priority (issue 11, item 7) ---------------------------
+
+
+def per_batch(got: list[queue.Claimed]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in got:
+        out[x.batch_id] = out.get(x.batch_id, 0) + 1
+    return out
+
+
+async def test_a_batch_cap_leaves_the_rest_of_the_workspace_to_other_batches(db: Database) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=10, calls_per_second=1000)
+    capped = await make_batch(db, 20, max_concurrency=3)
+    other = await make_batch(db, 20)
+    first = await claim(db)
+    assert per_batch(first) == {capped: 3, other: 7}
+    # The capped batch's calls stay live while dialing: no more of them, even with room.
+    for c in first:
+        if c.batch_id == other:
+            intent = await dial(db, c)
+            assert intent is not None
+            await outcome(db, intent.dial_key, Outcome.COMPLETED, duration_s=1.0)
+    assert per_batch(await claim(db)) == {other: 7}
+    # One of the capped batch's calls ends: exactly one more of it may go live.
+    ours = [c for c in first if c.batch_id == capped]
+    intent = await dial(db, ours[0])
+    assert intent is not None
+    await outcome(db, intent.dial_key, Outcome.COMPLETED, duration_s=1.0)
+    assert per_batch(await claim(db)) == {capped: 1}
+    await assert_consistent(db, capped)
+    await assert_consistent(db, other)
+
+
+async def test_a_batch_cap_above_the_workspace_cap_means_the_workspace_cap(db: Database) -> None:
+    await make_batch(db, 20, max_concurrency=50)
+    assert len(await claim(db)) == 5  # the workspace's max_concurrent_calls
+
+
+async def test_a_claim_serves_the_higher_priority_first(db: Database) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=10, calls_per_second=1000)
+    low = await make_batch(db, 20, priority=-5)
+    high = await make_batch(db, 20, priority=7)
+    assert per_batch(await claim(db, n=6)) == {high: 6}
+    assert per_batch(await claim(db)) == {high: 4}  # the rest of the cap, still all high
+    assert await claim(db) == []  # the cap (10) is full; the low batch waits
+    async with db.read() as conn:
+        assert (await counters.tally(conn, low)).by_state == {"waiting": 20}
+
+
+async def test_a_higher_priority_capped_by_its_own_limit_leaves_the_rest_to_lower(
+    db: Database,
+) -> None:
+    async with db.write() as conn:
+        await workspaces.set_limits(conn, WS, max_concurrent_calls=10, calls_per_second=1000)
+    low = await make_batch(db, 20)
+    high = await make_batch(db, 20, priority=1, max_concurrency=4)
+    assert per_batch(await claim(db)) == {high: 4, low: 6}
+
+
+async def test_equal_priorities_share_fairly(db: Database) -> None:
+    a = await make_batch(db, 50, priority=3)
+    b = await make_batch(db, 50, priority=3)
+    await make_batch(db, 50, priority=-1)
+    assert per_batch(await claim(db, n=4)) == {a: 2, b: 2}
+
+
+async def test_a_lower_priority_is_served_once_the_higher_has_nothing_due(db: Database) -> None:
+    high = await make_batch(db, 2, priority=10)
+    low = await make_batch(db, 20)
+    assert per_batch(await claim(db)) == {high: 2, low: 3}

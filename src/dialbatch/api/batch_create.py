@@ -24,7 +24,7 @@ from dialbatch.api import idempotency, retry_wire
 from dialbatch.api.errors import AgentNotFound, BadRequest, PayloadTooLarge, ValidationFailed
 from dialbatch.api.producer import ThreadProducer
 from dialbatch.api.upload import Upload
-from dialbatch.domain import compliance, failure_stop
+from dialbatch.domain import batch_limits, compliance, failure_stop
 from dialbatch.domain.ids import new_batch_id, now_ms
 from dialbatch.domain.phone import is_known_region
 from dialbatch.domain.retry import InvalidCallbackPolicy, parse_callback_policy, policy_to_json
@@ -52,6 +52,8 @@ JSON_FIELDS = (
     "retryPolicy",
     "requireConsent",
     "complianceProfile",
+    "maxConcurrency",
+    "priority",
 )
 
 Producer = Callable[[ingest.IngestOptions, Callable[[Chunk], None]], ingest.ScanResult]
@@ -75,6 +77,8 @@ class NewBatch:
     # can ask for it, never turn it off (see `with_workspace_rules`).
     require_consent: bool = False
     compliance_profile: str | None = None  # extension: its own; None: the workspace's
+    max_concurrency: int | None = None  # extension: its own cap on live calls
+    priority: int = batch_limits.DEFAULT_PRIORITY  # extension: higher first
     # Validate the rows under other options, writing nothing (POST .../validate).
     scan: Callable[[ingest.IngestOptions], ingest.ScanResult] | None = None
     # Its own retry rules per outcome (api/retry_wire.py); a smartCallbackConfig sent means
@@ -97,6 +101,7 @@ def from_form(upload: Upload) -> NewBatch:
     stop = _failure_stop(_json_field(f.get("failureStop"), "failureStop"))
     window = _window(_json_field(f.get("callingWindow"), "callingWindow"))
     profile = _profile(f.get("complianceProfile"))
+    max_concurrency, priority = _limits(f.get("maxConcurrency"), f.get("priority"))
     options = ingest.IngestOptions(
         default_region=_region(f.get("defaultCountry")),
         skip_invalid=_flag(f.get("skipInvalid"), "skipInvalid"),
@@ -115,6 +120,8 @@ def from_form(upload: Upload) -> NewBatch:
         options=options,
         failure_stop=stop,
         compliance_profile=profile,
+        max_concurrency=max_concurrency,
+        priority=priority,
         scan=lambda opts: _scan_file(file, opts),
         retry_policy=retry_wire.parse_field(f.get("retryPolicy")),
         smart_callback_sent=bool((f.get("smartCallbackConfig") or "").strip()),
@@ -150,6 +157,7 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
     profile = body.get("complianceProfile")
     if profile is not None and not isinstance(profile, str):
         raise BadRequest('complianceProfile must be a string: "none", "us" or "ca"')
+    max_concurrency, priority = _limits(body.get("maxConcurrency"), body.get("priority"))
     country = body.get("defaultCountry")
     if country is not None and not isinstance(country, str):
         raise BadRequest('defaultCountry must be a string such as "US"')
@@ -174,6 +182,8 @@ def from_json(body: Any, max_calls: int) -> NewBatch:
         options=options,
         failure_stop=_failure_stop(stop),
         compliance_profile=_profile(profile),
+        max_concurrency=max_concurrency,
+        priority=priority,
         scan=lambda opts: json_rows.stream(calls, opts, _discard, INGEST_CHUNK_ROWS),
         retry_policy=retry_wire.parse_field(body.get("retryPolicy")),
         smart_callback_sent=policy is not None,
@@ -296,6 +306,8 @@ async def create(
                 retry_policy=None if rules is None else rules.to_json(),
                 require_consent=new.require_consent,
                 compliance_profile=profile,
+                max_concurrency=new.max_concurrency,
+                priority=new.priority,
             )
             scan = producer.result
             assert scan is not None
@@ -401,6 +413,17 @@ async def batch_profile(conn: AsyncConnection, workspace: str, asked: str | None
     try:
         return compliance.effective_policy(current, batch_profile=asked).profile
     except compliance.ProfileNotStricter as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _limits(max_concurrency: object, priority: object) -> tuple[int | None, int]:
+    """The batch's own `maxConcurrency` (None: only the workspace's cap) and `priority`."""
+    try:
+        return (
+            batch_limits.parse_max_concurrency(max_concurrency),
+            batch_limits.parse_priority(priority),
+        )
+    except batch_limits.InvalidBatchLimit as exc:
         raise BadRequest(str(exc)) from exc
 
 

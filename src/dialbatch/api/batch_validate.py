@@ -39,6 +39,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
         slot_s, samples = await preview_store.typical_dial_s(conn, workspace, new.agent_id)
         # As the create reads it: rows to suppressed numbers are refused like invalid ones.
         suppressed = await suppressions.active_numbers(conn, workspace)
+        starts, cap_then = await preview_store.latest_starts(conn, workspace, new.agent_id)
     assert new.scan is not None
     lenient = replace(new.options, skip_invalid=True, suppressed=suppressed)
     try:
@@ -61,9 +62,26 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     start = max(new.scheduled_at or 0, now_ms())
     window = None if new.calling_window is None else parse_calling_window(new.calling_window)
     held = preview.window_counts(zones, unknown, window, start)
-    run = preview.estimate_run(
-        scan.accepted, max_active, cps, slot_s if slot_s is not None else preview.DEFAULT_SLOT_S
-    )
+    call_s = slot_s if slot_s is not None else preview.DEFAULT_SLOT_S
+    pace_then = preview.achieved_pace(starts)
+    cap = min(max_active, cap_then) if cap_then is not None else max_active
+    held_s = preview.slot_seconds(call_s, pace_then, cap, cps)
+    if window is None:
+        run = preview.estimate_run(
+            scan.accepted, max_active, cps, held_s, max_concurrency=new.max_concurrency
+        )
+    else:
+        run = await asyncio.to_thread(
+            preview.estimate_windowed_run,
+            zones,
+            unknown,
+            window,
+            start,
+            max_active,
+            cps,
+            held_s,
+            max_concurrency=new.max_concurrency,
+        )
     if accepted:
         message = f"The batch would be created with {scan.accepted} calls"
     else:
@@ -93,8 +111,13 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
             "callsPerSecond": round(run.calls_per_second, 3),
             "limitedBy": run.limited_by,
             "maxConcurrentCalls": max_active,
+            "maxConcurrency": new.max_concurrency,
             "workspaceCallsPerSecond": cps,
-            "callSeconds": round(slot_s if slot_s is not None else preview.DEFAULT_SLOT_S, 3),
+            "waitingSeconds": round(run.waiting_s, 1),
+            "neverInWindow": run.never_in_window,
+            "callSeconds": round(call_s, 3),
+            "slotSeconds": round(held_s, 3),
+            "latestPace": None if pace_then is None else round(pace_then, 3),
             "callSecondsFrom": "history" if samples else "default",
             "historyDials": samples,
         },

@@ -76,6 +76,19 @@ CALLING_WINDOW_SCHEMA: dict[str, Any] = {
     },
 }
 
+MAX_CONCURRENCY_DESCRIPTION = (
+    "extension: at most this many of the batch's calls are live (claimed, ringing or talking) "
+    "at once, across every worker, so that other batches keep the rest of the workspace's "
+    "cap; a value above the workspace's cap means the workspace's cap. Default: no cap of "
+    "its own. Not a whole number >= 1: 400 naming the field"
+)
+PRIORITY_DESCRIPTION = (
+    "extension: -100 to 100 (default 0). The workspace's capacity goes to the due calls of "
+    "its highest-priority running batches first; a lower priority gets only what they leave "
+    "and may wait until they are done. Equal priorities share fairly. Out of range or not a "
+    "whole number: 400 naming the field"
+)
+
 JSON_CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "extension: the rows as JSON instead of a CSV file",
@@ -127,6 +140,19 @@ JSON_CREATE_SCHEMA: dict[str, Any] = {
             "workspace's requireConsent is a floor",
         },
         "complianceProfile": COMPLIANCE_PROFILE_SCHEMA,
+        "maxConcurrency": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1_000_000,
+            "description": MAX_CONCURRENCY_DESCRIPTION,
+        },
+        "priority": {
+            "type": "integer",
+            "minimum": -100,
+            "maximum": 100,
+            "default": 0,
+            "description": PRIORITY_DESCRIPTION,
+        },
     },
 }
 

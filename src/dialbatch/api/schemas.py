@@ -116,10 +116,32 @@ class RunEstimate(_Model):
     finishAt: int = Field(description="when the last call would end (ms)")
     durationSeconds: float
     callsPerSecond: float = Field(description="the pace the run would go at")
-    limitedBy: str = Field(description='"rate" or "concurrency"')
+    limitedBy: str = Field(
+        description='"rate", "concurrency" (the workspace\'s cap) or "batchConcurrency" '
+        "(the batch's maxConcurrency)"
+    )
     maxConcurrentCalls: int = Field(description="the workspace's concurrency cap")
+    maxConcurrency: int | None = Field(None, description="the batch's own cap, if sent")
+    waitingSeconds: float = Field(
+        0.0,
+        description="of durationSeconds, the time the calling window is closed for every "
+        "call left (0 without a window)",
+    )
+    neverInWindow: int = Field(
+        0,
+        description="calls the calling window never opens for (no known zone under a "
+        "recipient window): never dialed, left out of the time",
+    )
     workspaceCallsPerSecond: float = Field(description="the workspace's calls-per-second rate")
     callSeconds: float = Field(description="a dial's typical length, start to end")
+    slotSeconds: float = Field(
+        0.0,
+        description="how long a call holds a slot in the estimate: callSeconds, or longer "
+        "when the agent's latest batch went below its rate (cap / latestPace)",
+    )
+    latestPace: float | None = Field(
+        None, description="dials per second the agent's latest batch achieved (pauses left out)"
+    )
     callSecondsFrom: str = Field(description='"history" (the agent\'s latest dials) or "default"')
     historyDials: int = Field(description="how many of the agent's dials it was learned from")
 
@@ -227,6 +249,31 @@ class BatchResponse(_Model):
     gate: GateCounts | None = Field(
         None, description="extension: what the pre-dial gate holds back or refused, counted now"
     )
+    maxConcurrency: int | None = Field(
+        None,
+        description=(
+            "extension: at most this many of the batch's calls are live at once (a value "
+            "above the workspace's cap means the workspace's cap); null: only the "
+            "workspace's cap"
+        ),
+    )
+    priority: int = Field(
+        0,
+        description=(
+            "extension: -100 to 100, higher first: the workspace's capacity goes to the due "
+            "calls of its highest-priority batches first (a lower priority may wait until "
+            "they are done); equal priorities share fairly"
+        ),
+    )
+
+
+class BatchLimitsResponse(_Model):
+    """extension: PATCH /v1/api/batch-calls/{batchId}."""
+
+    batchId: str
+    maxConcurrency: int | None = Field(description="the batch's own cap; null: none")
+    priority: int
+    message: str
 
 
 class ProgressResponse(Progress):
@@ -426,6 +473,8 @@ def batch_response(batch: Batch, t: Tally, recent: list[CallRow], now: int) -> d
         "callingWindow": batch.calling_window,
         "requireConsent": batch.require_consent,
         "complianceProfile": batch.compliance_profile,
+        "maxConcurrency": batch.max_concurrency,
+        "priority": batch.priority,
     }
 
 

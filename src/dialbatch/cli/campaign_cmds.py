@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
     app.command("retry-policy")(retry_policy_cmd.retry_policy)
     app.command()(consent)
     app.command()(settings)
+    app.command()(limits)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -103,6 +104,43 @@ def resume(
             return
         result = client.resume_batch(batch_id)
     console.print(f"[bold]{batch_id}[/bold] {result['status']}: {escape(result['message'])}")
+
+
+def limits(
+    batch_id: BatchId,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", min=1, help="At most this many of its calls live."),
+    ] = None,
+    no_max_concurrency: Annotated[
+        bool,
+        typer.Option("--no-max-concurrency", help="Drop its own cap (the workspace's only)."),
+    ] = False,
+    priority: Annotated[
+        int | None,
+        typer.Option("--priority", min=-100, max=100, help="-100 to 100, higher first."),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Change a running batch's maxConcurrency and/or priority; the next claim applies them."""
+    if max_concurrency is not None and no_max_concurrency:
+        _fail("give --max-concurrency or --no-max-concurrency, not both")
+    if max_concurrency is None and not no_max_concurrency and priority is None:
+        _fail("nothing to change: give --max-concurrency, --no-max-concurrency or --priority")
+    with _client(url, api_key, workspace) as client:
+        result = client.update_batch(
+            batch_id,
+            max_concurrency=max_concurrency,
+            priority=priority,
+            remove_max_concurrency=no_max_concurrency,
+        )
+    cap = result["maxConcurrency"]
+    console.print(
+        f"[bold]{batch_id}[/bold] maxConcurrency {cap if cap is not None else 'none'}, "
+        f"priority {result['priority']}: {escape(result['message'])}"
+    )
 
 
 def retry_failed(

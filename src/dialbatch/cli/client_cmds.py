@@ -149,6 +149,25 @@ def submit(
             "strict as the workspace's. Default: the workspace's.",
         ),
     ] = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            min=1,
+            help="At most this many of the batch's calls live at once (extension; default: "
+            "only the workspace's cap).",
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority",
+            min=-100,
+            max=100,
+            help="-100 to 100 (extension; default 0): the workspace's higher-priority batches "
+            "are dialed first; equal priorities share.",
+        ),
+    ] = None,
     watch_after: Annotated[
         bool, typer.Option("--watch", help="Then watch the batch until it is complete.")
     ] = False,
@@ -200,6 +219,8 @@ def submit(
             "require_consent": require_consent,
             "calling_window": window_from_file(window_file),
             "compliance_profile": profile,
+            "max_concurrency": max_concurrency,
+            "priority": priority,
         }
         if dry_run:
             del options["idempotency_key"]
@@ -275,6 +296,8 @@ def status(
         ("Paused at", _iso_time(batch.get("pausedAt"))),
         ("Pause reason", batch.get("pauseReason")),
         ("Workspace", "paused" if batch.get("workspacePaused") else None),
+        ("Max concurrency", batch.get("maxConcurrency")),
+        ("Priority", batch.get("priority") or None),
         ("Retry of", batch.get("parentBatchId")),
         ("Retried as", ", ".join(batch.get("retryBatchIds") or [])),
         ("Gate", _gate_line(batch.get("gate"))),

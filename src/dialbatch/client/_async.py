@@ -27,6 +27,7 @@ from dialbatch.client.errors import error_from_response
 from dialbatch.client.types import (
     Agent,
     Batch,
+    BatchLimits,
     BatchPage,
     BatchProgress,
     Call,
@@ -110,6 +111,8 @@ class AsyncClient:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -130,6 +133,9 @@ class AsyncClient:
         workspace's rule). `calling_window` (extension): when, in each recipient's own time,
         a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
         (extension): "none", "us" or "ca", at least as strict as the workspace's.
+        workspace's rule). `max_concurrency` (extension): at most this many of the batch's
+        calls live at once (default: only the workspace's cap). `priority` (extension):
+        -100 to 100, higher first within the workspace (default 0).
         """
         form = _shared.start_form(
             agent_id,
@@ -143,6 +149,8 @@ class AsyncClient:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = await self._request(
@@ -339,6 +347,8 @@ class AsyncClient:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -359,6 +369,8 @@ class AsyncClient:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         result: StartBatchResult = await self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -379,6 +391,8 @@ class AsyncClient:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -395,6 +409,8 @@ class AsyncClient:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = await self._request(
@@ -416,6 +432,8 @@ class AsyncClient:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -431,8 +449,25 @@ class AsyncClient:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         result: ValidateResult = await self._request("POST", VALIDATE, json=body)
+        return result
+
+    async def update_batch(
+        self,
+        batch_id: str,
+        *,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
+        remove_max_concurrency: bool = False,
+    ) -> BatchLimits:
+        """Change a running batch's `max_concurrency` and/or `priority` (extension); the
+        next claim applies them. `remove_max_concurrency` drops its own cap. A finished
+        or cancelled batch raises `Conflict`, a bad value `BadRequest`."""
+        body = _shared.limits_body(max_concurrency, priority, remove_max_concurrency)
+        result: BatchLimits = await self._request("PATCH", batch_path(batch_id), json=body)
         return result
 
     async def pause_batch(self, batch_id: str) -> PauseResult:

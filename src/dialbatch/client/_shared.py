@@ -81,6 +81,8 @@ def start_form(
     require_consent: bool = False,
     calling_window: Mapping[str, Any] | None = None,
     compliance_profile: str | None = None,
+    max_concurrency: int | None = None,
+    priority: int | None = None,
 ) -> dict[str, str]:
     """The form fields of a batch start. Extensions are sent only when used, so the same
     call works against any server of the contract."""
@@ -105,6 +107,10 @@ def start_form(
         form["callingWindow"] = json.dumps(dict(calling_window))
     if compliance_profile is not None:
         form["complianceProfile"] = compliance_profile
+    if max_concurrency is not None:
+        form["maxConcurrency"] = str(max_concurrency)
+    if priority is not None:
+        form["priority"] = str(priority)
     return form
 
 
@@ -208,6 +214,8 @@ def rows_body(
     require_consent: bool = False,
     calling_window: Mapping[str, Any] | None = None,
     compliance_profile: str | None = None,
+    max_concurrency: int | None = None,
+    priority: int | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a batch created from rows (extension)."""
     body: dict[str, Any] = {"agentId": agent_id, "calls": [dict(c) for c in calls]}
@@ -231,6 +239,24 @@ def rows_body(
         body["callingWindow"] = dict(calling_window)
     if compliance_profile is not None:
         body["complianceProfile"] = compliance_profile
+    if max_concurrency is not None:
+        body["maxConcurrency"] = max_concurrency
+    if priority is not None:
+        body["priority"] = priority
+    return body
+
+
+def limits_body(
+    max_concurrency: int | None, priority: int | None, remove_max_concurrency: bool
+) -> dict[str, Any]:
+    """The body of a change to a batch's limits: only what is given."""
+    body: dict[str, Any] = {}
+    if remove_max_concurrency:
+        body["maxConcurrency"] = None
+    elif max_concurrency is not None:
+        body["maxConcurrency"] = max_concurrency
+    if priority is not None:
+        body["priority"] = priority
     return body
 
 

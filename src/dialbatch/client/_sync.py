@@ -26,6 +26,7 @@ from dialbatch.client.errors import error_from_response
 from dialbatch.client.types import (
     Agent,
     Batch,
+    BatchLimits,
     BatchPage,
     BatchProgress,
     Call,
@@ -109,6 +110,8 @@ class Client:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> StartBatchResult:
         """Upload a CSV (a path, bytes or a binary file) and queue one call per row.
 
@@ -129,6 +132,9 @@ class Client:
         workspace's rule). `calling_window` (extension): when, in each recipient's own time,
         a call may start (docs/compliance.md; default: the workspace's). `compliance_profile`
         (extension): "none", "us" or "ca", at least as strict as the workspace's.
+        workspace's rule). `max_concurrency` (extension): at most this many of the batch's
+        calls live at once (default: only the workspace's cap). `priority` (extension):
+        -100 to 100, higher first within the workspace (default 0).
         """
         form = _shared.start_form(
             agent_id,
@@ -142,6 +148,8 @@ class Client:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         with _shared.open_csv(csv) as (name, file):
             result: StartBatchResult = self._request(
@@ -333,6 +341,8 @@ class Client:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> StartBatchResult:
         """Queue one call per row given as data (extension: a JSON body, no CSV).
 
@@ -353,6 +363,8 @@ class Client:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         result: StartBatchResult = self._request(
             "POST", BATCHES, json=body, headers=_shared.idempotency_headers(idempotency_key)
@@ -373,6 +385,8 @@ class Client:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> ValidateResult:
         """Check a CSV as `start_batch` would send it, creating nothing (extension): row
         counts and problems, whether the create would accept it, the time zones found and
@@ -389,6 +403,8 @@ class Client:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         with _shared.open_csv(csv) as (name, file):
             result: ValidateResult = self._request(
@@ -410,6 +426,8 @@ class Client:
         require_consent: bool = False,
         calling_window: Mapping[str, Any] | None = None,
         compliance_profile: str | None = None,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
     ) -> ValidateResult:
         """`validate_batch` for rows given as data, as `create_batch_from_rows` sends them."""
         body = _shared.rows_body(
@@ -425,8 +443,25 @@ class Client:
             require_consent=require_consent,
             calling_window=calling_window,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
         result: ValidateResult = self._request("POST", VALIDATE, json=body)
+        return result
+
+    def update_batch(
+        self,
+        batch_id: str,
+        *,
+        max_concurrency: int | None = None,
+        priority: int | None = None,
+        remove_max_concurrency: bool = False,
+    ) -> BatchLimits:
+        """Change a running batch's `max_concurrency` and/or `priority` (extension); the
+        next claim applies them. `remove_max_concurrency` drops its own cap. A finished
+        or cancelled batch raises `Conflict`, a bad value `BadRequest`."""
+        body = _shared.limits_body(max_concurrency, priority, remove_max_concurrency)
+        result: BatchLimits = self._request("PATCH", batch_path(batch_id), json=body)
         return result
 
     def pause_batch(self, batch_id: str) -> PauseResult:

@@ -106,6 +106,8 @@ class Batch(TypedDict):
     requireConsent: NotRequired[bool]  # extension: rows without consent were refused
     complianceProfile: NotRequired[str]  # extension: the profile it was created under
     gate: NotRequired[GateCounts]  # extension: docs/compliance.md
+    maxConcurrency: NotRequired[int | None]  # extension: its own cap on live calls
+    priority: NotRequired[int]  # extension: -100..100, higher first
 
 
 class Call(TypedDict):
@@ -254,6 +256,15 @@ class Agent(TypedDict):
     signingSecret: NotRequired[str]
 
 
+class BatchLimits(TypedDict):
+    """`PATCH /v1/api/batch-calls/{batchId}` (extension): the batch's limits now."""
+
+    batchId: str
+    maxConcurrency: int | None
+    priority: int
+    message: str
+
+
 class PauseResult(TypedDict):
     """`POST /v1/api/batch-calls/{batchId}/pause` and `/resume` (extension)."""
 
@@ -370,10 +381,15 @@ class RunEstimate(TypedDict):
     finishAt: int
     durationSeconds: float
     callsPerSecond: float
-    limitedBy: str
+    limitedBy: str  # "rate", "concurrency" or "batchConcurrency"
     maxConcurrentCalls: int
+    maxConcurrency: NotRequired[int | None]  # the batch's own cap, if sent
     workspaceCallsPerSecond: float
+    waitingSeconds: NotRequired[float]  # the calling window closed for every call left
+    neverInWindow: NotRequired[int]  # calls the window never opens for
     callSeconds: float
+    slotSeconds: NotRequired[float]  # callSeconds, or cap / latestPace when that is longer
+    latestPace: NotRequired[float | None]  # dials/s the agent's latest batch achieved
     callSecondsFrom: str
     historyDials: int
 

@@ -45,6 +45,8 @@ class Batch:
     retry_policy: dict[str, Any] | None = None  # extension: domain/retry_policy.py's JSON
     require_consent: bool = False  # extension: rows without consent were refused
     compliance_profile: str = "none"  # extension: the profile it was created under
+    max_concurrency: int | None = None  # extension: its own cap on live calls
+    priority: int = 0  # extension: higher is served first in its workspace
 
 
 async def insert_batch(
@@ -63,6 +65,8 @@ async def insert_batch(
     retry_policy: dict[str, Any] | None = None,
     require_consent: bool = False,
     compliance_profile: str = "none",
+    max_concurrency: int | None = None,
+    priority: int = 0,
 ) -> int:
     """Insert the batch and its calls (chunks of (seq, e164, metadata_json), with the row's
     timezone and consent as a fourth item when it has them) in `conn`'s transaction; the
@@ -86,6 +90,8 @@ async def insert_batch(
             retry_policy=retry_policy,
             require_consent=require_consent,
             compliance_profile=compliance_profile,
+            max_concurrency=max_concurrency,
+            priority=priority,
         )
     )
     total = 0
@@ -142,6 +148,34 @@ class BatchAlreadyFinished(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(status)
         self.status = status
+
+
+async def set_limits(
+    db: Database, workspace_id: str, batch_id: str, changes: dict[str, int | None]
+) -> Batch | None:
+    """Change a running (or paused) batch's `max_concurrency` and/or `priority`; the next
+    claim applies them. None when there is no such batch in the workspace;
+    BatchAlreadyFinished when it no longer runs."""
+    b = batches.c
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                batches.update()
+                .where(
+                    b.id == batch_id,
+                    b.workspace_id == workspace_id,
+                    b.status.in_(RUNNING_BATCH_STATES),
+                )
+                .values(**changes)
+                .returning(*batches.c)
+            )
+        ).first()
+        if row is not None:
+            return Batch(**row._mapping)
+        found = await get_batch(conn, workspace_id, batch_id)
+    if found is None:
+        return None
+    raise BatchAlreadyFinished(found.status)
 
 
 async def cancel_batch(db: Database, workspace_id: str, batch_id: str) -> Batch | None:

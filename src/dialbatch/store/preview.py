@@ -52,3 +52,34 @@ async def typical_dial_s(
     row = (await conn.execute(sa.select(sa.func.avg(latest.c.ms), sa.func.count()))).one()
     n = int(row[1] or 0)
     return (float(row[0]) / 1000.0 if n else None), n
+
+
+async def latest_starts(
+    conn: AsyncConnection, workspace_id: str, agent_id: str
+) -> tuple[list[int], int | None]:
+    """When the latest ended dials (at most RECENT_DIALS) of the agent's latest batch that
+    has any started, and that batch's own maxConcurrency: what the pace it achieved is
+    learned from (domain/preview.achieved_pace)."""
+    b = batches.c
+    recent = (
+        await conn.execute(
+            sa.select(b.id, b.max_concurrency)
+            .where(b.workspace_id == workspace_id, b.agent_id == agent_id)
+            .order_by(b.created_at.desc())
+            .limit(RECENT_BATCHES)
+        )
+    ).all()
+    a = attempts.c
+    for batch_id, max_concurrency in recent:
+        starts = [
+            int(r[0])
+            for r in await conn.execute(
+                sa.select(a.started_at)
+                .where(a.batch_id == batch_id, a.ended_at.is_not(None))
+                .order_by(a.ended_at.desc())
+                .limit(RECENT_DIALS)
+            )
+        ]
+        if starts:
+            return starts, max_concurrency
+    return [], None

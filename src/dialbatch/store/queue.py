@@ -19,17 +19,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain import batch_limits
 from dialbatch.domain.caps import MONTH_MS, NO_CAPS, Caps, next_allowed_at
 from dialbatch.domain.caps import allowed as caps_allowed
 from dialbatch.domain.clock import Clock
 from dialbatch.domain.compliance import CapRule, Policy, combined_caps, region_for
 from dialbatch.domain.ids import dial_key, job_id
-from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
+from dialbatch.domain.states import (
+    ACTIVE_CALL_STATES,
+    RUNNING_BATCH_STATES,
+    BatchState,
+    CallState,
+)
 from dialbatch.store import counters, gating, number_dials, outbox, suppressions
 from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
-from dialbatch.store.tables import attempts, batches, calls, workspace_limiter
+from dialbatch.store.tables import attempts, batch_counters, batches, calls, workspace_limiter
 
 
 @dataclass(frozen=True)
@@ -167,11 +173,15 @@ async def _claim_fairly(
     *,
     on_hold: gating.OnHold | None = None,
 ) -> list[Claimed]:
-    """Share `n` between the workspace's runnable batches, least recently served first."""
+    """Share `n` between the workspace's runnable batches: higher priorities first, and
+    within one priority fairly, least recently served first. A batch with its own
+    `max_concurrency` gets no more than its room (domain/batch_limits.py)."""
     b = batches.c
     runnable = (
         await conn.execute(
-            sa.select(b.id, b.agent_id, b.status, *gating.gate_columns())
+            sa.select(
+                b.id, b.agent_id, b.status, b.priority, b.max_concurrency, *gating.gate_columns()
+            )
             .select_from(gating.with_workspace())
             .where(
                 b.workspace_id == workspace_id,
@@ -184,22 +194,40 @@ async def _claim_fairly(
     ).all()
     if not runnable:
         return []
-    fair_share = max(1, math.ceil(n / len(runnable)))
     policies = {row.id: gating.policy_of(row) for row in runnable}
+    by_id = {r.id: r for r in runnable}
+    live = await _live_calls(conn, [r.id for r in runnable if r.max_concurrency is not None])
+    order = batch_limits.service_order(
+        [
+            batch_limits.Runnable(
+                r.id,
+                r.priority,
+                None if r.max_concurrency is None else r.max_concurrency - live.get(r.id, 0),
+            )
+            for r in runnable
+        ]
+    )
     claimed: list[Claimed] = []
-    for share_pass in (fair_share, n):
-        for row in runnable:
-            batch_id, agent_id = row.id, row.agent_id
-            want = min(share_pass, n - len(claimed))
-            if want <= 0:
-                break
-            policy = policies[batch_id]
-            gate = None if policy is None else (policy, gate_now)
-            claimed.extend(
-                await _claim_from_batch(
+    taken: Counter[str] = Counter()
+    for group in order:
+        left = n - len(claimed)
+        if left <= 0:
+            break
+        fair_share = max(1, math.ceil(left / len(group)))
+        for share_pass in (fair_share, left):
+            for entry in group:
+                want = min(share_pass, n - len(claimed))
+                if entry.room is not None:
+                    want = min(want, entry.room - taken[entry.batch_id])
+                if want <= 0:
+                    continue
+                row = by_id[entry.batch_id]
+                policy = policies[row.id]
+                gate = None if policy is None else (policy, gate_now)
+                got = await _claim_from_batch(
                     conn,
-                    batch_id,
-                    agent_id,
+                    row.id,
+                    row.agent_id,
                     workspace_id,
                     owner,
                     want,
@@ -208,9 +236,10 @@ async def _claim_fairly(
                     gate,
                     on_hold=on_hold,
                 )
-            )
-        if len(claimed) >= n:
-            break
+                taken[row.id] += len(got)
+                claimed.extend(got)
+            if len(claimed) >= n:
+                break
     served = Counter(c.batch_id for c in claimed)
     # The claims of a workspace queue on its limiter row, so one claim alone sees each
     # batch leave `queued`.
@@ -241,6 +270,22 @@ async def _claim_fairly(
             )
         )
     return claimed
+
+
+async def _live_calls(conn: AsyncConnection, batch_ids: list[str]) -> dict[str, int]:
+    """Each batch's calls that hold a slot now (claimed, dialing, unknown), from its
+    counters. Read under the workspace's limiter lock: only a claim, which holds that lock,
+    makes a call live, so the count cannot grow before this claim commits (it may shrink,
+    which errs on the safe side)."""
+    if not batch_ids:
+        return {}
+    c = batch_counters.c
+    rows = await conn.execute(
+        sa.select(c.batch_id, sa.func.sum(c.n))
+        .where(c.batch_id.in_(batch_ids), c.status.in_([s.value for s in ACTIVE_CALL_STATES]))
+        .group_by(c.batch_id)
+    )
+    return {batch_id: int(k or 0) for batch_id, k in rows}
 
 
 # A claim of a windowed batch looks at most this many times for calls inside their window,

@@ -106,6 +106,8 @@ async def create_retry_batch(
         retry_policy=parent.retry_policy,  # and the same retry rules
         require_consent=parent.require_consent,
         compliance_profile=parent.compliance_profile,  # and the same rule packs
+        max_concurrency=parent.max_concurrency,  # and the same share of the workspace
+        priority=parent.priority,
     )
 
 

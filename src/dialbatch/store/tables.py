@@ -150,6 +150,11 @@ batches = sa.Table(
     # The profile the batch was created under (migration 0012): its own, or its workspace's
     # at the time. At dial time it obeys this and its workspace's current profile, both.
     sa.Column("compliance_profile", sa.String(16), nullable=False, server_default="none"),
+    # Per-batch limits (migration 0012): at most `max_concurrency` of its calls live at once
+    # (NULL: only the workspace's cap), and `priority` (higher first) orders the workspace's
+    # batches in the claim; equal priorities share fairly.
+    sa.Column("max_concurrency", sa.Integer, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_batches_workspace_created", "workspace_id", "created_at"),
     sa.Index("ix_batches_runnable", "status", "scheduled_at"),
     sa.Index(

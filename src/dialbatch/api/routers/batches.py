@@ -24,6 +24,8 @@ from dialbatch.api.campaign_wire import (
     COMPLIANCE_PROFILE_SCHEMA,
     IDEMPOTENCY_PARAMETER,
     JSON_CREATE_SCHEMA,
+    MAX_CONCURRENCY_DESCRIPTION,
+    PRIORITY_DESCRIPTION,
 )
 from dialbatch.api.errors import (
     BadRequest,
@@ -88,6 +90,17 @@ START_BODY: dict[str, Any] = {
                         "turn it off",
                     },
                     "complianceProfile": COMPLIANCE_PROFILE_SCHEMA,
+                    "maxConcurrency": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": MAX_CONCURRENCY_DESCRIPTION,
+                    },
+                    "priority": {
+                        "type": "integer",
+                        "minimum": -100,
+                        "maximum": 100,
+                        "description": PRIORITY_DESCRIPTION,
+                    },
                 },
             }
         },

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from dialbatch.api import batch_create, campaign_wire, idempotency, schemas
 from dialbatch.api.auth import Db, Workspace
+from dialbatch.api.campaign_wire import MAX_CONCURRENCY_DESCRIPTION, PRIORITY_DESCRIPTION
 from dialbatch.api.errors import BadRequest, BatchNotFound, Conflict
+from dialbatch.domain import batch_limits
 from dialbatch.domain import failure_stop as failure_stop_rules
 from dialbatch.domain.ids import new_batch_id
 from dialbatch.domain.outcomes import Outcome
@@ -90,6 +92,73 @@ async def _set_pause(batch_id: str, workspace: str, db: Db, *, paused: bool) -> 
         body["message"] = f"Batch {done}{still}"
     body["changed"] = result.changed
     return body
+
+
+# -- a running batch's limits ----------------------------------------------------------
+
+
+@router.patch(
+    "/batch-calls/{batchId}",
+    response_model=None,
+    responses={**_ERRORS, 200: {"model": schemas.BatchLimitsResponse}},
+    summary="Change a running batch's maxConcurrency or priority (extension)",
+    description=(
+        'A JSON body with either or both: `{"maxConcurrency": 5, "priority": 10}`; '
+        "`maxConcurrency: null` removes the batch's own cap. Applies from the next claim "
+        "(live calls above a lowered cap run to their end). 409 for a finished or cancelled "
+        "batch; 400 naming the field for a bad value."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "properties": {
+                            "maxConcurrency": {
+                                "type": ["integer", "null"],
+                                "minimum": 1,
+                                "description": MAX_CONCURRENCY_DESCRIPTION,
+                            },
+                            "priority": {
+                                "type": "integer",
+                                "minimum": -100,
+                                "maximum": 100,
+                                "description": PRIORITY_DESCRIPTION,
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def set_batch_limits(
+    request: Request, batchId: str, workspace: Workspace, db: Db
+) -> dict[str, Any]:
+    body, _ = await batch_create.read_json_body(request, MAX_FILTER_BODY_BYTES)
+    try:
+        changes = batch_limits.parse_changes(body)
+    except batch_limits.InvalidBatchLimit as exc:
+        raise BadRequest(str(exc)) from exc
+    try:
+        batch = await batches.set_limits(db, workspace, batchId, changes)
+    except batches.BatchAlreadyFinished as exc:
+        raise Conflict(
+            f"Batch {batchId} is already {exc.status}; its limits cannot change"
+        ) from exc
+    if batch is None:
+        raise BatchNotFound(batchId)
+    request.app.state.wake()
+    return {
+        "batchId": batchId,
+        "maxConcurrency": batch.max_concurrency,
+        "priority": batch.priority,
+        "message": "Batch limits changed; the next claim applies them",
+    }
 
 
 # -- pause / resume the workspace -------------------------------------------------------
