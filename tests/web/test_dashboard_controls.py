@@ -390,6 +390,9 @@ def test_a_new_batch_with_a_calling_window_and_its_preview(
     page.select_option("#cw-tz-rule", "fixed")
     page.fill("#cw-zone", "America/New_York")
     page.fill("#cw-skip", "2026-12-25")
+    # Its share of the workspace: at most one call live at once, ahead of the others.
+    page.fill("#maxConcurrency", "1")
+    page.fill("#priority", "5")
     ui.shot("09-new-batch-window")
     page.click("#create")
     page.wait_for_selector("#batch-status")
@@ -411,6 +414,8 @@ def test_a_new_batch_with_a_calling_window_and_its_preview(
         "sat": [["09:00", "12:00"]],
     }
     assert "sun" not in days and batch["callingWindow"]["skipDates"] == ["2026-12-25"]
+    assert (batch["maxConcurrency"], batch["priority"]) == (1, 5)
+    assert page.inner_text("#batch-share") == "at most 1 calls live at once · priority 5"
     ui.shot("10-batch-window")
 
     # A window the server refuses: its message names the field; nothing is created.
@@ -423,6 +428,12 @@ def test_a_new_batch_with_a_calling_window_and_its_preview(
     page.fill("#cw-zone", "Mars/Olympus")
     page.click("#create")
     expect(page.locator("#create-error")).to_contain_text("callingWindow.timezone")
+    # A priority out of range: the browser holds the form back (the input has the server's
+    # range); still nothing is created.
+    page.fill("#cw-zone", "America/New_York")
+    page.fill("#priority", "500")
+    page.click("#create")
+    assert page.eval_on_selector("#priority", "e => e.validity.rangeOverflow")
     with live_server.client() as http:
         assert http.get("/v1/api/batch-calls").json()["pagination"]["total"] == after
         http.delete(f"/v1/api/batch-calls/{batch_id}")

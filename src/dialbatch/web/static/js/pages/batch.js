@@ -242,6 +242,10 @@ export class BatchPage {
     const rows = [];
     if ("callingWindow" in b) rows.push(["Calling window", h("span", { id: "calling-window", text: b.callingWindow ? summarizeWindow(b.callingWindow) : "none: calls at any hour" })]);
     if (b.complianceProfile !== undefined && b.complianceProfile !== null) rows.push(["Compliance profile", h("span", { id: "compliance-profile", text: describeValue(b.complianceProfile) })]);
+    if ("maxConcurrency" in b || "priority" in b) {
+      const share = [b.maxConcurrency ? `at most ${b.maxConcurrency} calls live at once` : "the workspace's cap", `priority ${b.priority ?? 0}`];
+      rows.push(["Share of the workspace", h("span", { id: "batch-share", text: share.join(" · ") })]);
+    }
     if (b.failureStop) rows.push(["Automatic stop", h("span", { id: "failure-stop", text: describeFailureStop(b.failureStop) })]);
     if (b.gate && typeof b.gate === "object") rows.push(["Held back by the gate", gateSummary(b.gate)]);
     this.rules.hidden = !rows.length;

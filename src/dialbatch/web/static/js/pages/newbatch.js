@@ -41,6 +41,8 @@ export class NewBatchPage {
     this.preview = h("div", { id: "preview", class: "preview", "aria-live": "polite", hidden: true });
     this.checkButton = h("button", { type: "button", id: "check", text: "Check the file", hidden: true, onclick: () => this.runPreview() });
     this.requireConsent = h("input", { id: "requireConsent", name: "requireConsent", type: "checkbox", onchange: changed });
+    this.maxConcurrency = h("input", { id: "maxConcurrency", name: "maxConcurrency", type: "number", min: 1, step: 1, size: 6, placeholder: "workspace cap", onchange: changed });
+    this.priority = h("input", { id: "priority", name: "priority", type: "number", min: -100, max: 100, step: 1, size: 6, placeholder: "0" });
     this.options = h(
       "fieldset",
       { id: "accept-options", class: "options" },
@@ -93,6 +95,13 @@ export class NewBatchPage {
               { class: "options" },
               h("legend", { text: "Consent (optional)" }),
               h("div", { class: "check" }, this.requireConsent, h("label", { for: "requireConsent" }, "Require consent on every row ", h("code", { text: "requireConsent" })), h("span", { class: "hint", text: "rows without consent_basis and consent_at are refused (the workspace may require it anyway)" }))
+            ),
+            h(
+              "fieldset",
+              { class: "options", id: "share-options" },
+              h("legend", { text: "Share of the workspace (optional)" }),
+              h("div", { class: "field" }, h("label", { for: "maxConcurrency" }, "Calls live at once, at most ", h("code", { text: "maxConcurrency" })), this.maxConcurrency, h("span", { class: "hint", text: "leaves the rest of the workspace's cap to other batches and inbound work" })),
+              h("div", { class: "field" }, h("label", { for: "priority" }, "Priority ", h("code", { text: "priority" })), this.priority, h("span", { class: "hint", text: "-100 to 100; higher batches are dialed first, equal ones share" }))
             )
           )
         ),
@@ -231,6 +240,13 @@ export class NewBatchPage {
     if (typeof win === "string") return win;
     if (win) form.append("callingWindow", JSON.stringify(win));
     if (this.requireConsent.checked) form.append("requireConsent", "true");
+    for (const [name, input] of [["maxConcurrency", this.maxConcurrency], ["priority", this.priority]]) {
+      const raw = input.value.trim();
+      if (raw === "") continue;
+      // The server says what range it takes (400 naming the field); only the shape is ours.
+      if (!/^-?\d+$/.test(raw)) return `${name}: a whole number, e.g. ${name === "priority" ? "10" : "5"}.`;
+      form.append(name, raw);
+    }
     return form;
   }
 
