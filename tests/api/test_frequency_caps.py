@@ -125,3 +125,45 @@ async def test_a_24_hour_cap_holds_across_batches_and_defers_the_rest(harness: H
     # Waiting, not finished: its batch is not complete.
     r = await h.client.get(f"{BASE}/{batch_id}", headers=h.headers)
     assert r.json()["isComplete"] is False
+
+
+async def test_a_hold_between_two_dials_is_in_the_calls_history(harness: Harness) -> None:
+    """A busy number retried under a cap of 1 per 24 h: the retry is held by the cap, and
+    once the cap allows it (the first dial aged 24 h) it is dialed. The second dial's
+    `gateBefore` and the call's `gateHistory` both show the hold, after one dial."""
+    h = harness
+    await set_caps(h, {"per24h": 1})
+    agent = await create_agent(h, {"busy": 1})
+    policy = '{"busy": {"maxDials": 2, "gapsSeconds": [0.01]}}'
+    phone = numbers(1, start=300)[0]
+    r = await start_batch(h, people([phone]), agent_id=agent, retryPolicy=policy)
+    assert r.status_code == 200, r.text
+    batch_id = r.json()["batchId"]
+    job = (await h.client.get(f"{BASE}/{batch_id}/calls", headers=h.headers)).json()["calls"][0]
+    deadline = time.monotonic() + 30
+    while (detail := await get_call(h, batch_id, job["jobId"]))["gateHistory"] == []:
+        assert time.monotonic() < deadline, detail
+        await asyncio.sleep(0.05)
+    assert detail["status"] == "waiting" and detail["attempts"] == 1
+    [hold] = detail["gateHistory"]
+    assert hold["kind"] == "capped" and hold["afterDials"] == 1
+    assert hold == {**detail["gateDecision"], "afterDials": 1}
+    assert detail["attemptHistory"][0]["gateBefore"] == []
+    # The first dial ages past the cap's 24 hours: the retry is dialed.
+    async with h.runtime.db.write() as conn:
+        await conn.execute(
+            number_dials.update()
+            .where(number_dials.c.phone_number == phone)
+            .values(at=number_dials.c.at - DAY_MS)
+        )
+        await conn.execute(
+            calls.update().where(calls.c.batch_id == batch_id).values(next_attempt_at=0)
+        )
+    while (detail := await get_call(h, batch_id, job["jobId"]))["status"] != "failed":
+        assert time.monotonic() < deadline, detail
+        await asyncio.sleep(0.05)
+    first, second = detail["attemptHistory"]
+    assert (first["outcome"], second["outcome"]) == ("busy", "busy")
+    assert first["gateBefore"] == [] and second["gateBefore"] == [hold]
+    assert detail["gateHistory"] == [hold]
+    assert hold["at"] <= second["startTime"]

@@ -28,7 +28,7 @@ from dialbatch.events.apply import apply_outcomes
 from dialbatch.store import batches, gate_settings, gating, queue
 from dialbatch.store._dialect import CallRow, db_now_ms
 from dialbatch.store.engine import Database
-from dialbatch.store.tables import attempts, calls, outbox
+from dialbatch.store.tables import attempts, calls, gate_log, outbox
 from tests.domain._time import LOS_ANGELES, NEW_YORK, local, utc, wall
 from tests.helpers import AGENT, WS, assert_consistent
 
@@ -528,6 +528,21 @@ async def gate_rows(db: Database, batch_id: str) -> dict[str, Any]:
         return {r.phone_number: r for r in rows}
 
 
+async def gate_log_of(db: Database, batch_id: str) -> dict[str, list[tuple[int, Any]]]:
+    """Each number's gate log: (dials before, decision), oldest first."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(calls.c.phone_number, gate_log.c.after_dials, gate_log.c.decision)
+            .join(calls, calls.c.id == gate_log.c.call_id)
+            .where(calls.c.batch_id == batch_id)
+            .order_by(gate_log.c.id)
+        )
+        out: dict[str, list[tuple[int, Any]]] = {}
+        for r in rows:
+            out.setdefault(r.phone_number, []).append((r.after_dials, r.decision))
+        return out
+
+
 async def test_a_window_hold_at_the_claim_is_recorded_with_its_rule_zone_and_opening(
     db: Database,
 ) -> None:
@@ -558,6 +573,8 @@ async def test_a_window_hold_at_the_claim_is_recorded_with_its_rule_zone_and_ope
     }
     assert rows[NYC].gate_hold is None and rows[NYC].gate_decision is None
     assert seen == [("outside_window", "batch.callingWindow")]
+    # The log keeps it too, before any dial.
+    assert await gate_log_of(db, batch) == {LA: [(0, rows[LA].gate_decision)]}
 
 
 async def test_a_held_call_is_not_read_again_before_its_opening(db: Database) -> None:
@@ -573,6 +590,7 @@ async def test_a_held_call_is_not_read_again_before_its_opening(db: Database) ->
     assert seen == ["outside_window"]
     first = (await gate_rows(db, batch))[LA].gate_decision
     assert first["at"] == local(LOS_ANGELES, *WED_2027, 6, 0)
+    assert await gate_log_of(db, batch) == {LA: [(0, first)]}
 
 
 async def test_the_last_decision_stays_after_the_dial_and_the_hold_ends(db: Database) -> None:
@@ -614,6 +632,11 @@ async def test_a_hold_and_a_refusal_at_the_intent_are_recorded(db: Database) -> 
         ("no_zone", "batch.callingWindow"),
         ("outside_window", "batch.callingWindow"),
     ]
+    log = await gate_log_of(db, batch)
+    assert log == {
+        NYC: [(0, rows[NYC].gate_decision)],
+        NOWHERE: [(0, rows[NOWHERE].gate_decision)],
+    }
 
 
 def test_an_admission_reused_by_later_groups_is_the_answer_deciding_again_gives() -> None:

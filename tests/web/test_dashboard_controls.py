@@ -165,7 +165,11 @@ def test_a_calls_dials_and_the_gates_word_on_it(ui: Watched, live_server: Served
         gate.wait_for()
         assert gate.get_attribute("data-kind") == "capped"
         assert "frequency cap" in gate.inner_text()
-        assert page.inner_text("#attempt-history") == "Not dialed yet."
+        # Not dialed yet: its dials table holds only the gate's hold, before any dial.
+        history = page.locator("#attempt-history")
+        assert history.locator("tr[data-attempt]").count() == 0
+        hold = history.locator("tr.gate-row[data-gate-kind=capped][data-after-dials='0']")
+        assert hold.count() == 1 and "frequency cap" in hold.inner_text()
         ui.shot("02-call-capped")
     finally:
         with live_server.client() as http:

@@ -9,6 +9,7 @@ progress object keeps `completedTime: null`, as its example does.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -350,6 +351,11 @@ class AttemptEntry(_Model):
     providerCallId: str | None = None
     providerCode: str | None = Field(None, description="SIP code or provider status")
     fromNumber: str | None = Field(None, description="the caller number the dial used")
+    gateBefore: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="extension: the pre-dial gate's holds between the previous dial (or the "
+        "upload) and this one, oldest first, each as gateDecision with afterDials",
+    )
 
 
 class Consent(_Model):
@@ -375,6 +381,13 @@ class CallDetail(_Model):
         description="extension: the pre-dial gate's last decision when it held the call back "
         "or refused it: {kind, message, rule?, source?, zone?, until?, at}; kept after a later "
         "dial (docs/compliance.md)",
+    )
+    gateHistory: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="extension: every hold and refusal of the pre-dial gate, oldest first "
+        "(the latest 100), each as gateDecision plus afterDials, the dials made before it: "
+        "the ones before a dial are also that dial's gateBefore; the ones after the last "
+        "dial say why the call waits now",
     )
     timezone: str | None = Field(
         None,
@@ -520,7 +533,9 @@ def call_item(row: CallRow) -> dict[str, Any]:
     )
 
 
-def attempt_entry(a: AttemptRecord) -> dict[str, Any]:
+def attempt_entry(a: AttemptRecord, gate_log: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """One dial, with the gate's decisions taken since the dial before it (`gate_log`: the
+    call's, each with `afterDials`)."""
     return {
         "attempt": a.n,
         "startTime": a.started_at,
@@ -531,10 +546,15 @@ def attempt_entry(a: AttemptRecord) -> dict[str, Any]:
         "providerCallId": a.provider_call_id,
         "providerCode": a.provider_code,
         "fromNumber": a.from_number,
+        "gateBefore": [dict(d) for d in gate_log if d["afterDials"] == a.n - 1],
     }
 
 
-def call_detail(row: CallRow, history: list[AttemptRecord] | None = None) -> dict[str, Any]:
+def call_detail(
+    row: CallRow,
+    history: list[AttemptRecord] | None = None,
+    gate_log: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
     detail = _drop_none(
         {
             "jobId": job_id(row.batch_id, row.seq),
@@ -551,7 +571,8 @@ def call_detail(row: CallRow, history: list[AttemptRecord] | None = None) -> dic
         detail["timezone"] = row.timezone
     if row.consent_basis is not None or row.consent_at is not None:
         detail["consent"] = {"basis": row.consent_basis, "at": row.consent_at}
-    detail["attemptHistory"] = [attempt_entry(a) for a in history or []]
+    detail["attemptHistory"] = [attempt_entry(a, gate_log) for a in history or []]
+    detail["gateHistory"] = [dict(d) for d in gate_log]
     return detail
 
 

@@ -175,6 +175,8 @@ class AttemptEntry(TypedDict):
     providerCallId: str | None
     providerCode: str | None
     fromNumber: str | None
+    # the pre-dial gate's holds since the dial before (each as gateDecision, with afterDials)
+    gateBefore: NotRequired[list[dict[str, Any]]]
 
 
 class Consent(TypedDict):
@@ -203,6 +205,8 @@ class CallDetail(TypedDict):
     consent: NotRequired[Consent]
 
     attemptHistory: NotRequired[list[AttemptEntry]]  # extension
+    # extension: every hold and refusal of the gate, oldest first, each with afterDials
+    gateHistory: NotRequired[list[dict[str, Any]]]
 
 
 class CancelDetails(TypedDict):

@@ -47,7 +47,7 @@ from dialbatch.domain.ids import job_id
 from dialbatch.domain.states import CallState
 from dialbatch.domain.timezones import call_zones
 from dialbatch.domain.windows import parse_calling_window
-from dialbatch.store import outbox
+from dialbatch.store import gate_log, outbox
 from dialbatch.store.tables import batches, calls, workspaces
 
 # How long after the intent's decision a dial may still start: the intent's commit and the
@@ -227,9 +227,10 @@ async def defer_closed(
     *,
     on_hold: OnHold | None = None,
 ) -> list[int]:
-    """Of due waiting calls (rows with ``id``, ``phone_number`` and ``timezone``), move those
-    outside the window to its next opening, with the decision recorded, and return the ids
-    of the rest, to be claimed.
+    """Of due waiting calls (rows with ``id``, ``phone_number``, ``timezone`` and
+    ``attempt``), move those outside the window to its next opening, with the decision
+    recorded (on the call and in its gate log), and return the ids of the rest, to be
+    claimed.
 
     A call the gate would refuse is claimed all the same: the intent step ends it, in the one
     place that ends calls the gate refuses.
@@ -261,6 +262,10 @@ async def defer_closed(
                 gate_decision=sa.bindparam("_decision", type_=calls.c.gate_decision.type),
             ),
             later,
+        )
+        attempts_of = {row.id: row.attempt for row in due}
+        await gate_log.record(
+            conn, [(e["_id"], attempts_of[e["_id"]], e["_decision"]) for e in later]
         )
         if on_hold is not None:
             for entry in later:
@@ -304,8 +309,10 @@ async def end_held_claims(
     """
     c = calls.c
     moved: list[Any] = []
+    logged: list[tuple[int, int, dict[str, Any]]] = []
     failed_events: list[tuple[str, str, dict[str, Any]]] = []
     for still_ours, decision in held:
+        record = decision_record(decision, now_ms)
         if isinstance(decision, Defer):
             values: dict[str, Any] = {
                 "status": CallState.WAITING.value,
@@ -325,15 +332,16 @@ async def end_held_claims(
                     lease_owner=None,
                     lease_expires=None,
                     gate_hold=decision.reason.kind.value,
-                    gate_decision=decision_record(decision, now_ms),
+                    gate_decision=record,
                     **values,
                 )
-                .returning(c.batch_id, c.workspace_id, c.status, c.seq, c.attempt)
+                .returning(c.id, c.batch_id, c.workspace_id, c.status, c.seq, c.attempt)
             )
         ).first()
         if row is None:
             continue
         moved.append(row)
+        logged.append((row.id, row.attempt, record))
         if on_hold is not None:
             on_hold(decision.reason.kind.value, decision.reason.rule)
         if isinstance(decision, Refuse):
@@ -351,5 +359,6 @@ async def end_held_claims(
                     },
                 )
             )
+    await gate_log.record(conn, logged)
     await outbox.emit_many(conn, failed_events)
     return moved

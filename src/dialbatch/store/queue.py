@@ -31,7 +31,7 @@ from dialbatch.domain.states import (
     BatchState,
     CallState,
 )
-from dialbatch.store import counters, gating, number_dials, outbox, suppressions
+from dialbatch.store import counters, gate_log, gating, number_dials, outbox, suppressions
 from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
@@ -332,7 +332,7 @@ async def _due(
     """The batch's first `limit` due waiting calls that nobody else holds, locked."""
     c = calls.c
     due = (
-        sa.select(c.id, *([c.phone_number, c.timezone] if with_phone else []))
+        sa.select(c.id, *([c.phone_number, c.timezone, c.attempt] if with_phone else []))
         .where(
             c.batch_id == batch_id,
             # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
@@ -649,6 +649,7 @@ async def _defer_capped(
     deferral, not an outcome (the call keeps its attempts; its batch is not complete)."""
     c = calls.c
     rows: list[Any] = []
+    logged: list[tuple[int, int, dict[str, Any]]] = []
     for call in held:
         hold = holds[call.call_id]
         row = (
@@ -663,13 +664,15 @@ async def _defer_capped(
                     gate_decision=hold.decision,
                     gate_hold=hold.decision["kind"],
                 )
-                .returning(c.batch_id, c.workspace_id, c.status)
+                .returning(c.batch_id, c.workspace_id, c.status, c.attempt)
             )
         ).first()
         if row is not None:
             rows.append(row)
+            logged.append((call.call_id, row.attempt, hold.decision))
             if on_hold is not None:
                 on_hold(hold.decision["kind"], hold.decision.get("rule"))
+    await gate_log.record(conn, logged)
     return rows
 
 
@@ -686,8 +689,11 @@ async def _fail_suppressed(
     c = calls.c
     ended: list[Any] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
+    decisions: dict[int, dict[str, Any]] = {}
+    logged: list[tuple[int, int, dict[str, Any]]] = []
     for call in held:
         error = suppressions.error_text(blocked[(call.workspace_id, call.phone_number)])
+        decisions[call.call_id] = {"kind": "suppressed", "message": error, "at": now}
         row = (
             await conn.execute(
                 calls.update()
@@ -698,7 +704,7 @@ async def _fail_suppressed(
                     ended_at=now,
                     lease_owner=None,
                     lease_expires=None,
-                    gate_decision={"kind": "suppressed", "message": error, "at": now},
+                    gate_decision=decisions[call.call_id],
                     gate_hold="suppressed",
                 )
                 .returning(c.batch_id, c.workspace_id, c.status, c.attempt)
@@ -707,6 +713,7 @@ async def _fail_suppressed(
         if row is None:
             continue
         ended.append(row)
+        logged.append((call.call_id, row.attempt, decisions[call.call_id]))
         if on_hold is not None:
             on_hold("suppressed", None)
         events.append(
@@ -722,6 +729,7 @@ async def _fail_suppressed(
                 },
             )
         )
+    await gate_log.record(conn, logged)
     if events:
         await outbox.emit_many(conn, events)
     return ended

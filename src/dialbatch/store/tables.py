@@ -495,3 +495,21 @@ number_dials = sa.Table(
     sa.Index("ix_number_dials_number", "workspace_id", "phone_number", "at"),
     sa.Index("ix_number_dials_at", "at"),
 )
+
+# Every hold and refusal of the pre-dial gate, in order (migration 0017): what
+# `attemptHistory` shows between dials (`gateBefore`) and the call's `gateHistory`.
+# `calls.gate_decision` keeps only the latest; this keeps each one, written once per hold (a
+# call held at the claim is moved past now, so it is not held again every tick).
+gate_log = sa.Table(
+    "gate_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column(
+        "call_id", sa.BigInteger, sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False
+    ),
+    # How many dials the call had had when the gate decided: 0 before its first.
+    sa.Column("after_dials", sa.Integer, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("decision", sa.JSON, nullable=False),
+    sa.Index("ix_gate_log_call", "call_id", "id"),
+)

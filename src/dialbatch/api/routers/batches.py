@@ -36,7 +36,7 @@ from dialbatch.api.errors import (
 from dialbatch.api.upload import read_upload
 from dialbatch.domain.ids import now_ms, parse_job_id
 from dialbatch.domain.states import WIRE_CALL_STATUSES, CallState, states_for_wire
-from dialbatch.store import batches, calls, counters, gate_summary, pauses, workspaces
+from dialbatch.store import batches, calls, counters, gate_log, gate_summary, pauses, workspaces
 from dialbatch.store.attempt_history import attempt_histories, attempt_history
 from dialbatch.store.batches import Batch, BatchAlreadyFinished
 
@@ -282,6 +282,9 @@ async def list_calls(
         histories = (
             await attempt_histories(conn, workspace, [r.id for r in rows]) if with_history else {}
         )
+        gates = (
+            await gate_log.decisions(conn, workspace, [r.id for r in rows]) if with_history else {}
+        )
     summary = schemas.counts(tally)
     items = [schemas.call_item(r) for r in rows]
     if with_result:
@@ -291,7 +294,9 @@ async def list_calls(
                 item["result"] = r.result
     if with_history:
         for item, r in zip(items, rows, strict=True):
-            item["attemptHistory"] = [schemas.attempt_entry(a) for a in histories[r.id]]
+            item["attemptHistory"] = [
+                schemas.attempt_entry(a, gates[r.id]) for a in histories[r.id]
+            ]
     return {
         "calls": items,
         "pagination": schemas.pagination(page, limit, total),
@@ -381,7 +386,8 @@ async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> di
         if row is None:
             raise CallNotFound(batchId, jobId)
         history = await attempt_history(conn, workspace, row.id)
-    return schemas.call_detail(row, history)
+        gate = await gate_log.decisions(conn, workspace, [row.id])
+    return schemas.call_detail(row, history, gate[row.id])
 
 
 # Hang-ups asked of a provider at once, and how long one may take, so that cancelling a

@@ -6,8 +6,8 @@ from the number). calls.consent_basis / calls.consent_at: the row's consent reco
 none given). workspaces.require_consent: the workspace's floor; batches.require_consent:
 what the batch was created under (its own flag or the workspace's).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-05 12:30:00
 """
 

@@ -1,8 +1,8 @@
 """Rule packs and the workspace's default window (issue 10, items 1 and 2): the workspace's
 `complianceProfile` and default `callingWindow`, and the profile each batch was created with
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-05 13:00:00
 """
 

@@ -3,8 +3,8 @@ gate decision that holds the call back now (outside_window, capped) or refused i
 (suppressed, no_zone, ...), NULL once the call is claimed again. A partial index over the
 few calls that have one makes the batch's `gate` summary a short index-only count.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-05 12:40:00
 """
 

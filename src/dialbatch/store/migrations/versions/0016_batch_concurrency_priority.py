@@ -2,8 +2,8 @@
 a batch's calls are live at once (NULL: only the workspace's cap), and `priority` orders the
 workspace's batches in the claim (higher first; 0 for every batch that exists already)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-05 12:30:00
 """
 

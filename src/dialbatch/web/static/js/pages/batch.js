@@ -557,7 +557,7 @@ function renderCall(call, metadata) {
     h("h2", { text: `Call ${call.jobId}` }),
     h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)])),
   ];
-  if (Array.isArray(call.attemptHistory)) parts.push(h("h3", { text: "Dials" }), attemptTable(call.attemptHistory));
+  if (Array.isArray(call.attemptHistory)) parts.push(h("h3", { text: "Dials" }), attemptTable(call.attemptHistory, call.gateHistory || []));
   if (result) {
     const fields = [];
     if (result.outcome) fields.push(["Outcome", result.outcome]);
@@ -583,43 +583,55 @@ function keyValues(obj, id) {
   );
 }
 
-/** Every dial of a call, first first (the API's `attemptHistory`). */
-function attemptTable(history) {
-  if (!history.length) return h("p", { class: "muted", id: "attempt-history", text: "Not dialed yet." });
+/** Every dial of a call, first first (the API's `attemptHistory`), with the gate's holds
+ * where they fell between the dials (the API's `gateHistory`, each with `afterDials`). */
+function attemptTable(history, gateHistory) {
+  if (!history.length && !gateHistory.length) return h("p", { class: "muted", id: "attempt-history", text: "Not dialed yet." });
   const outcome = (a) => (a.outcome ? badge(a.outcome) : h("span", { class: "muted", text: a.endTime ? "unknown" : "live" }));
+  const holds = (after) =>
+    gateHistory
+      .filter((d) => (after === null ? d.afterDials >= history.length : d.afterDials === after))
+      .map((d) => h("tr", { class: "gate-row", "data-gate-kind": d.kind, "data-after-dials": String(d.afterDials) }, h("td", { text: "⏸" }), h("td", { colspan: 6 }, gateWords(d))));
+  const rows = [];
+  history.forEach((a, i) => {
+    rows.push(...holds(i));
+    rows.push(
+      h(
+        "tr",
+        { "data-attempt": String(a.attempt) },
+        h("td", { text: String(a.attempt) }),
+        h("td", { text: fmtTime(a.startTime) }),
+        h("td", { text: fmtTime(a.endTime) }),
+        h("td", {}, outcome(a)),
+        h("td", { text: a.duration === null || a.duration === undefined ? "—" : fmtDuration(a.duration) }),
+        h("td", { title: [a.provider, a.providerCallId].filter(Boolean).join(" "), text: a.providerCode ?? "—" }),
+        h("td", { text: a.fromNumber || "—" })
+      )
+    );
+  });
+  rows.push(...holds(null));
   return h(
     "table",
     { class: "table small", id: "attempt-history" },
     h("thead", {}, h("tr", {}, ["#", "Started", "Ended", "Outcome", "Duration", "Provider code", "Caller number"].map((t) => h("th", { text: t })))),
-    h(
-      "tbody",
-      {},
-      history.map((a) =>
-        h(
-          "tr",
-          { "data-attempt": String(a.attempt) },
-          h("td", { text: String(a.attempt) }),
-          h("td", { text: fmtTime(a.startTime) }),
-          h("td", { text: fmtTime(a.endTime) }),
-          h("td", {}, outcome(a)),
-          h("td", { text: a.duration === null || a.duration === undefined ? "—" : fmtDuration(a.duration) }),
-          h("td", { title: [a.provider, a.providerCallId].filter(Boolean).join(" "), text: a.providerCode ?? "—" }),
-          h("td", { text: a.fromNumber || "—" })
-        )
-      )
-    )
+    h("tbody", {}, rows)
   );
 }
 
 /** The gate's last decision on a call, as one line: why it was held back or refused. */
 function gateLine(decision) {
+  return h("span", { id: "gate-decision", "data-kind": decision.kind }, gateWords(decision));
+}
+
+/** A decision of the gate in words: what it did, its message, rule, until and when. */
+function gateWords(decision) {
   const words = { capped: "Held by a frequency cap", suppressed: "Refused: on the do-not-call list", window: "Held until its calling window opens", outside_window: "Held until its calling window opens", no_zone: "Refused: time zone unknown", consent: "Refused: no consent recorded" };
   const head = words[decision.kind] || `Gate: ${decision.kind}`;
   const bits = [decision.message];
   if (decision.rule) bits.push(`rule ${decision.rule}`);
   if (decision.until) bits.push(`until ${fmtTime(decision.until)}`);
   if (decision.at) bits.push(`decided ${fmtTime(decision.at)}`);
-  return h("span", { id: "gate-decision", "data-kind": decision.kind }, h("b", { text: head }), ` · ${bits.filter(Boolean).join(" · ")}`);
+  return [h("b", { text: head }), ` · ${bits.filter(Boolean).join(" · ")}`];
 }
 
 /** The batch's `gate` summary, whatever its keys: each a count of calls held back. */
