@@ -40,6 +40,15 @@ def verify(secret: str, headers: Any, body: bytes) -> bool:
     return standard and trillet
 
 
+class _Server(ThreadingHTTPServer):
+    # The listen backlog: socketserver's default is 5. Three deliverers opening connections
+    # at once overflow it, the kernel drops the SYNs and the client's connect waits out its
+    # SYN retransmits (1 s, 2 s, 4 s, ... up to about a minute): a delivery stalled by the
+    # receiver, not by dialbatch. A real receiver listens with a deep backlog.
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+
 @dataclass
 class Receiver:
     """Answers 200, or what `answer(n)` says for the n-th request (0-based)."""
@@ -81,8 +90,7 @@ class Receiver:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

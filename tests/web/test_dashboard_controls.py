@@ -468,3 +468,36 @@ def test_retry_failed_links_the_two_batches(ui: Watched, live_server: Served) ->
     ui.shot("12-retry-of")
     with live_server.client() as http:
         http.delete(f"/v1/api/batch-calls/{retries[0]}")
+
+
+def test_a_running_batchs_share_is_changed_from_its_page(ui: Watched, live_server: Served) -> None:
+    page = ui.page
+    # Scheduled three days ahead: it stays queued, a batch that still runs.
+    batch = _batch(
+        live_server,
+        ["+12025550391"],
+        "agent_demo",
+        scheduledAt=str(FUTURE_MS),
+        maxConcurrency="2",
+        priority="1",
+    )
+    try:
+        page.goto(f"{live_server.url}/#/batches/{batch}")
+        share = page.locator("#batch-share")
+        expect(share).to_have_text("at most 2 calls live at once · priority 1")
+        page.fill("#share-max-concurrency", "")
+        page.fill("#share-priority", "9")
+        page.click("#share-save")
+        expect(share).to_have_text("the workspace's cap · priority 9")
+        with live_server.client() as http:
+            got = http.get(f"/v1/api/batch-calls/{batch}").json()
+        assert (got["maxConcurrency"], got["priority"]) == (None, 9)
+        # Out of range: the server refuses and names the field; nothing changes.
+        page.fill("#share-priority", "101")
+        page.click("#share-save")
+        expect(page.locator("#banner")).to_contain_text("priority")
+        with live_server.client() as http:
+            assert http.get(f"/v1/api/batch-calls/{batch}").json()["priority"] == 9
+    finally:
+        with live_server.client() as http:
+            http.delete(f"/v1/api/batch-calls/{batch}")

@@ -3,7 +3,7 @@
 // its dials and the gate's last word), the actions this server has, why it is paused, its
 // retry links and the rules it runs under. Kept current by the event stream (or polling).
 
-import { ApiError, get, request, serverFeatures } from "../api.js";
+import { ApiError, get, has, request, serverFeatures } from "../api.js";
 import { badge, fmtDuration, fmtTime, h, plural, progressBar, replace } from "../dom.js";
 import { cumulate, finishedChart } from "../chart.js";
 import { WORKSPACE_CHANGED, WORKSPACE_SEEN } from "../emergency.js";
@@ -244,12 +244,52 @@ export class BatchPage {
     if (b.complianceProfile !== undefined && b.complianceProfile !== null) rows.push(["Compliance profile", h("span", { id: "compliance-profile", text: describeValue(b.complianceProfile) })]);
     if ("maxConcurrency" in b || "priority" in b) {
       const share = [b.maxConcurrency ? `at most ${b.maxConcurrency} calls live at once` : "the workspace's cap", `priority ${b.priority ?? 0}`];
-      rows.push(["Share of the workspace", h("span", { id: "batch-share", text: share.join(" · ") })]);
+      const running = !["completed", "cancelled", "failed"].includes(b.status);
+      const editable = running && has(this.features, "/v1/api/batch-calls/{batchId}", "patch");
+      // The same form across re-renders while the values stand: a refresh must not wipe
+      // what the user is typing.
+      const sig = `${b.maxConcurrency}|${b.priority}`;
+      if (editable && (!this.shareForm || this.shareSig !== sig)) [this.shareForm, this.shareSig] = [this.shareEditor(b), sig];
+      rows.push(["Share of the workspace", h("span", {}, h("span", { id: "batch-share", text: share.join(" · ") }), editable ? this.shareForm : null)]);
     }
     if (b.failureStop) rows.push(["Automatic stop", h("span", { id: "failure-stop", text: describeFailureStop(b.failureStop) })]);
     if (b.gate && typeof b.gate === "object") rows.push(["Held back by the gate", gateSummary(b.gate)]);
     this.rules.hidden = !rows.length;
     replace(this.rules, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+  }
+
+  /** Change a running batch's share (PATCH /v1/api/batch-calls/{id}): the server checks
+   * the values and names the field it refuses. */
+  shareEditor(b) {
+    const cap = h("input", { id: "share-max-concurrency", type: "number", min: 1, step: 1, size: 5, value: b.maxConcurrency ?? "", placeholder: "none" });
+    const prio = h("input", { id: "share-priority", type: "number", min: -100, max: 100, step: 1, size: 5, value: b.priority ?? 0 });
+    const form = h(
+      "form",
+      {
+        class: "inline",
+        id: "share-form",
+        novalidate: true,
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const body = { maxConcurrency: cap.value.trim() === "" ? null : Number(cap.value), priority: Number(prio.value || 0) };
+          try {
+            const answer = await request(this.base, { method: "PATCH", json: body });
+            banner(answer.message || "Share changed.", "info");
+          } catch (err) {
+            banner(`Not changed: ${err.message}`, "error");
+          }
+          this.batchStale = true;
+          this.refresh();
+        },
+      },
+      " ",
+      h("label", { for: "share-max-concurrency", class: "small", text: "at most" }),
+      cap,
+      h("label", { for: "share-priority", class: "small", text: "priority" }),
+      prio,
+      h("button", { type: "submit", id: "share-save", text: "Change" })
+    );
+    return form;
   }
 
   renderStatus() {
