@@ -23,7 +23,7 @@ the rate, held that batch back, the estimate gives each call the slot time it sa
 is not small next to a dial of a few hundredths of a second.
 
     .venv/bin/python bench/validate_estimate.py [--calls 10000] [--scale 40] [--cap 20]
-        [--rate 5] [--warmup 2000] [--before-close 25] [--no-window]
+        [--rate 5] [--warmup 2000] [--before-close 25 | --opens-after 15] [--no-window]
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def closing_window(close_at: datetime) -> dict[str, Any]:
     return {"timezone": "recipient", "days": days}
 
 
+def opening_window(open_at: datetime) -> dict[str, Any]:
+    """Every day open, except the minute before `open_at` (New York time): a batch started
+    in that minute waits for `open_at`, then dials without a pause."""
+    return closing_window(open_at - timedelta(minutes=1))
+
+
 def wait_for_start(before_close_s: float) -> datetime:
     """Sleep until `before_close_s` before a minute boundary that is not near local
     midnight (the window's day must not change during the run); the boundary."""
@@ -130,6 +136,13 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--before-close", type=float, default=25.0)
     ap.add_argument("--no-window", action="store_true", help="a control run without a window")
+    ap.add_argument(
+        "--opens-after",
+        type=float,
+        default=None,
+        help="instead of closing mid-run, the window is closed at the start and opens this "
+        "many seconds later (the run is shorter by most of the closed minute)",
+    )
     args = ap.parse_args()
     k = args.scale
     print(f"machine: {os.cpu_count()} CPUs; at start: {uptime()}")
@@ -164,8 +177,12 @@ def main() -> int:
         wait_complete(client, warm.json()["batchId"], 300)
 
         csv = make_csv(args.calls, 0)
-        boundary = wait_for_start(args.before_close)
-        window = None if args.no_window else closing_window(boundary)
+        if args.opens_after is not None:
+            boundary = wait_for_start(args.opens_after)
+            window = None if args.no_window else opening_window(boundary)
+        else:
+            boundary = wait_for_start(args.before_close)
+            window = None if args.no_window else closing_window(boundary)
         files = {"file": ("calls.csv", csv, "text/csv")}
         naive = client.post("/v1/api/batch-calls/validate", files=files, data=form(None))
         checked = client.post("/v1/api/batch-calls/validate", files=files, data=form(window))
@@ -180,7 +197,12 @@ def main() -> int:
     actual_s = (last - est["startAt"]) / 1000
     error = (actual_s - est["durationSeconds"]) / est["durationSeconds"] * 100
     naive_error = (actual_s - without["durationSeconds"]) / without["durationSeconds"] * 100
-    if window is not None:
+    if window is not None and args.opens_after is not None:
+        opens = boundary.astimezone(ZoneInfo(ZONE))
+        print(
+            f"window: New York time, closed {opens - timedelta(minutes=1):%a %H:%M}-{opens:%H:%M}"
+        )
+    elif window is not None:
         shut = boundary.astimezone(ZoneInfo(ZONE))
         print(f"window: New York time, closed {shut:%a %H:%M}-{shut + timedelta(minutes=1):%H:%M}")
     print(

@@ -46,6 +46,8 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", AGENTS),
     ("POST", AGENTS),
     ("POST", AGENTS + "/{agentId}/secret"),
+    ("GET", AGENTS + "/{agentId}"),
+    ("PATCH", AGENTS + "/{agentId}"),  # the agent's caller-number pool
     # campaign extensions
     ("POST", BASE + "/{batchId}/pause"),
     ("POST", BASE + "/{batchId}/resume"),
@@ -119,6 +121,8 @@ async def send(
         )
     if (method, template) == ("PATCH", BASE + "/{batchId}"):
         return await h.client.patch(url, headers=headers, json={"priority": 0})
+    if (method, template) == ("PATCH", AGENTS + "/{agentId}"):
+        return await h.client.patch(url, headers=headers, json={"callerNumberLimits": {}})
     if (method, template) == ("PATCH", "/v1/api/workspace"):
         return await h.client.patch(url, headers=headers, json={"frequencyCaps": None})
     if (method, template) == ("POST", SUPPRESSIONS):

@@ -218,3 +218,35 @@ def test_limits_change_a_running_batch(server: LiveServer, tmp_path: Path) -> No
     run(server, "cancel", batch_id)
     finished = run(server, "limits", batch_id, "--priority", "1")
     assert finished.exit_code == 1 and "cancelled" in finished.stderr
+
+
+def test_caller_numbers_are_shown_changed_and_refused_with_the_field(server: LiveServer) -> None:
+    with sdk(server) as client:
+        agent = client.create_agent("pool", from_numbers=["+12125550100"])
+        assert client.get_agent(agent["id"])["fromNumbers"] == ["+12125550100"]
+    shown = run(
+        server,
+        "caller-numbers",
+        agent["id"],
+        "-n",
+        "+12125550100",
+        "-n",
+        "+13105550100",
+        "--limit",
+        "+13105550100=callsPerSecond:1,perDay:500",
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "+13105550100" in shown.stdout and "500" in shown.stdout and "+1310" in shown.stdout
+    assert "warning" in shown.stdout  # 2 numbers for the workspace's cap
+    with sdk(server) as client:
+        got = client.get_agent(agent["id"])
+    assert got["fromNumbers"] == ["+12125550100", "+13105550100"]
+    assert got["callerNumberLimits"] == {"+13105550100": {"callsPerSecond": 1, "perDay": 500}}
+    bad = run(server, "caller-numbers", agent["id"], "--limit", "+13105550100=perDay:0")
+    assert bad.exit_code == 1 and "+13105550100.perDay" in bad.stderr
+    shape = run(server, "caller-numbers", agent["id"], "--limit", "+13105550100")
+    assert shape.exit_code == 1 and "NUMBER=callsPerSecond" in shape.stderr
+    cleared = run(server, "caller-numbers", agent["id"], "--no-limits")
+    assert cleared.exit_code == 0, cleared.output
+    missing = run(server, "caller-numbers", "agent_nope")
+    assert missing.exit_code == 1 and "agent_nope" in missing.stderr

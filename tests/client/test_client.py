@@ -253,6 +253,26 @@ async def test_agents_and_batches_listings(client: AsyncClient) -> None:
     assert listing["pagination"]["total"] == 2
 
 
+async def test_an_agents_caller_numbers_and_their_limits(client: AsyncClient) -> None:
+    agent = await client.create_agent(
+        "Pool",
+        from_numbers=["+12125550100", "+13105550100"],
+        caller_number_limits={"+12125550100": {"callsPerSecond": 1}},
+    )
+    assert agent["callerNumberLimits"] == {"+12125550100": {"callsPerSecond": 1}}
+    shown = await client.get_agent(agent["id"])
+    assert shown["fromNumbers"] == ["+12125550100", "+13105550100"]
+    assert shown["warnings"]  # 2 numbers for the workspace's cap
+    changed = await client.set_caller_numbers(agent["id"], from_numbers=["+13105550100"])
+    assert (changed["fromNumbers"], changed["callerNumberLimits"]) == (["+13105550100"], {})
+    with pytest.raises(BadRequest, match=r"\+13105550100\.perDay"):
+        await client.set_caller_numbers(
+            agent["id"], caller_number_limits={"+13105550100": {"perDay": 0}}
+        )
+    with pytest.raises(NotFound):
+        await client.get_agent("agent_nope")
+
+
 # -- errors --------------------------------------------------------------------------------
 
 

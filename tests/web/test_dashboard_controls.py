@@ -501,3 +501,29 @@ def test_a_running_batchs_share_is_changed_from_its_page(ui: Watched, live_serve
     finally:
         with live_server.client() as http:
             http.delete(f"/v1/api/batch-calls/{batch}")
+
+
+def test_the_new_batch_page_shows_the_agents_caller_numbers_and_warning(
+    ui: Watched, live_server: Served
+) -> None:
+    page = ui.page
+    with live_server.client() as http:
+        answer = http.post(
+            "/v1/api/agents",
+            json={
+                "name": "Pooled",
+                "fromNumbers": ["+12125550100", "+13105550100"],
+                "callerNumberLimits": {"+12125550100": {"callsPerSecond": 1}},
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    agent = answer.json()["id"]
+    page.click("#nav >> text=New batch")
+    page.wait_for_selector(f"#agent option[value={agent}]", state="attached")
+    page.select_option("#agent", agent)
+    pool = page.locator("#agent-pool")
+    expect(pool).to_contain_text("+12125550100 (1/s) · +13105550100")
+    # Two numbers for the workspace's cap of concurrent calls: the server's warning.
+    expect(pool.locator("[data-warning=pool]")).to_contain_text("2 caller numbers")
+    page.select_option("#agent", "agent_demo")
+    expect(pool).to_contain_text("No caller numbers")

@@ -2,7 +2,8 @@
 batch, or with `--all` every batch of the workspace), `retry-failed`, `call` (one call
 with every dial it took), `failure-stop` (the workspace's automatic stop on failure
 spikes), `retry-policy` (the workspace's default retry rule per outcome), `caps` and
-`settings` (the workspace's dialing rules). Connection options as for the other client
+`settings` (the workspace's dialing rules), `limits` (a running batch's share) and
+`caller-numbers` (an agent's pool of caller numbers). Connection options as for the other client
 commands."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dialbatch.cli.client_cmds import (
     console,
     window_from_file,
 )
+from dialbatch.domain.caller_pool import local_key
 
 OptionalBatchId = Annotated[
     str | None,
@@ -62,6 +64,7 @@ def register(app: typer.Typer) -> None:
     app.command()(consent)
     app.command()(settings)
     app.command()(limits)
+    app.command("caller-numbers")(caller_numbers)
 
 
 def _target(batch_id: str | None, all_batches: bool) -> None:
@@ -375,3 +378,72 @@ def settings(
     console.print("default calling window: " + (escape(json.dumps(default)) if default else "none"))
     caps_shown = shown.get("frequencyCaps")
     console.print(f"frequency caps: {escape(json.dumps(caps_shown)) if caps_shown else 'none'}")
+
+
+def _parse_limit(raw: str) -> tuple[str, dict[str, int]]:
+    """`+12125550100=callsPerSecond:1,perDay:500` -> (number, limits)."""
+    number, sep, rest = raw.partition("=")
+    if not sep or not number.strip() or not rest.strip():
+        _fail(f"--limit {raw!r}: write NUMBER=callsPerSecond:N,perDay:M")
+    limits: dict[str, int] = {}
+    for part in rest.split(","):
+        key, sep, value = part.partition(":")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            _fail(f"--limit {raw!r}: {part!r} is not NAME:WHOLE_NUMBER")
+        limits[key.strip()] = int(value)
+    return number.strip(), limits
+
+
+def caller_numbers(
+    agent_id: Annotated[str, typer.Argument(metavar="AGENT_ID", help="The agent.")],
+    numbers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--number",
+            "-n",
+            help="Replace the pool with these caller numbers, in order (repeatable).",
+        ),
+    ] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--limit",
+            help="A number's own limits: NUMBER=callsPerSecond:N,perDay:M (repeatable; "
+            "replaces every limit).",
+        ),
+    ] = None,
+    no_limits: Annotated[
+        bool, typer.Option("--no-limits", help="Remove every number's own limits.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    workspace: WorkspaceId = "",
+) -> None:
+    """Show an agent's pool of caller numbers (rotation, local presence, per-number limits)
+    and its warnings; with --number and/or --limit, change it first."""
+    if limit and no_limits:
+        _fail("give --limit or --no-limits, not both")
+    limits = dict(_parse_limit(x) for x in limit or []) if limit else ({} if no_limits else None)
+    with _client(url, api_key, workspace) as client:
+        if numbers is not None or limits is not None:
+            agent = client.set_caller_numbers(
+                agent_id, from_numbers=numbers, caller_number_limits=limits
+            )
+        else:
+            agent = client.get_agent(agent_id)
+    table = Table("caller number", "calls/s", "per day", "local to")
+    for n in agent["fromNumbers"]:
+        own = agent["callerNumberLimits"].get(n, {})
+        table.add_row(
+            n,
+            str(own.get("callsPerSecond", "-")),
+            str(own.get("perDay", "-")),
+            local_key(n) or "-",
+        )
+    console.print(f"[bold]{agent['id']}[/bold] {escape(agent['name'])}")
+    if agent["fromNumbers"]:
+        console.print(table)
+    else:
+        console.print("no caller numbers: dials show the provider's default")
+    for warning in agent["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -51,6 +51,10 @@ def webhook_path(webhook_id: str, *rest: str) -> str:
     return "/".join([WEBHOOKS, *(quote(part, safe="") for part in (webhook_id, *rest))])
 
 
+def agent_path(agent_id: str) -> str:
+    return f"{AGENTS}/{quote(agent_id, safe='')}"
+
+
 def suppression_path(number: str) -> str:
     return f"{SUPPRESSIONS}/{quote(number, safe='')}"
 

@@ -25,6 +25,7 @@ from dialbatch.client._shared import (
 from dialbatch.client.errors import error_from_response
 from dialbatch.client.types import (
     Agent,
+    AgentDetail,
     Batch,
     BatchLimits,
     BatchPage,
@@ -292,15 +293,41 @@ class Client:
         provider: str = "simulated",
         provider_config: Mapping[str, Any] | None = None,
         from_numbers: list[str] | None = None,
+        caller_number_limits: Mapping[str, Mapping[str, int]] | None = None,
     ) -> Agent:
-        """Create an agent (extension); its `id` is what `start_batch` takes."""
-        body = {
+        """Create an agent (extension); its `id` is what `start_batch` takes.
+        `from_numbers` is its pool of caller numbers; `caller_number_limits` gives some of
+        them their own limits: ``{"+12125550100": {"callsPerSecond": 1, "perDay": 500}}``."""
+        body: dict[str, Any] = {
             "name": name,
             "provider": provider,
             "providerConfig": dict(provider_config or {}),
             "fromNumbers": list(from_numbers or []),
         }
+        if caller_number_limits is not None:
+            body["callerNumberLimits"] = {n: dict(v) for n, v in caller_number_limits.items()}
         agent: Agent = self._request("POST", AGENTS, json=body)
+        return agent
+
+    def get_agent(self, agent_id: str) -> AgentDetail:
+        """One agent with its caller-number pool, limits and warnings (extension)."""
+        agent: AgentDetail = self._request("GET", _shared.agent_path(agent_id))
+        return agent
+
+    def set_caller_numbers(
+        self,
+        agent_id: str,
+        from_numbers: list[str] | None = None,
+        caller_number_limits: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> AgentDetail:
+        """Replace the agent's pool of caller numbers and/or their limits (extension);
+        what is left out is kept (limits of numbers that leave the pool go with them)."""
+        body: dict[str, Any] = {}
+        if from_numbers is not None:
+            body["fromNumbers"] = list(from_numbers)
+        if caller_number_limits is not None:
+            body["callerNumberLimits"] = {n: dict(v) for n, v in caller_number_limits.items()}
+        agent: AgentDetail = self._request("PATCH", _shared.agent_path(agent_id), json=body)
         return agent
 
     def wait(

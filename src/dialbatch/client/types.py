@@ -255,9 +255,17 @@ class Agent(TypedDict):
     provider: str
     providerConfig: dict[str, Any]
     fromNumbers: list[str]
+    # extension: limits of some caller numbers: {"+1212...": {"callsPerSecond": 1, "perDay": 500}}
+    callerNumberLimits: dict[str, dict[str, int]]
     createdAt: int
     # only in create_agent's answer: signs the agent's result reports (dialbatch.client.sign_result)
     signingSecret: NotRequired[str]
+
+
+class AgentDetail(Agent):
+    """`GET`/`PATCH /v1/api/agents/{agentId}` (extension): the agent with its warnings."""
+
+    warnings: list[str]  # e.g. a pool of caller numbers smaller than the workspace's cap
 
 
 class BatchLimits(TypedDict):

@@ -191,9 +191,9 @@ class Dialer:
                 [(c, ready[c.call_id][1].name) for c in group if c.call_id in ready],
                 self.owner,
                 self.config.dial_lease_ms,
-                {call_id: caller_number(agent) for call_id, (agent, _) in ready.items()},
                 clock=self.config.gate_clock,
                 on_hold=metrics.count_gate_hold,
+                pools={call_id: agent.pool for call_id, (agent, _) in ready.items()},
             )
         durable_at = time.monotonic()  # the dial latency metric starts here
         # Calls left out were cancelled, held back by the gate (calling window), or their
@@ -221,7 +221,7 @@ class Dialer:
             dial_key=intent.dial_key,
             job_id=call.job_id,
             to=call.phone_number,
-            from_=caller_number(agent),
+            from_=intent.from_number,
             metadata=json.loads(call.metadata),
             agent_id=agent.id,
             agent_config=agent.provider_config,
@@ -278,12 +278,6 @@ class Dialer:
         async with self.db.write() as conn:
             await queue.record_placed_many(conn, placed)
         return [None] * len(placed)
-
-
-def caller_number(agent: Agent) -> str | None:
-    """The caller number a dial of `agent` uses: its first number (the pool's rotation is
-    not built yet). The intent records it, so the attempt history says what was shown."""
-    return agent.from_numbers[0] if agent.from_numbers else None
 
 
 def log_fields(dial_key: str) -> dict[str, str]:

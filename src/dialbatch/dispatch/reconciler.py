@@ -26,7 +26,7 @@ from dialbatch.providers.base import (
     ProviderError,
     ProviderEvent,
 )
-from dialbatch.store import following, number_dials, queue
+from dialbatch.store import caller_dials, following, number_dials, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Uncertain
 
@@ -76,6 +76,7 @@ class Reconciler:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
             async with self.db.write() as conn:
                 await number_dials.prune(conn)
+                await caller_dials.prune(conn)
         async with self.db.read() as conn:
             quiet = await following.quiet_dials(conn, self.owner, self.config.reconcile_quiet_ms)
         if released:
@@ -119,7 +120,9 @@ class Reconciler:
                 lookup = DialLookup(
                     dial_key=dial.dial_key,
                     to=dial.phone_number,
-                    from_=agent.from_numbers[0] if agent.from_numbers else None,
+                    # The number the dial showed; an older dial without one: the first.
+                    from_=dial.from_number
+                    or (agent.from_numbers[0] if agent.from_numbers else None),
                     started_at_ms=dial.started_at,
                     agent_config=agent.provider_config,
                     provider_call_id=dial.provider_call_id,

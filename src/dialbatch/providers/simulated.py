@@ -241,7 +241,7 @@ class SimulatedProvider:
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every dial this carrier received, in the order received: the ones it placed
-        (with their start, end and final event) and the ones it refused (outcome
+        (with their caller number, start, end and final event) and the ones it refused (outcome
         "refused", nothing placed). Tests hold the engine's record against it."""
         rows: list[dict[str, Any]] = []
         for key, to, refused_at in self._received:
@@ -261,6 +261,7 @@ class SimulatedProvider:
                     {
                         "dialKey": key,
                         "to": call.request.to,
+                        "from": call.request.from_,
                         "startedAt": call.started_at_ms,
                         "endedAt": call.event.ended_at if call.ended else None,
                         "outcome": call.event.outcome.value,

@@ -59,6 +59,7 @@ class QuietDial:
     provider_call_id: str | None
     phone_number: str = ""
     started_at: int | None = None  # the intent's time, on the database's clock
+    from_number: str | None = None  # the caller number the dial showed
 
 
 async def quiet_dials(
@@ -79,6 +80,7 @@ async def quiet_dials(
                 c.provider_call_id,
                 c.phone_number,
                 a.started_at,
+                a.from_number,
                 batches.c.agent_id,
             )
             .join(attempts, (a.call_id == c.id) & (a.n == c.attempt))
@@ -102,6 +104,7 @@ async def quiet_dials(
             provider_call_id=r.provider_call_id,
             phone_number=r.phone_number,
             started_at=r.started_at,
+            from_number=r.from_number,
         )
         for r in rows
     ]

@@ -19,7 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.domain import batch_limits
+from dialbatch.domain import batch_limits, caller_pool
+from dialbatch.domain.caller_pool import CallerPool
 from dialbatch.domain.caps import MONTH_MS, NO_CAPS, Caps, next_allowed_at
 from dialbatch.domain.caps import allowed as caps_allowed
 from dialbatch.domain.clock import Clock
@@ -31,7 +32,15 @@ from dialbatch.domain.states import (
     BatchState,
     CallState,
 )
-from dialbatch.store import counters, gate_log, gating, number_dials, outbox, suppressions
+from dialbatch.store import (
+    caller_dials,
+    counters,
+    gate_log,
+    gating,
+    number_dials,
+    outbox,
+    suppressions,
+)
 from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
@@ -70,6 +79,9 @@ class Intent:
     call: Claimed
     attempt: int
     dial_key: str
+    # The caller number the dial shows (the pool's choice, or the one the caller gave);
+    # None: the agent has none.
+    from_number: str | None = None
 
 
 async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
@@ -414,6 +426,7 @@ async def begin_dials(
     clock: Clock | None = None,
     dial_lead_ms: int = gating.DIAL_LEAD_MS,
     on_hold: gating.OnHold | None = None,
+    pools: Mapping[int, CallerPool] | None = None,
 ) -> list[Intent]:
     """claimed -> dialing for each (call, provider name) whose lease we still hold and whose
     batch still runs and is not paused; the others must not be dialed (the batch was
@@ -422,7 +435,11 @@ async def begin_dials(
     group: the intents of a claimed group commit together, before any dial.
 
     `from_numbers` (by call id) is the caller number each dial will use, kept on its
-    attempt row so that the call's attempt history names it.
+    attempt row so that the call's attempt history names it. With `pools` (by call id: its
+    agent's caller numbers), the pool's rule chooses instead (domain/caller_pool.py), after
+    the gate and the caps, counting the caller numbers' ledger under their locks: a call
+    whose number is busy (its own calls-per-second or daily limit) goes back to waiting
+    until it frees, not failed. The choice is on the intent (`Intent.from_number`).
 
     The gate is asked again here, immediately before the dial, on `clock` (default: the
     database's): a call whose window would close within `dial_lead_ms` goes back to waiting
@@ -453,6 +470,10 @@ async def begin_dials(
     ids = sorted(call.call_id for call in open_calls if call.call_id not in held)
     capped = await _check_caps(conn, [by_id[i][0] for i in ids], now, policies)
     ids = [i for i in ids if i not in capped]
+    chosen, pool_waits = await _choose_caller_numbers(
+        conn, [by_id[i][0] for i in ids], pools or {}, from_numbers or {}, now
+    )
+    ids = [i for i in ids if i not in pool_waits]
     running = sa.select(batches.c.id).where(
         batches.c.id.in_({call.batch_id for call, _ in group}),
         batches.c.status.in_(RUNNING_BATCH_STATES),
@@ -482,7 +503,12 @@ async def begin_dials(
         ).all()
     granted: dict[int, int] = {r.id: r.attempt for r in rows}
     intents = [
-        Intent(call=call, attempt=granted[call.call_id], dial_key=_key(call, granted))
+        Intent(
+            call=call,
+            attempt=granted[call.call_id],
+            dial_key=_key(call, granted),
+            from_number=chosen.get(call.call_id),
+        )
         for call, _ in group
         if call.call_id in granted
     ]
@@ -513,7 +539,7 @@ async def begin_dials(
                     "provider": by_id[i.call.call_id][1],
                     "state": "dialing",
                     "started_at": now,
-                    "from_number": (from_numbers or {}).get(i.call.call_id),
+                    "from_number": i.from_number,
                     "batch_id": i.call.batch_id,
                 }
                 for i in intents
@@ -521,6 +547,16 @@ async def begin_dials(
         )
         await number_dials.record(
             conn, [(i.dial_key, i.call.workspace_id, i.call.phone_number, now) for i in intents]
+        )
+        await caller_dials.record(
+            conn,
+            [
+                (i.call.workspace_id, i.from_number, now)
+                for i in intents
+                if i.from_number is not None
+                and (pool := (pools or {}).get(i.call.call_id)) is not None
+                and pool.needs_ledger()
+            ],
         )
     refused = [by_id[i][0] for i in ids if i not in granted]
     ended = await _cancel_refused(conn, refused, owner, now) if refused else []
@@ -538,6 +574,10 @@ async def begin_dials(
     if capped:
         ended += await _defer_capped(
             conn, [by_id[i][0] for i in capped], capped, owner, now, on_hold
+        )
+    if pool_waits:
+        ended += await _wait_for_caller_number(
+            conn, [by_id[i][0] for i in sorted(pool_waits)], pool_waits, owner
         )
     per_batch = Counter(i.call.batch_id for i in intents)
     await _end_claims(
@@ -626,6 +666,76 @@ async def _check_caps(
             },
         )
     return held
+
+
+async def _choose_caller_numbers(
+    conn: AsyncConnection,
+    group: list[Claimed],
+    pools: Mapping[int, CallerPool],
+    fixed: Mapping[int, str | None],
+    now: int,
+) -> tuple[dict[int, str | None], dict[int, int]]:
+    """The caller number of each call of `group` (its pool's choice, else `fixed`'s), and
+    the calls that must wait for theirs, with until when. The numbers of the pools that
+    rotate or have limits are locked and their ledger read first, so the choice and the
+    dial it admits are one step across workers (store/caller_dials.py); calls of one group
+    count each other's choices."""
+    chosen: dict[int, str | None] = {call.call_id: fixed.get(call.call_id) for call in group}
+    ruled: list[Claimed] = []
+    for call in group:
+        pool = pools.get(call.call_id)
+        if pool is None or not pool.numbers:
+            continue
+        if pool.needs_ledger():
+            ruled.append(call)
+        else:
+            chosen[call.call_id] = pool.numbers[0]
+    if not ruled:
+        return chosen, {}
+    pairs = {(call.workspace_id, n) for call in ruled for n in pools[call.call_id].numbers}
+    await caller_dials.lock(conn, pairs)
+    back = max(pools[call.call_id].read_back_ms() for call in ruled)
+    seen = await caller_dials.starts(conn, pairs, now - back)
+    firsts = await caller_dials.first_used(conn, [call.call_id for call in ruled])
+    waits: dict[int, int] = {}
+    for call in sorted(ruled, key=lambda c: c.call_id):
+        pool = pools[call.call_id]
+        starts = {n: seen.setdefault((call.workspace_id, n), []) for n in pool.numbers}
+        choice = caller_pool.choose(pool, call.phone_number, firsts.get(call.call_id), starts, now)
+        if choice is None:
+            continue
+        if choice.at > now:
+            waits[call.call_id] = choice.at
+            continue
+        chosen[call.call_id] = choice.number
+        starts[choice.number].append(now)  # counts for the next call of the group
+    return chosen, waits
+
+
+async def _wait_for_caller_number(
+    conn: AsyncConnection, held: list[Claimed], until: Mapping[int, int], owner: str
+) -> list[Any]:
+    """Claims whose caller number is busy go back to waiting, due when it frees: not an
+    outcome and not a gate decision (the call keeps its attempts; nothing is recorded)."""
+    c = calls.c
+    rows: list[Any] = []
+    for call in held:
+        row = (
+            await conn.execute(
+                calls.update()
+                .where(*_holds_claim(call, owner))
+                .values(
+                    status=CallState.WAITING.value,
+                    next_attempt_at=until[call.call_id],
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+                .returning(c.batch_id, c.workspace_id, c.status)
+            )
+        ).first()
+        if row is not None:
+            rows.append(row)
+    return rows
 
 
 def _caps_words(caps: Caps) -> str:
@@ -904,6 +1014,7 @@ class Uncertain:
     phone_number: str = ""
     started_at: int | None = None  # the intent's time, on the database's clock
     lost_worker: str | None = None  # who followed it before
+    from_number: str | None = None  # the caller number the dial showed (its attempt's)
 
 
 async def expire_dials(conn: AsyncConnection, owner: str, lease_ms: int) -> list[Uncertain]:
@@ -931,6 +1042,7 @@ async def expire_dials(conn: AsyncConnection, owner: str, lease_ms: int) -> list
                 c.provider_call_id,
                 c.phone_number,
                 a.started_at,
+                a.from_number,
                 batches.c.agent_id,
             )
             .join(batches, batches.c.id == c.batch_id)
@@ -964,6 +1076,7 @@ async def expire_dials(conn: AsyncConnection, owner: str, lease_ms: int) -> list
             phone_number=r.phone_number,
             started_at=r.started_at,
             lost_worker=r.lease_owner,
+            from_number=r.from_number,
         )
         for r in before
     ]

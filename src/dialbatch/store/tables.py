@@ -101,6 +101,9 @@ agents = sa.Table(
     # The agent's signing secret is derived from the server's key and this version, never
     # stored; rotating it bumps the version (migration 0002).
     sa.Column("secret_version", sa.Integer, nullable=False, server_default="1"),
+    # Limits of some of its caller numbers (migration 0018): {"+1212...": {"callsPerSecond":
+    # 1, "perDay": 500}}; NULL: none (domain/caller_pool.py).
+    sa.Column("caller_limits", sa.JSON, nullable=True),
 )
 
 batches = sa.Table(
@@ -512,4 +515,17 @@ gate_log = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
     sa.Column("decision", sa.JSON, nullable=False),
     sa.Index("ix_gate_log_call", "call_id", "id"),
+)
+
+# Every dial's caller number, by workspace (migration 0018): what the caller-number pool's
+# rotation and per-number limits count (store/caller_dials.py), written in the intent's
+# transaction. Rows older than a day are pruned with the per-number ledger.
+caller_dials = sa.Table(
+    "caller_dials",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("from_number", sa.String(32), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("ix_caller_dials_number", "workspace_id", "from_number", "at"),
 )

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dialbatch.domain.caller_pool import CallerLimit, CallerPool
 from dialbatch.domain.ids import new_id, now_ms
 from dialbatch.store._dialect import lock_setup
 from dialbatch.store.tables import agents, api_keys, workspace_limiter, workspaces
@@ -82,6 +83,16 @@ async def set_limits(
             .where(workspace_limiter.c.workspace_id == workspace_id)
             .values(**values)
         )
+
+
+async def max_concurrent_calls(conn: AsyncConnection, workspace_id: str) -> int | None:
+    """The workspace's cap of concurrent calls; None for an unknown workspace."""
+    found = await conn.scalar(
+        sa.select(workspace_limiter.c.max_active).where(
+            workspace_limiter.c.workspace_id == workspace_id
+        )
+    )
+    return int(found) if found is not None else None
 
 
 async def requires_consent(conn: AsyncConnection, workspace_id: str) -> bool:
@@ -162,6 +173,18 @@ class Agent:
     from_numbers: list[str]
     created_at: int
     secret_version: int = 1  # the agent's signing secret is derived from it
+    # {"+1212...": {"callsPerSecond": 1, "perDay": 500}}, for some of from_numbers
+    caller_limits: dict[str, Any] | None = None
+
+    @property
+    def pool(self) -> CallerPool:
+        """The agent's caller numbers as the pool's rule reads them."""
+        limits = {
+            n: CallerLimit(spec.get("callsPerSecond"), spec.get("perDay"))
+            for n, spec in (self.caller_limits or {}).items()
+            if n in self.from_numbers
+        }
+        return CallerPool(tuple(self.from_numbers), limits)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +193,7 @@ class Agent:
             "provider": self.provider,
             "providerConfig": self.provider_config,
             "fromNumbers": self.from_numbers,
+            "callerNumberLimits": self.caller_limits or {},
             "createdAt": self.created_at,
         }
 
@@ -214,6 +238,28 @@ async def get_agent(conn: AsyncConnection, workspace_id: str, agent_id: str) -> 
         )
     ).first()
     return Agent(**row._mapping) if row else None
+
+
+async def set_pool(
+    conn: AsyncConnection,
+    workspace_id: str,
+    agent_id: str,
+    from_numbers: list[str],
+    limits: dict[str, CallerLimit],
+) -> Agent | None:
+    """Replace the agent's caller numbers and their limits; None for an unknown agent.
+    Dials already started keep what they showed; the next ones use the new pool."""
+    result = await conn.execute(
+        agents.update()
+        .where(agents.c.workspace_id == workspace_id, agents.c.id == agent_id)
+        .values(
+            from_numbers=from_numbers,
+            caller_limits={n: lim.to_json() for n, lim in limits.items()} or None,
+        )
+    )
+    if not result.rowcount:
+        return None
+    return await get_agent(conn, workspace_id, agent_id)
 
 
 async def list_agents(conn: AsyncConnection, workspace_id: str) -> list[Agent]:

@@ -92,6 +92,7 @@ class Dial:
     result: dict[str, Any] | None = None
     ended_at: int | None = None
     requests: int = 1
+    from_: str | None = None  # the caller number the dial asked to show
     stage: str = "dialing"
     final_sent: bool = False
 
@@ -123,6 +124,7 @@ class Dial:
             "job_id": self.job_id,
             "workspace_id": self.workspace_id,
             "to": self.to,
+            "from": self.from_,
             "received_at": self.received_at,
             "ended_at": self.ended_at,
             "outcome": self.outcome if self.ended_at is not None else None,
@@ -272,7 +274,7 @@ class Carrier:
             dial_key=key,
             job_id=str(body.get("job_id", "")),
             to=str(body.get("to", "")),
-            from_=None,
+            from_=str(body["from"]) if body.get("from") else None,
             metadata=body.get("metadata") or {},
             agent_id=str(body.get("agent_id", "")),
         )
@@ -286,6 +288,7 @@ class Carrier:
             workspace_id=str(body.get("workspace_id", "")),
             agent_id=request.agent_id,
             to=request.to,
+            from_=request.from_,
             received_at=now,
             ends_at=now + int((ring_s + talk_s) * scale * 1000),
             answer_at=now + int(ring_s * scale * 1000) if answered else None,

@@ -12,12 +12,19 @@ from dialbatch.api import schemas
 from dialbatch.api.agent_auth import agent_secrets
 from dialbatch.api.auth import Db, Workspace
 from dialbatch.api.errors import AgentNotFound, BadRequest
+from dialbatch.domain.caller_pool import CallerLimit, InvalidPool, parse_limits
 from dialbatch.domain.phone import InvalidPhoneNumber, PhoneNormalizer
 from dialbatch.providers.registry import KNOWN_PROVIDERS, validate_agent_config
 from dialbatch.store import agent_secrets as secret_versions
 from dialbatch.store import workspaces
 
 router = APIRouter(prefix="/v1/api/agents", tags=["agents"])
+
+LIMITS_DESCRIPTION = (
+    'caller number (one of fromNumbers, E.164) -> its own limits {"callsPerSecond": 1-1000, '
+    '"perDay": 1-1000000}, kept exactly across workers; a dial whose number is busy waits '
+    "for it (docs/caller-numbers.md)"
+)
 
 
 class AgentIn(BaseModel):
@@ -27,6 +34,25 @@ class AgentIn(BaseModel):
     provider: str = Field("simulated", max_length=32)
     providerConfig: dict[str, Any] = Field(default_factory=dict)
     fromNumbers: list[str] = Field(default_factory=list, max_length=50)
+    callerNumberLimits: dict[str, dict[str, Any]] | None = Field(
+        None, description=LIMITS_DESCRIPTION, max_length=50
+    )
+
+
+class PoolIn(BaseModel):
+    """extension: PATCH /v1/api/agents/{agentId}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fromNumbers: list[str] | None = Field(
+        None, max_length=50, description="the new pool, in order; absent: keep the pool"
+    )
+    callerNumberLimits: dict[str, dict[str, Any]] | None = Field(
+        None,
+        max_length=50,
+        description=LIMITS_DESCRIPTION + "; absent: keep those of numbers still in the pool; "
+        "{} removes every limit",
+    )
 
 
 class AgentOut(BaseModel):
@@ -35,7 +61,20 @@ class AgentOut(BaseModel):
     provider: str
     providerConfig: dict[str, Any]
     fromNumbers: list[str]
+    callerNumberLimits: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="extension: " + LIMITS_DESCRIPTION
+    )
     createdAt: int
+
+
+class AgentDetailOut(AgentOut):
+    """extension: GET /v1/api/agents/{agentId}."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what may hold the agent's calls back: a pool of caller numbers smaller "
+        "than the workspace's concurrency cap",
+    )
 
 
 class CreatedAgentOut(AgentOut):
@@ -68,11 +107,8 @@ async def create_agent(
         validate_agent_config(body.provider, body.providerConfig)
     except ValueError as exc:
         raise BadRequest(f"providerConfig: {exc}") from exc
-    normalizer = PhoneNormalizer()
-    try:
-        numbers = [normalizer.normalize(n) for n in body.fromNumbers]
-    except InvalidPhoneNumber as exc:
-        raise BadRequest(f"fromNumbers: {exc.reason}") from exc
+    numbers = _pool_numbers(body.fromNumbers)
+    limits = _pool_limits(body.callerNumberLimits, numbers)
     async with db.write() as conn:
         agent = await workspaces.create_agent(
             conn,
@@ -82,6 +118,8 @@ async def create_agent(
             provider_config=body.providerConfig,
             from_numbers=numbers,
         )
+        if limits:
+            agent = await workspaces.set_pool(conn, workspace, agent.id, numbers, limits) or agent
         version = await secret_versions.secret_version(conn, workspace, agent.id)
     secret = agent_secrets(request).secret_for(workspace, agent.id, version or 1)
     return CreatedAgentOut(**agent.as_json(), signingSecret=secret)
@@ -101,3 +139,94 @@ async def rotate_secret(
         raise AgentNotFound(agentId)
     secret = agent_secrets(request).secret_for(workspace, agentId, version)
     return SigningSecretOut(agentId=agentId, signingSecret=secret)
+
+
+@router.get(
+    "/{agentId}",
+    summary="One agent, with its caller-number pool and warnings (extension)",
+    responses={404: {"model": schemas.ErrorBody}},
+)
+async def get_agent(agentId: str, workspace: Workspace, db: Db) -> AgentDetailOut:
+    async with db.read() as conn:
+        agent = await workspaces.get_agent(conn, workspace, agentId)
+        cap = await workspaces.max_concurrent_calls(conn, workspace)
+    if agent is None:
+        raise AgentNotFound(agentId)
+    return AgentDetailOut(**agent.as_json(), warnings=_warnings(agent, cap))
+
+
+@router.patch(
+    "/{agentId}",
+    summary="Change the agent's caller numbers and their limits (extension)",
+    description=(
+        "`fromNumbers` replaces the pool (in order); `callerNumberLimits` replaces the "
+        "limits. Dials already started keep their number; the next ones use the new pool "
+        "(within a few seconds: each worker keeps agents for a moment). A retry whose first "
+        "number left the pool takes another by the pool's rule. 400 naming the field for a "
+        "bad number or limit."
+    ),
+    responses={404: {"model": schemas.ErrorBody}, 400: {"model": schemas.ErrorBody}},
+)
+async def change_pool(agentId: str, body: PoolIn, workspace: Workspace, db: Db) -> AgentDetailOut:
+    async with db.write() as conn:
+        agent = await workspaces.get_agent(conn, workspace, agentId)
+        if agent is None:
+            raise AgentNotFound(agentId)
+        numbers = (
+            _pool_numbers(body.fromNumbers) if body.fromNumbers is not None else agent.from_numbers
+        )
+        if body.callerNumberLimits is not None:
+            limits = _pool_limits(body.callerNumberLimits, numbers)
+        else:
+            limits = {n: lim for n, lim in agent.pool.limits.items() if n in numbers}
+        changed = await workspaces.set_pool(conn, workspace, agentId, numbers, limits)
+        cap = await workspaces.max_concurrent_calls(conn, workspace)
+    if changed is None:
+        raise AgentNotFound(agentId)
+    return AgentDetailOut(**changed.as_json(), warnings=_warnings(changed, cap))
+
+
+def _pool_numbers(raw: list[str]) -> list[str]:
+    """The pool's numbers in E.164, each once, in the order first given; 400 naming the one
+    that is not a number."""
+    normalizer = PhoneNormalizer()
+    out: list[str] = []
+    for i, n in enumerate(raw):
+        try:
+            e164 = normalizer.normalize(n)
+        except InvalidPhoneNumber as exc:
+            raise BadRequest(f"fromNumbers[{i}] {n!r}: {exc.reason}") from exc
+        if e164 not in out:  # a number written twice is one number of the pool
+            out.append(e164)
+    return out
+
+
+def _pool_limits(
+    raw: dict[str, dict[str, Any]] | None, numbers: list[str]
+) -> dict[str, CallerLimit]:
+    """The limits, keyed by the pool's E.164 numbers (a key may be written in any form the
+    pool's numbers could be); 400 naming the field for a bad one."""
+    if not raw:
+        return {}
+    normalizer = PhoneNormalizer()
+    keyed: dict[str, Any] = {}
+    for key, spec in raw.items():
+        try:
+            keyed[normalizer.normalize(key)] = spec
+        except InvalidPhoneNumber as exc:
+            raise BadRequest(f"callerNumberLimits.{key}: {exc.reason}") from exc
+    try:
+        return parse_limits(keyed, numbers, "callerNumberLimits")
+    except InvalidPool as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def _warnings(agent: workspaces.Agent, max_concurrent: int | None) -> list[str]:
+    pool = len(agent.from_numbers)
+    if pool and max_concurrent is not None and pool < max_concurrent:
+        return [
+            f"the pool has {pool} caller number{'s' if pool != 1 else ''} for a workspace "
+            f"cap of {max_concurrent} concurrent calls: each number carries several calls "
+            "at once, and its own limits (callerNumberLimits) may hold calls back"
+        ]
+    return []

@@ -28,7 +28,8 @@ export class NewBatchPage {
   mount(root) {
     const changed = () => this.schedulePreview();
     this.file = h("input", { id: "file", name: "file", type: "file", accept: ".csv,.tsv,.txt,text/csv", required: true, onchange: () => (this.clearProblems(), changed()) });
-    this.agent = h("select", { id: "agent", name: "agentId", required: true, onchange: changed }, h("option", { value: "", text: "Loading agents…" }));
+    this.agent = h("select", { id: "agent", name: "agentId", required: true, onchange: () => (this.showPool(), changed()) }, h("option", { value: "", text: "Loading agents…" }));
+    this.pool = h("p", { class: "hint", id: "agent-pool", hidden: true });
     this.scheduled = h("input", { id: "scheduledAt", name: "scheduledAt", type: "datetime-local" });
     this.cbEnabled = h("input", { id: "cb-enabled", type: "checkbox" });
     this.cbAttempts = h("input", { id: "cb-attempts", type: "number", min: 1, max: 10, value: 3 });
@@ -75,6 +76,7 @@ export class NewBatchPage {
             {},
             h("label", { for: "agent", text: "Agent" }),
             this.agent,
+            this.pool,
             h("label", { for: "scheduledAt", text: "Start at (optional; your local time)" }),
             this.scheduled,
             h(
@@ -186,6 +188,34 @@ export class NewBatchPage {
     return win;
   }
 
+  /** The chosen agent's caller numbers (its pool), their own limits and the server's
+   * warnings, when the server describes one agent (GET /v1/api/agents/{id}). */
+  async showPool() {
+    const id = this.agent.value;
+    this.pool.hidden = true;
+    if (!id || !has(await serverFeatures(), "/v1/api/agents/{agentId}", "get")) return;
+    let agent;
+    try {
+      agent = await get(`/v1/api/agents/${encodeURIComponent(id)}`);
+    } catch {
+      return; // the select still works; the pool is a hint
+    }
+    if (id !== this.agent.value) return;
+    const limits = agent.callerNumberLimits || {};
+    const words = (n) => {
+      const own = limits[n] || {};
+      const bits = [own.callsPerSecond ? `${own.callsPerSecond}/s` : null, own.perDay ? `${own.perDay}/day` : null].filter(Boolean);
+      return bits.length ? `${n} (${bits.join(", ")})` : n;
+    };
+    const numbers = agent.fromNumbers || [];
+    replace(
+      this.pool,
+      numbers.length ? `Caller numbers: ${numbers.map(words).join(" · ")} (local number first, else rotation)` : "No caller numbers: the provider's default is shown.",
+      (agent.warnings || []).map((w) => h("span", { class: "warn", "data-warning": "pool", text: ` ⚠ ${w}` }))
+    );
+    this.pool.hidden = false;
+  }
+
   async loadAgents() {
     try {
       const { agents } = await get("/v1/api/agents");
@@ -194,6 +224,7 @@ export class NewBatchPage {
         agents.length ? null : h("option", { value: "", text: "No agent: create one with POST /v1/api/agents" }),
         agents.map((a) => h("option", { value: a.id, text: `${a.name} (${a.id}, ${a.provider})` }))
       );
+      this.showPool();
     } catch (err) {
       replace(this.agent, h("option", { value: "", text: `Agents could not be loaded: ${err.message}` }));
     }
