@@ -90,9 +90,11 @@ class CallerPool:
         return len(self.numbers) > 1 or any(self.limit(n) != NO_LIMIT for n in self.numbers)
 
     def read_back_ms(self) -> int:
-        """How far back the ledger is read: a day with a daily limit, else enough for the
-        per-second limits and the rotation's "least recently used"."""
-        return max([DAY_MS if self.limit(n).per_day else 60_000 for n in self.numbers] or [0])
+        """How far back the ledger's starts are read for the limits: a day with a daily
+        limit, else the per-second window (the rotation reads each number's last start
+        apart, whenever it was)."""
+        day = any(self.limit(n).per_day for n in self.numbers)
+        return DAY_MS if day else SECOND_MS + PACE_MARGIN_MS
 
 
 def parse_limits(raw: Any, numbers: Sequence[str], field_name: str) -> dict[str, CallerLimit]:

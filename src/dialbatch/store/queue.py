@@ -696,6 +696,11 @@ async def _choose_caller_numbers(
     await caller_dials.lock(conn, pairs)
     back = max(pools[call.call_id].read_back_ms() for call in ruled)
     seen = await caller_dials.starts(conn, pairs, now - back)
+    for pair, at in (await caller_dials.last_used(conn, pairs)).items():
+        # The last start, however old, orders the rotation; outside every limit's window
+        # it counts for no limit (domain/caller_pool.free_at reads the windows only).
+        if not seen.get(pair):
+            seen[pair] = [at]
     firsts = await caller_dials.first_used(conn, [call.call_id for call in ruled])
     waits: dict[int, int] = {}
     for call in sorted(ruled, key=lambda c: c.call_id):
