@@ -230,6 +230,7 @@ def main() -> int:
         ).raise_for_status()
         wait_complete(client, warm.json()["batchId"], 300)
 
+        warm_cpu = server.cpu_seconds()
         csv = make_csv(args.calls, 0)
         window: dict[str, Any] | None = None
         if args.window == "opening":
@@ -249,6 +250,7 @@ def main() -> int:
         est = checked.raise_for_status().json()["estimate"]
         without = naive.raise_for_status().json()["estimate"]
         wait_complete(client, batch_id, 900)
+        run_cpu = server.cpu_seconds() - warm_cpu
         first, last, dials, called = run_span(server, batch_id)
         batch = client.get(f"/v1/api/batch-calls/{batch_id}").json()
     actual_s = (last - est["startAt"]) / 1000
@@ -274,6 +276,11 @@ def main() -> int:
     )
     print(
         f"finishAt {est['finishAt']} vs last end {last}: {(last - est['finishAt']) / 1000:+.1f} s"
+    )
+    print(
+        f"dialing pace {dials / ((last - first) / 1000):.1f} dials/s (first start to last end);"
+        f" server CPU {run_cpu:.1f} s for the run ({run_cpu / dials * 1000:.2f} ms a dial;"
+        f" PostgreSQL's own not counted), {warm_cpu:.1f} s before it (start-up, warm-up)"
     )
     print(f"error: {error:+.1f} % (target within 15 %)")
     print(
