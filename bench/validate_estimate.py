@@ -23,17 +23,17 @@ pace: K=25 gives 125 calls/s and dials of ~0.1 s, so the rate binds (20 slots wo
 ~190 calls/s) with ~55 ms per slot cycle to spare for the claim, intent, placement and
 outcome write, and 10,000 calls take 80 s of dialing plus the 20 s wait.
 
-A warm-up batch of `--warmup` calls (same agent, no window) first gives the agent the dial
-history the estimate learns from: the typical dial, and the pace the batch achieved (its
-latest 500 dials, so the warm-up is long enough to reach a steady pace). When the cap, not
+A warm-up batch of `--warmup` calls (same agent, a window of the same shape that stays open
+through it) first gives the agent the dial history the estimate learns from: the typical
+dial, and the pace the batch achieved (its latest 500 dials, so the warm-up is long enough
+to reach a steady pace). When the cap, not
 the rate, held that batch back, the estimate gives each call the slot time it saw
 (cap / pace): at this time scale a slot's overhead (claim, intent, outcome write, refill)
 is not small next to a dial of a few hundredths of a second.
 
     .venv/bin/python bench/validate_estimate.py [--calls 10000] [--scale 25] [--cap 20]
         [--rate 5] [--warmup 2000] [--window opening|closing|none] [--opens-after 20]
-        [--mix short|standard]
-        [--before-close 25] [--pg]
+        [--mix short|standard] [--before-close 25] [--pg]
 """
 
 from __future__ import annotations
@@ -223,10 +223,15 @@ def main() -> int:
                 data["callingWindow"] = json.dumps(window)
             return data
 
+        # The warm-up has a window of the same shape, open throughout its run (its closed
+        # minute is 12 hours away): the gate then costs each of its dials what it costs the
+        # batch's, and the slot time learned from it is like for like.
+        far = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=12)
+        warm_window = None if args.window == "none" else closed_minute(far)
         warm = client.post(
             "/v1/api/batch-calls",
             files={"file": ("warm.csv", make_csv(args.warmup, 70_000), "text/csv")},
-            data=form(None),
+            data=form(warm_window),
         ).raise_for_status()
         wait_complete(client, warm.json()["batchId"], 300)
 
