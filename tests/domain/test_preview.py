@@ -128,3 +128,31 @@ def test_a_batch_held_back_by_the_cap_shows_how_long_a_slot_was_held() -> None:
     )
     # It is never shorter than the dial itself.
     assert slot_seconds(5.0, pace_then=10, cap_then=20, calls_per_second=200) == 5.0
+
+
+def test_a_batch_held_back_to_nine_tenths_of_its_rate_was_held_by_the_cap() -> None:
+    # 20 slots gave 115 dials/s under a rate of 125/s: the cap, not the rate, set that pace,
+    # and the next batch goes at it too (at 0.9 this was taken for the rate: 9 % short).
+    slot = slot_seconds(0.06, pace_then=115, cap_then=20, calls_per_second=125)
+    assert slot == pytest.approx(20 / 115)
+    run = estimate_run(10_000, max_active=20, calls_per_second=125, slot_s=slot)
+    assert (run.calls_per_second, run.limited_by) == (pytest.approx(115), "concurrency")
+
+
+def test_the_pace_is_learned_from_the_steady_part_not_the_ramp_up() -> None:
+    # The first 20 calls start 8 ms apart on the rate's schedule, every slot free; then a
+    # slot frees every 10 ms: 100 dials/s is what the cap allowed.
+    starts = [i * 8 for i in range(20)] + [160 + i * 10 for i in range(200)]
+    assert achieved_pace(starts, ramp_up=20) == pytest.approx(100.0)
+    assert achieved_pace(starts) > 100.5  # the ramp-up counted: faster than it went
+    assert achieved_pace(starts[:30], ramp_up=20) is None  # too few left to say
+
+
+def test_the_run_ends_one_dial_after_the_last_start_not_one_slot() -> None:
+    # Slots held 1 s (a 0.25 s dial and the refill), 20 of them: 20 calls/s. The last call
+    # ends 0.25 s after it starts; nothing waits for its slot to be filled again.
+    run = estimate_run(201, max_active=20, calls_per_second=100, slot_s=1.0, dial_s=0.25)
+    assert run.seconds == pytest.approx(200 / 20 + 0.25)
+    window = CallingWindow.every_day("00:00", "24:00")
+    windowed = estimate_windowed_run([(("UTC",), 201)], 0, window, MON_9, 20, 100, 1.0, dial_s=0.25)
+    assert windowed.seconds == pytest.approx(run.seconds)

@@ -63,12 +63,17 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
     window = None if new.calling_window is None else parse_calling_window(new.calling_window)
     held = preview.window_counts(zones, unknown, window, start)
     call_s = slot_s if slot_s is not None else preview.DEFAULT_SLOT_S
-    pace_then = preview.achieved_pace(starts)
     cap = min(max_active, cap_then) if cap_then is not None else max_active
+    pace_then = preview.achieved_pace(starts, ramp_up=cap)
     held_s = preview.slot_seconds(call_s, pace_then, cap, cps)
     if window is None:
         run = preview.estimate_run(
-            scan.accepted, max_active, cps, held_s, max_concurrency=new.max_concurrency
+            scan.accepted,
+            max_active,
+            cps,
+            held_s,
+            max_concurrency=new.max_concurrency,
+            dial_s=call_s,
         )
     else:
         run = await asyncio.to_thread(
@@ -81,6 +86,7 @@ async def validate(workspace: str, db: Database, new: NewBatch) -> dict[str, Any
             cps,
             held_s,
             max_concurrency=new.max_concurrency,
+            dial_s=call_s,
         )
     if accepted:
         message = f"The batch would be created with {scan.accepted} calls"

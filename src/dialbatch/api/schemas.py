@@ -287,6 +287,28 @@ class ProgressResponse(Progress):
     )
 
 
+class AttemptEntry(_Model):
+    """One dial of a call, from the attempts ledger (extension)."""
+
+    attempt: int = Field(description="the dial's number, from 1")
+    startTime: int = Field(description="when the dial was started (ms)")
+    endTime: int | None = Field(None, description="when it ended (ms); null while live")
+    outcome: str | None = Field(
+        None,
+        description="completed, busy, no-answer, voicemail, failed or canceled; null while live",
+    )
+    duration: float | None = Field(None, description="talk time in seconds, when answered")
+    provider: str
+    providerCallId: str | None = None
+    providerCode: str | None = Field(None, description="SIP code or provider status")
+    fromNumber: str | None = Field(None, description="the caller number the dial used")
+    gateBefore: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="extension: the pre-dial gate's holds between the previous dial (or the "
+        "upload) and this one, oldest first, each as gateDecision with afterDials",
+    )
+
+
 class CallItem(_Model):
     jobId: str
     status: str
@@ -334,28 +356,6 @@ class CallResult(_Model):
     transcript: str | None = None
     outcome: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class AttemptEntry(_Model):
-    """One dial of a call, from the attempts ledger (extension)."""
-
-    attempt: int = Field(description="the dial's number, from 1")
-    startTime: int = Field(description="when the dial was started (ms)")
-    endTime: int | None = Field(None, description="when it ended (ms); null while live")
-    outcome: str | None = Field(
-        None,
-        description="completed, busy, no-answer, voicemail, failed or canceled; null while live",
-    )
-    duration: float | None = Field(None, description="talk time in seconds, when answered")
-    provider: str
-    providerCallId: str | None = None
-    providerCode: str | None = Field(None, description="SIP code or provider status")
-    fromNumber: str | None = Field(None, description="the caller number the dial used")
-    gateBefore: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="extension: the pre-dial gate's holds between the previous dial (or the "
-        "upload) and this one, oldest first, each as gateDecision with afterDials",
-    )
 
 
 class Consent(_Model):
