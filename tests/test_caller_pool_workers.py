@@ -3,7 +3,8 @@ API, 3 `dialbatch worker` processes and the carrier process on PostgreSQL. What 
 showed, and when it reached the carrier, is read from the carrier's ledger, not from the
 engine's tables: every number of the pool is used, no number starts two dials within a
 second, a retry shows its person's first number, a 212 recipient sees the pool's 212
-number. bench/caller_pool.py runs the acceptance's full 300 calls the same way."""
+number; all this with each dial's request taking 0-600 ms to reach the carrier.
+bench/caller_pool.py runs the acceptance's full 300 calls the same way."""
 
 from __future__ import annotations
 
@@ -42,7 +43,14 @@ def pool_agent(client: httpx.Client) -> dict[str, Any]:
             "provider": "carrier",
             "fromNumbers": [NY, LA, DC],
             "callerNumberLimits": ONE_PER_SECOND,
-            "providerConfig": {**QUICK, "outcomes": {"busy": 0.3, "completed": 0.7}},
+            # An uneven path to the carrier (each dial's request waits 0-600 ms before the
+            # carrier records it): a limit kept at the intent alone would let two starts of
+            # one number reach the carrier closer than a second.
+            "providerConfig": {
+                **QUICK,
+                "outcomes": {"busy": 0.3, "completed": 0.7},
+                "placeDelayMs": 600,
+            },
         },
     )
     assert r.status_code == 201, r.text

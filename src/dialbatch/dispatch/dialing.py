@@ -31,7 +31,7 @@ from dialbatch.providers.base import (
     ProviderError,
     ProviderEvent,
 )
-from dialbatch.store import queue
+from dialbatch.store import caller_dials, queue
 from dialbatch.store.engine import Database
 from dialbatch.store.queue import Claimed
 from dialbatch.store.workspaces import Agent
@@ -67,8 +67,13 @@ class Dialer:
         self._due_order = itertools.count()
         self._due_changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._placed: Coalescer[tuple[str, str], None] = Coalescer(
+        # (dial key, provider call id, whether the caller numbers' ledger awaits the answer)
+        self._placed: Coalescer[tuple[str, str, bool], None] = Coalescer(
             self._record_placed, max_items=config.max_write_group, name="placements"
+        )
+        # Dial keys the provider refused, for the caller numbers' ledger.
+        self._answered: Coalescer[str, None] = Coalescer(
+            self._record_answered, max_items=config.max_write_group, name="answered"
         )
 
     @property
@@ -245,6 +250,9 @@ class Dialer:
                 exc,
                 extra={**log_fields(intent.dial_key), "provider": provider.name},
             )
+            if intent.in_caller_ledger:
+                # The provider answered: the request is no longer out.
+                await self._quietly(self._answered.submit(intent.dial_key), intent.dial_key)
             await self._quietly(
                 self._on_event(
                     CallEvent(
@@ -264,7 +272,8 @@ class Dialer:
         metrics.CALLS_STARTED.labels(provider=provider.name).inc()
         metrics.DIAL_LATENCY.labels(provider=provider.name).observe(time.monotonic() - durable_at)
         await self._quietly(
-            self._placed.submit((intent.dial_key, provider_call_id)), intent.dial_key
+            self._placed.submit((intent.dial_key, provider_call_id, intent.in_caller_ledger)),
+            intent.dial_key,
         )
 
     async def _quietly(self, write: Awaitable[object], key: str) -> None:
@@ -274,10 +283,18 @@ class Dialer:
         except Exception:
             log.exception("recording dial %s failed; the sweeper will reconcile it", key)
 
-    async def _record_placed(self, placed: list[tuple[str, str]]) -> list[BaseException | None]:
+    async def _record_placed(
+        self, placed: list[tuple[str, str, bool]]
+    ) -> list[BaseException | None]:
         async with self.db.write() as conn:
-            await queue.record_placed_many(conn, placed)
+            await queue.record_placed_many(conn, [(key, pcid) for key, pcid, _ in placed])
+            await caller_dials.answered(conn, [key for key, _, ledger in placed if ledger])
         return [None] * len(placed)
+
+    async def _record_answered(self, keys: list[str]) -> list[BaseException | None]:
+        async with self.db.write() as conn:
+            await caller_dials.answered(conn, keys)
+        return [None] * len(keys)
 
 
 def log_fields(dial_key: str) -> dict[str, str]:

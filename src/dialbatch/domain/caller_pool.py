@@ -36,11 +36,18 @@ SECOND_MS = 1000
 # How long a dial waits for the number its step prefers before the rule falls through to
 # the next step: a per-second limit frees within a second; a daily one does not.
 MAX_WAIT_MS = 60_000
-# A per-second limit is kept over 1.25 s, not 1 s: the limit is applied at the intent, on
-# the database's clock, and the carrier counts starts when the dial request reaches it; two
-# requests may take different times to get there (placement, a loaded host). The margin
-# keeps the carrier's count within the limit, at the cost of a fifth of the rate.
-PACE_MARGIN_MS = 250
+# A per-second limit is kept at the carrier, which counts a start when the dial's request
+# reaches it, whatever the request took to get there (a loaded host, a slow network): each
+# start in the ledger is the time the provider *answered* the dial's request (no earlier than
+# it reached the carrier), and a dial whose request is still out counts as starting now
+# (store/caller_dials.py). A next start is admitted at the intent (before its own request is
+# sent) only a full second after those: the carrier sees them at least a second apart.
+# The margin covers the database clock's rounding to whole milliseconds.
+PACE_MARGIN_MS = 5
+# How long a dial's request may be out before its fate is the reconciler's: the longest
+# request timeout a provider may be given (Twilio's and Telnyx's are at most 120 s). A dial
+# whose worker died with the request out keeps its number busy that long, no longer.
+IN_FLIGHT_MS = 125_000
 # Limits a number may be given, each at least 1 (0 would mean "never", which is what taking
 # the number out of the pool says).
 MAX_CALLS_PER_SECOND = 1_000
@@ -92,7 +99,7 @@ class CallerPool:
     def read_back_ms(self) -> int:
         """How far back the ledger's starts are read for the limits: a day with a daily
         limit, else the per-second window (the rotation reads each number's last start
-        apart, whenever it was)."""
+        apart, whenever it was; dials still in flight are read whenever they began)."""
         day = any(self.limit(n).per_day for n in self.numbers)
         return DAY_MS if day else SECOND_MS + PACE_MARGIN_MS
 

@@ -82,6 +82,10 @@ class Intent:
     # The caller number the dial shows (the pool's choice, or the one the caller gave);
     # None: the agent has none.
     from_number: str | None = None
+    # Whether the caller numbers' ledger holds this dial in flight: the dialer then tells
+    # it when the provider has answered (caller_dials.answered), and the number's
+    # per-second limit counts the dial from that answer.
+    in_caller_ledger: bool = False
 
 
 async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
@@ -502,12 +506,14 @@ async def begin_dials(
             )
         ).all()
     granted: dict[int, int] = {r.id: r.attempt for r in rows}
+    ledgered = {call_id for call_id, pool in (pools or {}).items() if pool.needs_ledger()}
     intents = [
         Intent(
             call=call,
             attempt=granted[call.call_id],
             dial_key=_key(call, granted),
             from_number=chosen.get(call.call_id),
+            in_caller_ledger=call.call_id in ledgered and chosen.get(call.call_id) is not None,
         )
         for call, _ in group
         if call.call_id in granted
@@ -551,11 +557,9 @@ async def begin_dials(
         await caller_dials.record(
             conn,
             [
-                (i.call.workspace_id, i.from_number, now)
+                (i.call.workspace_id, i.from_number, now, i.dial_key)
                 for i in intents
-                if i.from_number is not None
-                and (pool := (pools or {}).get(i.call.call_id)) is not None
-                and pool.needs_ledger()
+                if i.in_caller_ledger and i.from_number is not None
             ],
         )
     refused = [by_id[i][0] for i in ids if i not in granted]
@@ -695,7 +699,7 @@ async def _choose_caller_numbers(
     pairs = {(call.workspace_id, n) for call in ruled for n in pools[call.call_id].numbers}
     await caller_dials.lock(conn, pairs)
     back = max(pools[call.call_id].read_back_ms() for call in ruled)
-    seen = await caller_dials.starts(conn, pairs, now - back)
+    seen = await caller_dials.starts(conn, pairs, now - back, now)
     for pair, at in (await caller_dials.last_used(conn, pairs)).items():
         # The last start, however old, orders the rotation; outside every limit's window
         # it counts for no limit (domain/caller_pool.free_at reads the windows only).

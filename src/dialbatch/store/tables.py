@@ -526,6 +526,20 @@ caller_dials = sa.Table(
     sa.Column("id", BigInt, primary_key=True, autoincrement=True),
     sa.Column("workspace_id", sa.String(64), nullable=False),
     sa.Column("from_number", sa.String(32), nullable=False),
+    # The intent's time while the dial's request is out; once the provider has answered it,
+    # the time of that answer (migration 0019): no later than the dial reached the carrier.
     sa.Column("at", sa.BigInteger, nullable=False),
+    # The dial's key while its request is out (the provider has not answered), else NULL
+    # (migration 0019): such a dial may reach the carrier at any moment, so its number's
+    # per-second limit counts it as starting now.
+    sa.Column("in_flight", sa.String(64), nullable=True),
     sa.Index("ix_caller_dials_number", "workspace_id", "from_number", "at"),
+    sa.Index(
+        "ix_caller_dials_in_flight",
+        "workspace_id",
+        "from_number",
+        "in_flight",
+        sqlite_where=sa.text("in_flight IS NOT NULL"),
+        postgresql_where=sa.text("in_flight IS NOT NULL"),
+    ),
 )

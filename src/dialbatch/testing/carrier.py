@@ -10,7 +10,9 @@ dial and of how many were live at once.
 REST (JSON):
   POST /calls {dial_key, to, from, workspace_id, agent_id, job_id, agent_config, metadata}
        -> 201 {id} (new), 200 {id, duplicate: true} (same dial_key again: not a new ring),
-          409 (the key was looked up and found absent: fenced), 503 (refused, startErrorRate)
+          409 (the key was looked up and found absent: fenced), 503 (refused, startErrorRate);
+       with `placeDelayMs` in agent_config, the request waits up to that long (drawn per
+       dial) before the dial is received and recorded: a slow, uneven path to the carrier
   GET  /calls?dial_key=K, GET /calls/{id} -> the call, live or ended; 404 if unknown
   POST /calls/{id}/hangup
   GET  /ledger -> every dial received (with the number it rang, `to`)
@@ -487,6 +489,17 @@ def max_overlap(dials: Any) -> dict[str, int]:
     return peaks
 
 
+def place_delay_s(body: dict[str, Any]) -> float:
+    """How long this dial's request waits before the carrier receives it: drawn per dial key
+    between 0 and the agent's `placeDelayMs` (0 without one)."""
+    cfg = body.get("agent_config")
+    most = cfg.get("placeDelayMs") if isinstance(cfg, dict) else None
+    if not isinstance(most, int | float) or isinstance(most, bool) or most <= 0:
+        return 0.0
+    rng = random.Random(f"delay:{body.get('dial_key')}")
+    return rng.uniform(0, min(float(most), 5_000.0)) / 1000
+
+
 def create_app(carrier: Carrier) -> Starlette:
     """The carrier's HTTP face."""
 
@@ -497,6 +510,11 @@ def create_app(carrier: Carrier) -> Starlette:
             return _error(400, "body must be JSON")
         if not isinstance(body, dict):
             return _error(400, "body must be a JSON object")
+        delay = place_delay_s(body)
+        if delay:
+            # A slow, uneven path to the carrier: the dial is received (and its start
+            # recorded) only now, and answered at once after.
+            await asyncio.sleep(delay)
         try:
             dial, created = carrier.place(body)
         except Refused as exc:

@@ -53,6 +53,20 @@ def build(
     return CarrierProvider(cs.url, cs.secret, timeout_s=cs.timeout_s)
 
 
+# The longest `placeDelayMs` an agent may ask of the carrier stand-in (below its adapter's
+# default request timeout of 10 s).
+MAX_PLACE_DELAY_MS = 5_000
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The carrier draws outcomes as the simulated provider does: the same keys."""
+    """The carrier draws outcomes as the simulated provider does: the same keys, and one of
+    its own: `placeDelayMs`, the most a dial's request waits in the carrier before the dial is
+    received (drawn per dial between 0 and it): a slow, uneven path to the carrier."""
+    delay = config.get("placeDelayMs")
+    if delay is not None and (
+        isinstance(delay, bool)
+        or not isinstance(delay, int | float)
+        or not 0 <= delay <= MAX_PLACE_DELAY_MS
+    ):
+        raise CarrierConfigError(f"placeDelayMs must be a number from 0 to {MAX_PLACE_DELAY_MS}")
     return _validate_simulated(config)
