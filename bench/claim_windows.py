@@ -21,13 +21,13 @@ A number with no known zone is claimed and then failed by the intent step, never
 
 `--gate` is issue 10's performance acceptance, side by side in one run: the same calls
 through claim + intent with the gate off (a workspace without suppressions or caps, a batch
-without a window) and on (a workspace with a 100,000-number suppression list and frequency
-caps of 3 per 24 h and 10 per 30 days, a batch with the window 08:00-21:00 every day), at US
-midday, `--rounds` times, which side goes first alternating. Every number is inside its window
-then (numbers the window would hold are left out, so both sides dial the same calls) and none
-is on the list (those would be refused at upload): what differs is the gate's own work. Wall
-time and the process's CPU time are both printed; on a shared machine the CPU time is the
-steadier figure.
+without a window) and on (a workspace under the `us` profile, with a 100,000-number
+suppression list and frequency caps of 3 per 24 h and 10 per 30 days, a batch with the
+window 08:00-21:00 every day), at US midday, `--rounds` times, which side goes first
+alternating. Every number is inside its window then (numbers the window would hold are left
+out, so both sides dial the same calls) and none is on the list (those would be refused at
+upload): what differs is the gate's own work. Wall time and the process's CPU time are both
+printed; on a shared machine the CPU time is the steadier figure.
 
 Prints figures; nothing is asserted. Timing varies with machine load: run it on a quiet box.
 """
@@ -179,10 +179,10 @@ SUPPRESSED = 100_000
 
 async def gate_side_by_side(n_calls: int, group: int, rounds: int) -> None:
     """Gate off and on, alternating, over the same calls (see the module docstring)."""
-    policy = gating.policy_for(parse_calling_window(DAYTIME).to_json())
+    policy = gating.policy_for(parse_calling_window(DAYTIME).to_json(), "us")
     candidates = us_numbers(n_calls * 2 + SUPPRESSED)
     asker = gating._Asker(US_MIDDAY, 0)  # one answer per set of zones
-    inside = [p for p in candidates[:-SUPPRESSED] if isinstance(asker(policy, p), Admit)]
+    inside = [p for p in candidates[:-SUPPRESSED] if isinstance(asker(policy, p, None), Admit)]
     numbers = inside[:n_calls]
     taken = set(numbers)
     listed = [p for p in candidates[-SUPPRESSED:] if p not in taken]
@@ -199,12 +199,16 @@ async def gate_side_by_side(n_calls: int, group: int, rounds: int) -> None:
                     conn, ws, name="b", provider="simulated", agent_id="agent_bench"
                 )
             await number_dials.set_caps(conn, GATE_ON, Caps(per_24h=3, per_30d=10))
+            # The `us` pack on top: federal hours, and FL/OK/MD hours and caps (a per-number
+            # lock and a ledger read in the intent for those numbers).
+            await gate_settings.update(conn, GATE_ON, compliance_profile="us")
             for i in range(0, len(listed), 10_000):
                 await suppressions.add(
                     conn, GATE_ON, [(p, "bench") for p in listed[i : i + 10_000]], source="api"
                 )
         print(
-            f"gate on: window 08:00-21:00, caps 3/24 h and 10/30 days, {len(listed):,}"
+            f"gate on: the us profile, window 08:00-21:00, caps 3/24 h and 10/30 days,"
+            f" {len(listed):,}"
             f" suppressed numbers; {n_calls:,} calls a run, groups of {group}"
         )
         rates: dict[str, list[float]] = {"off": [], "on": [], "off cpu": [], "on cpu": []}
