@@ -130,6 +130,8 @@ async def answered(conn: AsyncConnection, dial_keys: Sequence[str]) -> None:
     now = await db_now_ms(conn)
     await conn.execute(
         caller_dials.update()
+        # IS NOT NULL spelled out: the partial index ix_caller_dials_in_flight is used only
+        # when the query states its condition.
         .where(d.in_flight.is_not(None), d.in_flight.in_(list(dial_keys)))
         .values(at=greatest(conn, d.at, sa.literal(now, sa.BigInteger)), in_flight=None)
     )

@@ -42,14 +42,13 @@ from starlette.routing import Route
 
 from dialbatch.domain.outcomes import Outcome
 from dialbatch.providers.base import DialRequest
-from dialbatch.providers.carrier import signing
+from dialbatch.providers.carrier import MAX_PLACE_DELAY_MS, signing, validate_config
 from dialbatch.providers.simulated import (
     _CODES,
     REFUSED,
     _draw,
     _result_for,
     scripted_outcome,
-    validate_config,
 )
 
 log = logging.getLogger(__name__)
@@ -497,7 +496,7 @@ def place_delay_s(body: dict[str, Any]) -> float:
     if not isinstance(most, int | float) or isinstance(most, bool) or most <= 0:
         return 0.0
     rng = random.Random(f"delay:{body.get('dial_key')}")
-    return rng.uniform(0, min(float(most), 5_000.0)) / 1000
+    return rng.uniform(0, min(float(most), MAX_PLACE_DELAY_MS)) / 1000
 
 
 def create_app(carrier: Carrier) -> Starlette:
