@@ -252,7 +252,8 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     """The export's bytes, chunk by chunk. The caller has checked the batch's workspace.
 
-    The next chunk is read while this one is formatted: SQLite and asyncpg do their part
+    The next chunk is read while this one is formatted: SQLite (on aiosqlite's thread, the
+    chunk computed in one step, store/_dialect.read_chunk) and PostgreSQL do their part
     off the event loop's thread, so on two cores the reading and the formatting overlap.
     At most two chunks are in memory at once.
     """
@@ -276,6 +277,10 @@ async def stream(
         while pending is not None:
             rows = await pending
             pending = asyncio.ensure_future(read(rows[-1][0])) if len(rows) == limit else None
+            if pending is not None:
+                # Let the read start (hand its query to the database) before this chunk
+                # is formatted; a task only created would wait until formatting is done.
+                await asyncio.sleep(0)
             chunk = csv_rows.rows(rows) if csv_rows is not None else json_lines.rows(rows)
             if chunk:
                 yield chunk

@@ -75,7 +75,7 @@ def serve(
     import uvicorn
 
     from dialbatch.bootstrap import cli_lines, curl_lines, ensure_demo, profile_line
-    from dialbatch.server import Runtime
+    from dialbatch.server import Runtime, settle_heap
 
     settings = Settings()
     host = host or settings.host
@@ -118,6 +118,7 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=logs.uvicorn_log_config(settings.log_level, fmt),
     )
+    settle_heap()
     _run_server(config, runtime.hurry, sock)
 
 
@@ -176,7 +177,7 @@ def _safe_url(settings: Settings) -> str:
 @app.command()
 def worker(log_format: LogFormatOption = None) -> None:
     """Run a dispatcher only (no HTTP), against DIALBATCH_DATABASE_URL."""
-    from dialbatch.server import Runtime
+    from dialbatch.server import Runtime, settle_heap
 
     settings = Settings()
     fmt = _setup_logging(settings, log_format)
@@ -210,6 +211,7 @@ def worker(log_format: LogFormatOption = None) -> None:
         await runtime.stop()
         log.info("worker stopped", extra={"worker": owner})
 
+    settle_heap()
     asyncio.run(main())
 
 

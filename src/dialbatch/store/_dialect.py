@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from dialbatch.domain.states import CallState
 from dialbatch.store.tables import calls
@@ -335,3 +337,56 @@ def json_text_fields(
         .render_derived(name="fields", with_types=True)
     )
     return [record.c[key] for key in keys], table.outerjoin(record, sa.true())
+
+
+# WITH ... AS MATERIALIZED: SQLite 3.35 and later (Python's own build is newer on every
+# supported platform; an older one reads the chunk as a plain SELECT).
+_SQLITE_MATERIALIZES = sqlite3.sqlite_version_info >= (3, 35, 0)
+_CHUNK_STATEMENTS: dict[tuple[Any, ...], SQLCompiler] = {}
+_CHUNK_STATEMENTS_MAX = 64
+
+
+async def read_chunk(
+    conn: AsyncConnection, query: sa.Select[Any], key: tuple[Any, ...], values: dict[str, Any]
+) -> list[Sequence[Any]]:
+    """All rows of `query` (a bounded keyset step: an export's chunk), with its bind
+    parameters set from `values`; `key` names the query's shape for a statement cache (the
+    query may have no expanding IN: its values would be compiled into the cached text).
+
+    SQLite: one call on aiosqlite's thread, on the connection's own autocommit (no BEGIN
+    first: one statement is its own read transaction), with the chunk computed by SQLite
+    in its first step as a MATERIALIZED CTE. sqlite3 releases the GIL only inside a step,
+    and while the event loop's thread formats the previous chunk, a thread that needs the
+    GIL back after every row advances about one row per switch interval: a plain SELECT's
+    work (the JSON extractions, most of it) ran after the formatting instead of beside it.
+    Materialized, it all runs in that first step, on the other core (an export of a 1M-call
+    batch, docs/benchmarks.md "Export"). The statement is compiled once per shape.
+
+    PostgreSQL: SQLAlchemy's own execution (asyncpg's parsing is on the event loop
+    anyway, and the server computes the rows in its own process)."""
+    if not is_sqlite(conn) or not _SQLITE_MATERIALIZES:
+        result = await conn.execute(query, values)
+        try:
+            # The driver's rows, from the cursor SQLAlchemy has filled: none of the
+            # export's columns has a result processor, and building SQLAlchemy's row
+            # objects was a tenth of a CSV export's time (measured).
+            return list(result.cursor.fetchall())
+        finally:
+            result.close()
+    compiled = _CHUNK_STATEMENTS.get(key)
+    if compiled is None:
+        chunk = query.cte("chunk").prefix_with("MATERIALIZED")
+        compiled = sa.select(chunk).compile(dialect=conn.dialect)
+        assert isinstance(compiled, SQLCompiler)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("read_chunk caches its statement: no expanding IN in the query")
+        if len(_CHUNK_STATEMENTS) >= _CHUNK_STATEMENTS_MAX:
+            _CHUNK_STATEMENTS.clear()
+        _CHUNK_STATEMENTS[key] = compiled
+    params = compiled.construct_params(values) or {}
+    order = compiled.positiontup or []
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the SQLite connection was closed under a read")
+    return list(await driver.execute_fetchall(compiled.string, [params[k] for k in order]))

@@ -200,9 +200,9 @@ async def after(
     result an export does not show (the database skips extracting them, and the caller
     does not have to check each cell); then timezone, consent_basis and consent_at.
 
-    The rows are the driver's own (tuples, asyncpg records), taken from the cursor that
-    SQLAlchemy has already filled: none of these columns has a result processor, and
-    building SQLAlchemy's row objects was a tenth of a CSV export's time (measured)."""
+    The rows are the driver's own (tuples, asyncpg records), read as one step each
+    (`_dialect.read_chunk`, which says why), so an export can read the next chunk while
+    it formats this one."""
     c = calls.c
     source: sa.FromClause = calls
     if result_fields:
@@ -216,12 +216,14 @@ async def after(
     query = (
         sa.select(*_EXPORT_COLUMNS, *extra, *_RECIPIENT_COLUMNS)
         .select_from(source)
-        .where(c.batch_id == batch_id, c.seq > after_seq)
+        .where(c.batch_id == sa.bindparam("batch_id"), c.seq > sa.bindparam("after_seq"))
     )
     if states is not None:
-        query = query.where(c.status.in_([s.value for s in states]))
-    result = await conn.execute(query.order_by(c.seq).limit(limit))
-    try:
-        return list(result.cursor.fetchall())
-    finally:
-        result.close()
+        # Inline: the statement is compiled once for its shape (states and limit in `shape`
+        # below), and a state is one of CallState's fixed names.
+        query = query.where(c.status.in_([sa.literal_column(f"'{s.value}'") for s in states]))
+    query = query.order_by(c.seq).limit(limit)
+    shape = ("calls.after", _dialect.dialect_name(conn), states, limit, result_fields)
+    return await _dialect.read_chunk(
+        conn, query, shape, {"batch_id": batch_id, "after_seq": after_seq}
+    )
