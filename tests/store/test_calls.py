@@ -72,3 +72,43 @@ async def test_export_rows_carry_result_fields_of_completed_calls_only(db: Datab
     # A failed call's result, a completed call without one, a waiting call: all empty.
     assert fields[1] == fields[2] == fields[3] == ("", "", "", "")
     assert [r[0] for r in failed] == [1]
+
+
+async def test_export_steps_with_different_filters_and_sizes_each_read_their_own(
+    db: Database,
+) -> None:
+    """The export's statement is kept per shape (filter, step size): a step with another
+    filter or size gets its own rows, and each step sees what committed before it."""
+    batch = await make_batch(db, 6)
+    c = tables.calls.c
+    async with db.write() as conn:
+        await conn.execute(
+            tables.calls.update()
+            .where(c.batch_id == batch, c.seq.in_([1, 4]))
+            .values(status="failed", error="busy", started_at=1, ended_at=2)
+        )
+    async with db.read() as conn:
+        failed = await calls.after(conn, batch, after_seq=-1, states=(CallState.FAILED,), limit=5)
+        both = await calls.after(
+            conn,
+            batch,
+            after_seq=-1,
+            states=(CallState.FAILED, CallState.WAITING),
+            limit=5,
+        )
+        first = await calls.after(conn, batch, after_seq=-1, states=None, limit=2)
+    assert [r[0] for r in failed] == [1, 4]
+    assert [r[0] for r in both] == [0, 1, 2, 3, 4]
+    assert [r[0] for r in first] == [0, 1]
+    # A change committed between two steps is in the next one (no snapshot held across).
+    async with db.write() as conn:
+        await conn.execute(
+            tables.calls.update()
+            .where(c.batch_id == batch, c.seq == 5)
+            .values(status="failed", error="late", started_at=1, ended_at=2)
+        )
+    async with db.read() as conn:
+        rest = await calls.after(
+            conn, batch, after_seq=first[-1][0], states=(CallState.FAILED,), limit=5
+        )
+    assert [(r[0], r[8]) for r in rest] == [(4, "busy"), (5, "late")]
