@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,15 @@ def now_ms_sql(conn: AsyncConnection) -> sa.ColumnElement[int]:
 
 
 async def db_now_ms(conn: AsyncConnection) -> int:
+    """The database's clock in ms, as `now_ms_sql` reads it in a statement.
+
+    SQLite: this host's clock, read here. A SQLite database is a file on this host (WAL
+    needs memory shared between its processes, so never a network share), and SQLite reads
+    `'now'` from the same system clock: asking it cost a statement and a hop to
+    aiosqlite's thread, several times a dial, inside the single writer's transactions.
+    Rounded to the ms as `now_ms_sql` rounds it."""
+    if is_sqlite(conn):
+        return round(time.time() * 1000)
     return int((await conn.execute(sa.select(now_ms_sql(conn)))).scalar_one())
 
 

@@ -41,7 +41,7 @@ from dialbatch.store import (
     outbox,
     suppressions,
 )
-from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers
+from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers, lock_rows
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
 from dialbatch.store.tables import attempts, batch_counters, batches, calls, workspace_limiter
@@ -906,7 +906,10 @@ async def lock_calls(conn: AsyncConnection, call_ids: Sequence[int]) -> None:
     already alone): the first locks of every transaction that writes several rows."""
     c = calls.c
     stmt = sa.select(c.id).where(c.id.in_(sorted(set(call_ids)))).order_by(c.id)
-    await conn.execute(for_update(conn, stmt))
+    # No statement at all on SQLite: it only read ids, a statement and a thread hop inside
+    # the single writer's transaction, twice a dial (docs/benchmarks.md, "Validate's
+    # estimate against the run").
+    await lock_rows(conn, stmt)
 
 
 async def _take_calls(conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> list[int]:
