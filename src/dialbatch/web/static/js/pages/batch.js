@@ -246,10 +246,10 @@ export class BatchPage {
       const share = [b.maxConcurrency ? `at most ${b.maxConcurrency} calls live at once` : "the workspace's cap", `priority ${b.priority ?? 0}`];
       const running = !["completed", "cancelled", "failed"].includes(b.status);
       const editable = running && has(this.features, "/v1/api/batch-calls/{batchId}", "patch");
-      // The same form across re-renders while the values stand: a refresh must not wipe
-      // what the user is typing.
+      // The same form across re-renders while the values stand, and while the user has
+      // edits not yet sent: a refresh must not wipe what the user is typing.
       const sig = `${b.maxConcurrency}|${b.priority}`;
-      if (editable && (!this.shareForm || this.shareSig !== sig)) [this.shareForm, this.shareSig] = [this.shareEditor(b), sig];
+      if (editable && (!this.shareForm || (this.shareSig !== sig && !this.shareEdited))) [this.shareForm, this.shareSig] = [this.shareEditor(b), sig];
       rows.push(["Share of the workspace", h("span", {}, h("span", { id: "batch-share", text: share.join(" · ") }), editable ? this.shareForm : null)]);
     }
     if (b.failureStop) rows.push(["Automatic stop", h("span", { id: "failure-stop", text: describeFailureStop(b.failureStop) })]);
@@ -269,8 +269,12 @@ export class BatchPage {
         class: "inline",
         id: "share-form",
         novalidate: true,
+        oninput: () => {
+          this.shareEdited = true;
+        },
         onsubmit: async (e) => {
           e.preventDefault();
+          this.shareEdited = false;
           const body = { maxConcurrency: cap.value.trim() === "" ? null : Number(cap.value), priority: Number(prio.value || 0) };
           try {
             const answer = await request(this.base, { method: "PATCH", json: body });
