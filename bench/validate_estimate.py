@@ -167,6 +167,38 @@ async def _pg_span(url: str, batch_id: str) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
+PACE_SQL = "SELECT started_at FROM attempts WHERE batch_id = {} ORDER BY started_at"
+
+
+def pace_profile(server: Server, batch_id: str, bucket_s: float = 10.0) -> list[float]:
+    """Dials started per second in each `bucket_s` from the batch's first dial: where in the
+    run the pace changed (a slow start points at work that grows with the calls waiting, a
+    slow end at work that grows with the calls done)."""
+    if server.database_url:
+        starts = asyncio.run(_pg_starts(server.database_url, batch_id))
+    else:
+        db = sqlite3.connect(server.sqlite_path)
+        try:
+            starts = [int(r[0]) for r in db.execute(PACE_SQL.format("?"), (batch_id,))]
+        finally:
+            db.close()
+    if not starts:
+        return []
+    counts: dict[int, int] = {}
+    for t in starts:
+        b = int((t - starts[0]) / 1000 / bucket_s)
+        counts[b] = counts.get(b, 0) + 1
+    return [round(counts.get(b, 0) / bucket_s, 1) for b in range(max(counts) + 1)]
+
+
+async def _pg_starts(url: str, batch_id: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [int(r[0]) for r in await conn.fetch(PACE_SQL.format("$1"), batch_id)]
+    finally:
+        await conn.close()
+
+
 @contextlib.contextmanager
 def scratch_database(pg: bool) -> Iterator[str | None]:
     """A fresh PostgreSQL database for the run (None: SQLite, the server's own file)."""
@@ -236,6 +268,7 @@ def main() -> int:
             data=form(warm_window),
         ).raise_for_status()
         wait_complete(client, warm.json()["batchId"], 300)
+        warm_pace = pace_profile(server, warm.json()["batchId"])
 
         warm_cpu = server.cpu_seconds()
         csv = make_csv(args.calls, 0)
@@ -259,6 +292,7 @@ def main() -> int:
         wait_complete(client, batch_id, 900)
         run_cpu = server.cpu_seconds() - warm_cpu
         first, last, dials, called = run_span(server, batch_id)
+        run_pace = pace_profile(server, batch_id)
         batch = client.get(f"/v1/api/batch-calls/{batch_id}").json()
     actual_s = (last - est["startAt"]) / 1000
     error = (actual_s - est["durationSeconds"]) / est["durationSeconds"] * 100
@@ -289,6 +323,8 @@ def main() -> int:
         f" server CPU {run_cpu:.1f} s for the run ({run_cpu / dials * 1000:.2f} ms a dial;"
         f" PostgreSQL's own not counted), {warm_cpu:.1f} s before it (start-up, warm-up)"
     )
+    print(f"warm-up's dials/s per 10 s: {warm_pace}")
+    print(f"batch's dials/s per 10 s:   {run_pace}")
     print(f"error: {error:+.1f} % (target within 15 %)")
     print(
         f"the estimate without the window said {without['durationSeconds']} s: {naive_error:+.1f} %"
