@@ -54,15 +54,28 @@ def writers_are_serial(url: str) -> bool:
     return is_sqlite_url(url)
 
 
+def runs_on_driver(conn: AsyncConnection) -> bool:
+    """Whether the hot statements (store/_prepared.py) skip SQLAlchemy's execution and run
+    on the driver: on SQLite, whose one writer's time is the engine's pace. asyncpg's own
+    parsing and the server's work dwarf SQLAlchemy's share on PostgreSQL."""
+    return is_sqlite(conn)
+
+
 def counter_shard(conn: AsyncConnection) -> int:
     """The counter row a transaction writes to (see PG_COUNTER_SHARDS)."""
     return 0 if is_sqlite(conn) else random.randrange(PG_COUNTER_SHARDS)
 
 
+def takes_row_locks(conn: AsyncConnection) -> bool:
+    """Whether transactions lock rows (PostgreSQL); SQLite's BEGIN IMMEDIATE already
+    serialises writers, so a statement that would only lock rows need not run."""
+    return not is_sqlite(conn)
+
+
 async def lock_rows(conn: AsyncConnection, stmt: sa.Select[Any]) -> None:
     """Take the row locks of `stmt` (PostgreSQL: FOR UPDATE, in the statement's order);
     nothing on SQLite, whose BEGIN IMMEDIATE already serialises writers."""
-    if not is_sqlite(conn):
+    if takes_row_locks(conn):
         await conn.execute(stmt.with_for_update())
 
 
@@ -125,6 +138,19 @@ def for_update(
     if is_sqlite(conn):
         return stmt
     return stmt.with_for_update(skip_locked=skip_locked, of=of)
+
+
+def in_list(conn: AsyncConnection, column: Any, name: str) -> sa.ColumnElement[bool]:
+    """`column IN (the list bound as `name`)`, in a form whose text does not depend on the
+    list's length, so that a statement built with it is compiled once (store/_prepared.py):
+    SQLite reads the list as JSON (`json_each`), PostgreSQL as an array (`= ANY`). The
+    caller binds a list (not a set: JSON has none)."""
+    if is_sqlite(conn):
+        items: sa.Select[Any] = sa.select(sa.literal_column("value")).select_from(
+            sa.func.json_each(sa.bindparam(name, type_=sa.JSON))
+        )
+        return column.in_(items)  # type: ignore[no-any-return]
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
 
 
 # What a row of an upload may carry besides its number and metadata: (timezone,

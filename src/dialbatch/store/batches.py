@@ -13,6 +13,7 @@ from dialbatch.domain.ids import now_ms
 from dialbatch.domain.states import RUNNING_BATCH_STATES, BatchState, CallState
 from dialbatch.store import counters, outbox
 from dialbatch.store._dialect import CallRow, bulk_insert_calls, now_ms_sql
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.engine import Database
 from dialbatch.store.notify import notify
 from dialbatch.store.tables import batches, calls, workspace_limiter
@@ -244,12 +245,20 @@ async def _cancel_chunk(
 
 
 async def release_slots(conn: AsyncConnection, workspace_id: str, n: int) -> None:
+    await run(conn, _RELEASE, {"_ws": workspace_id, "_n": n})
+
+
+def _build_release(conn: AsyncConnection) -> Any:
     lim = workspace_limiter.c
-    await conn.execute(
+    n = sa.bindparam("_n", type_=sa.Integer)
+    return (
         workspace_limiter.update()
-        .where(lim.workspace_id == workspace_id)
+        .where(lim.workspace_id == sa.bindparam("_ws"))
         .values(active=sa.case((lim.active >= n, lim.active - n), else_=0))
     )
+
+
+_RELEASE = Prepared("release_slots", _build_release)
 
 
 async def mark_done_if_drained(conn: AsyncConnection, batch_id: str) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import OPEN_CALL_STATES, CallState, wire_status
 from dialbatch.store._dialect import PG_COUNTER_SHARDS, counter_shard, greatest, upsert
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.tables import batch_counters
 
 PG_SHARDS = PG_COUNTER_SHARDS
@@ -72,8 +73,12 @@ async def move_many(conn: AsyncConnection, moves: list[Move]) -> None:
         return
     # One global order of row locks (by batch, then status) so that concurrent transitions
     # (waiting->claimed, claimed->dialing, dialing->waiting) cannot deadlock on PostgreSQL.
+    await run(conn, _ADD, rows)
+
+
+def _build_add(conn: AsyncConnection) -> Any:
     stmt = upsert(conn, batch_counters)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["batch_id", "status", "shard"],
         set_={
             "n": batch_counters.c.n + stmt.excluded.n,
@@ -81,7 +86,13 @@ async def move_many(conn: AsyncConnection, moves: list[Move]) -> None:
             "last_at": greatest(conn, batch_counters.c.last_at, stmt.excluded.last_at),
         },
     )
-    await conn.execute(stmt, rows)
+
+
+_ADD = Prepared(
+    "counters_add",
+    _build_add,
+    keys=("batch_id", "status", "shard", "n", "duration_sum", "last_at"),
+)
 
 
 @dataclass
@@ -134,10 +145,15 @@ async def tally(conn: AsyncConnection, batch_id: str) -> Tally:
 
 
 async def open_calls(conn: AsyncConnection, batch_id: str) -> int:
-    c = batch_counters.c
-    value = await conn.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(c.n), 0)).where(
-            c.batch_id == batch_id, c.status.in_(_OPEN)
-        )
-    )
-    return int(value or 0)
+    rows = await run(conn, _OPEN_CALLS, {"batch_id": batch_id})
+    return int(rows[0][0] or 0)
+
+
+_OPEN_CALLS = Prepared(
+    "open_calls",
+    lambda conn: sa.select(sa.func.coalesce(sa.func.sum(batch_counters.c.n), 0)).where(
+        batch_counters.c.batch_id == sa.bindparam("batch_id"),
+        # Each state its own literal: an IN of a list would be expanded per execution.
+        sa.or_(*(batch_counters.c.status == s for s in sorted(_OPEN))),
+    ),
+)

@@ -48,6 +48,8 @@ from dialbatch.domain.states import CallState
 from dialbatch.domain.timezones import call_zones
 from dialbatch.domain.windows import parse_calling_window
 from dialbatch.store import gate_log, outbox
+from dialbatch.store._dialect import in_list
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.tables import batches, calls, workspaces
 
 # How long after the intent's decision a dial may still start: the intent's commit and the
@@ -75,10 +77,7 @@ async def policies_of(conn: AsyncConnection, batch_ids: Iterable[str]) -> dict[s
     ids = sorted(set(batch_ids))
     if not ids:
         return {}
-    b = batches.c
-    rows = await conn.execute(
-        sa.select(b.id, *gate_columns()).select_from(with_workspace()).where(b.id.in_(ids))
-    )
+    rows = await run(conn, _POLICIES_OF, {"_ids": ids})
     found = {r.id: policy_of(r) for r in rows}
     return {batch_id: policy for batch_id, policy in found.items() if policy is not None}
 
@@ -102,6 +101,16 @@ def gate_columns() -> tuple[sa.ColumnElement[Any], ...]:
 def with_workspace() -> sa.Join:
     """Batches joined with their workspace, for :func:`gate_columns`."""
     return batches.join(_ws, _ws.c.id == batches.c.workspace_id)
+
+
+_POLICIES_OF = Prepared(
+    "policies_of",
+    lambda conn: (
+        sa.select(batches.c.id, *gate_columns())
+        .select_from(with_workspace())
+        .where(in_list(conn, batches.c.id, "_ids"))
+    ),
+)
 
 
 def policy_of(row: Any) -> Policy | None:

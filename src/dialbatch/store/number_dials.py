@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.caps import DAY_MS, MONTH_MS, NO_CAPS, Caps, parse_caps
-from dialbatch.store._dialect import db_now_ms
+from dialbatch.store._dialect import db_now_ms, in_list
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.tables import number_dials, workspaces
 
 KEEP_MS = MONTH_MS + DAY_MS
@@ -26,14 +27,17 @@ KEEP_MS = MONTH_MS + DAY_MS
 
 async def caps_of(conn: AsyncConnection, workspace_ids: Iterable[str]) -> dict[str, Caps]:
     """The caps of each workspace that has any (a workspace without caps is absent)."""
-    w = workspaces.c
-    rows = await conn.execute(
-        sa.select(w.id, w.frequency_caps).where(
-            w.id.in_(set(workspace_ids)), w.frequency_caps.is_not(None)
-        )
-    )
+    rows = await run(conn, _CAPS_OF, {"_ids": sorted(set(workspace_ids))})
     found = {r.id: parse_caps(r.frequency_caps) for r in rows}
     return {ws: caps for ws, caps in found.items() if caps.periods()}
+
+
+_CAPS_OF = Prepared(
+    "caps_of",
+    lambda conn: sa.select(workspaces.c.id, workspaces.c.frequency_caps).where(
+        in_list(conn, workspaces.c.id, "_ids"), workspaces.c.frequency_caps.is_not(None)
+    ),
+)
 
 
 async def get_caps(conn: AsyncConnection, workspace_id: str) -> Caps:
@@ -77,13 +81,21 @@ async def dial_times(
 async def record(conn: AsyncConnection, dials: Sequence[tuple[str, str, str, int]]) -> None:
     """(dial key, workspace, number, when) of each dial whose intent is being written."""
     if dials:
-        await conn.execute(
-            number_dials.insert(),
+        await run(
+            conn,
+            _RECORD,
             [
                 {"dial_key": key, "workspace_id": ws, "phone_number": number, "at": at}
                 for key, ws, number, at in dials
             ],
         )
+
+
+_RECORD = Prepared(
+    "number_dials_record",
+    lambda conn: number_dials.insert(),
+    keys=("dial_key", "workspace_id", "phone_number", "at"),
+)
 
 
 async def prune(conn: AsyncConnection) -> int:

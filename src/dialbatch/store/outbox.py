@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.ids import now_ms
 from dialbatch.store._dialect import lock_outbox_order
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.tables import outbox
 
 _PENDING = "dialbatch.outbox.pending"
@@ -64,8 +65,9 @@ async def flush(conn: AsyncConnection) -> None:
         return
     await lock_outbox_order(conn)
     at = now_ms()
-    await conn.execute(
-        outbox.insert(),
+    await run(
+        conn,
+        _INSERT,
         [
             {
                 "workspace_id": w,
@@ -77,6 +79,13 @@ async def flush(conn: AsyncConnection) -> None:
             for w, e, p in events
         ],
     )
+
+
+_INSERT = Prepared(
+    "outbox_insert",
+    lambda conn: outbox.insert(),
+    keys=("workspace_id", "batch_id", "event", "payload", "created_at"),
+)
 
 
 # --- Reading (events/stream.py, events/webhooks.py) ------------------------------------------

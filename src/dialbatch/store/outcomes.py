@@ -30,7 +30,8 @@ from dialbatch.domain.retry import (
 from dialbatch.domain.retry_policy import RetryPolicy, parse_retry_policy
 from dialbatch.domain.states import FINAL_CALL_STATES, CallState
 from dialbatch.store import counters, failure_stop, gating, outbox
-from dialbatch.store._dialect import db_now_ms, for_update
+from dialbatch.store._dialect import db_now_ms, for_update, in_list
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.results import agent_fields
 from dialbatch.store.tables import attempts, batches, calls
@@ -93,19 +94,9 @@ async def write_outcomes(
     locked = {
         row.id: row for row in await _lock_calls(conn, [att.call_id for _, (_, att) in ordered])
     }
-    await conn.execute(
-        attempts.update()
-        .where(attempts.c.id == sa.bindparam("_id"), attempts.c.ended_at.is_(None))
-        .values(
-            state="ended",
-            ended_at=sa.bindparam("_ended_at"),
-            outcome=sa.bindparam("_outcome"),
-            provider_code=sa.bindparam("_code"),
-            duration_s=sa.bindparam("_duration"),
-            provider_call_id=sa.func.coalesce(
-                attempts.c.provider_call_id, sa.bindparam("_pcid", type_=sa.String)
-            ),
-        ),
+    await run(
+        conn,
+        _END_ATTEMPT,
         [
             {
                 "_id": att_id,
@@ -139,19 +130,35 @@ async def write_outcomes(
     return applied
 
 
+_END_ATTEMPT = Prepared(
+    "attempts_end",
+    lambda conn: (
+        attempts.update()
+        .where(attempts.c.id == sa.bindparam("_id"), attempts.c.ended_at.is_(None))
+        .values(
+            state="ended",
+            ended_at=sa.bindparam("_ended_at"),
+            outcome=sa.bindparam("_outcome"),
+            provider_code=sa.bindparam("_code"),
+            duration_s=sa.bindparam("_duration"),
+            provider_call_id=sa.func.coalesce(
+                attempts.c.provider_call_id, sa.bindparam("_pcid", type_=sa.String)
+            ),
+        )
+    ),
+)
+
+
 async def _find_attempts(conn: AsyncConnection, events: Sequence[CallEvent]) -> list[Any]:
     """The attempt each event names (by dial key, else by the provider's call id), or None."""
-    a = attempts.c
-    cols = (a.id, a.call_id, a.n, a.ended_at, a.dial_key, a.provider_call_id, a.provider)
-    keys = {e.dial_key for e in events if e.dial_key}
-    pcids = {e.provider_call_id for e in events if not e.dial_key and e.provider_call_id}
+    keys = sorted({e.dial_key for e in events if e.dial_key})
+    pcids = sorted({e.provider_call_id for e in events if not e.dial_key and e.provider_call_id})
     by_key: dict[str, Any] = {}
     by_pcid: dict[str, Any] = {}
     if keys:
-        rows = await conn.execute(sa.select(*cols).where(a.dial_key.in_(keys)))
-        by_key = {r.dial_key: r for r in rows}
+        by_key = {r.dial_key: r for r in await run(conn, _ATTEMPTS_BY_KEY, {"_in": keys})}
     if pcids:
-        rows = await conn.execute(sa.select(*cols).where(a.provider_call_id.in_(pcids)))
+        rows = await run(conn, _ATTEMPTS_BY_PCID, {"_in": pcids})
         by_pcid = {r.provider_call_id: r for r in rows}
     return [
         by_key.get(e.dial_key) if e.dial_key else by_pcid.get(e.provider_call_id or "")
@@ -159,7 +166,24 @@ async def _find_attempts(conn: AsyncConnection, events: Sequence[CallEvent]) -> 
     ]
 
 
+def _attempts_by(column: str) -> Prepared:
+    a = attempts.c
+    cols = (a.id, a.call_id, a.n, a.ended_at, a.dial_key, a.provider_call_id, a.provider)
+    return Prepared(
+        f"attempts_by_{column}",
+        lambda conn: sa.select(*cols).where(in_list(conn, a[column], "_in")),
+    )
+
+
+_ATTEMPTS_BY_KEY = _attempts_by("dial_key")
+_ATTEMPTS_BY_PCID = _attempts_by("provider_call_id")
+
+
 async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
+    return await run(conn, _LOCK_CALLS, {"_ids": sorted(set(call_ids))})
+
+
+def _build_lock_calls(conn: AsyncConnection) -> Any:
     c = calls.c
     b = batches.c
     stmt = (
@@ -182,10 +206,13 @@ async def _lock_calls(conn: AsyncConnection, call_ids: list[int]) -> list[Any]:
             b.status.label("batch_status"),
         )
         .select_from(calls.join(gating.with_workspace(), b.id == c.batch_id))
-        .where(c.id.in_(sorted(set(call_ids))))
+        .where(in_list(conn, c.id, "_ids"))
         .order_by(c.id)  # rows are locked in the order they are returned
     )
-    return list(await conn.execute(for_update(conn, stmt, of=calls)))
+    return for_update(conn, stmt, of=calls)
+
+
+_LOCK_CALLS = Prepared("outcomes_lock_calls", _build_lock_calls)
 
 
 class _Plan:
@@ -289,57 +316,67 @@ class _Plan:
         return self.rules[call.batch_id]
 
     async def write(self, conn: AsyncConnection) -> None:
-        c = calls.c
-        common: dict[str, Any] = {
-            "status": sa.bindparam("_status"),
-            "connection_failures": sa.bindparam("_failures"),
-            "unreached": sa.bindparam("_unreached"),
-            "lease_owner": None,
-            "lease_expires": None,
-            "ended_at": sa.bindparam("_ended_at"),
-        }
-        shapes: list[tuple[CallState, list[dict[str, Any]], dict[str, Any]]] = [
-            (
-                CallState.WAITING,
-                self.retries,
-                {"next_attempt_at": sa.bindparam("_next"), "error": None},
-            ),
-            (
-                CallState.COMPLETED,
-                self.completions,
-                {
-                    "duration_s": sa.bindparam("_duration"),
-                    "error": None,
-                    "result": sa.bindparam("_result", type_=calls.c.result.type),
-                },
-            ),
-            (
-                CallState.FAILED,
-                self.failures,
-                {"duration_s": sa.bindparam("_duration"), "error": sa.bindparam("_error")},
-            ),
-        ]
-        for state, rows, extra in shapes:
+        for state, rows in (
+            (CallState.WAITING, self.retries),
+            (CallState.COMPLETED, self.completions),
+            (CallState.FAILED, self.failures),
+        ):
             if not rows:
                 continue
             for row in rows:
                 row["_status"] = state.value
-            await conn.execute(
-                calls.update()
-                .where(
-                    c.id == sa.bindparam("_id"),
-                    c.status == sa.bindparam("_old"),
-                    c.attempt == sa.bindparam("_n"),
-                )
-                .values(**common, **extra),
-                rows,
-            )
+            await run(conn, _END_CALL[state], rows)
         for workspace_id, k in sorted(self.slots.items()):
             await release_slots(conn, workspace_id, k)
         await counters.move_many(conn, self.moves)
         await outbox.emit_many(conn, self.events)
         for batch_id in sorted(self.finished_batches):
             await mark_done_if_drained(conn, batch_id)
+
+
+def _end_call(state: CallState, extra: dict[str, Any]) -> Prepared:
+    """The update that ends a dial of a call in `state` (waiting for a retry, completed or
+    failed), with the columns that state writes besides the common ones."""
+    c = calls.c
+    return Prepared(
+        f"calls_end_{state.value}",
+        lambda conn: (
+            calls.update()
+            .where(
+                c.id == sa.bindparam("_id"),
+                c.status == sa.bindparam("_old"),
+                c.attempt == sa.bindparam("_n"),
+            )
+            .values(
+                status=sa.bindparam("_status"),
+                connection_failures=sa.bindparam("_failures"),
+                unreached=sa.bindparam("_unreached"),
+                lease_owner=None,
+                lease_expires=None,
+                ended_at=sa.bindparam("_ended_at"),
+                **extra,
+            )
+        ),
+    )
+
+
+_END_CALL = {
+    CallState.WAITING: _end_call(
+        CallState.WAITING, {"next_attempt_at": sa.bindparam("_next"), "error": None}
+    ),
+    CallState.COMPLETED: _end_call(
+        CallState.COMPLETED,
+        {
+            "duration_s": sa.bindparam("_duration"),
+            "error": None,
+            "result": sa.bindparam("_result", type_=calls.c.result.type),
+        },
+    ),
+    CallState.FAILED: _end_call(
+        CallState.FAILED,
+        {"duration_s": sa.bindparam("_duration"), "error": sa.bindparam("_error")},
+    ),
+}
 
 
 def _gate_context(call: Any) -> GateContext | None:

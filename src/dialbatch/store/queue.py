@@ -41,7 +41,14 @@ from dialbatch.store import (
     outbox,
     suppressions,
 )
-from dialbatch.store._dialect import db_now_ms, for_update, lock_numbers, lock_rows
+from dialbatch.store._dialect import (
+    db_now_ms,
+    for_update,
+    in_list,
+    lock_numbers,
+    takes_row_locks,
+)
+from dialbatch.store._prepared import Prepared, one_of, run
 from dialbatch.store.batches import mark_done_if_drained, release_slots
 from dialbatch.store.pauses import is_paused, may_dial
 from dialbatch.store.tables import attempts, batch_counters, batches, calls, workspace_limiter
@@ -90,14 +97,22 @@ class Intent:
 
 async def runnable_workspaces(conn: AsyncConnection) -> list[str]:
     now = await db_now_ms(conn)
-    rows = await conn.execute(
+    return [r[0] for r in await run(conn, _RUNNABLE_WORKSPACES, {"_now": now})]
+
+
+_RUNNING = sorted(RUNNING_BATCH_STATES)
+_RUNNABLE_WORKSPACES = Prepared(
+    "runnable_workspaces",
+    lambda conn: (
         sa.select(batches.c.workspace_id)
         .where(
-            batches.c.status.in_(RUNNING_BATCH_STATES), batches.c.scheduled_at <= now, may_dial()
+            one_of(batches.c.status, _RUNNING),
+            batches.c.scheduled_at <= sa.bindparam("_now"),
+            may_dial(),
         )
         .distinct()
-    )
-    return [r[0] for r in rows]
+    ),
+)
 
 
 # Lock order, in every transaction that waits for more than one of these: call rows (by
@@ -147,12 +162,8 @@ async def claim(
     the decision recorded on it and reported to `on_hold`.
     """
     now = await db_now_ms(conn)
-    lim = workspace_limiter.c
-    limiter = (
-        await conn.execute(
-            for_update(conn, sa.select(workspace_limiter).where(lim.workspace_id == workspace_id))
-        )
-    ).first()
+    found = await run(conn, _LIMITER, {"_ws": workspace_id})
+    limiter = found[0] if found else None
     if limiter is None or limiter.calls_per_second <= 0:
         return [], Pace(now, float(now), 0.0)
     interval = 1000.0 / limiter.calls_per_second
@@ -167,15 +178,32 @@ async def claim(
         conn, workspace_id, owner, n, now, lease_ms, gate_now, on_hold=on_hold
     )
     if claimed:
-        await conn.execute(
-            workspace_limiter.update()
-            .where(lim.workspace_id == workspace_id)
-            .values(
-                next_start_at=start + len(claimed) * interval,
-                active=lim.active + len(claimed),
-            )
+        await run(
+            conn,
+            _TAKE_SLOTS,
+            {"_ws": workspace_id, "_next": start + len(claimed) * interval, "_k": len(claimed)},
         )
     return claimed, pace
+
+
+_LIMITER = Prepared(
+    "limiter",
+    lambda conn: for_update(
+        conn,
+        sa.select(workspace_limiter).where(workspace_limiter.c.workspace_id == sa.bindparam("_ws")),
+    ),
+)
+_TAKE_SLOTS = Prepared(
+    "limiter_take",
+    lambda conn: (
+        workspace_limiter.update()
+        .where(workspace_limiter.c.workspace_id == sa.bindparam("_ws"))
+        .values(
+            next_start_at=sa.bindparam("_next", type_=sa.Float),
+            active=workspace_limiter.c.active + sa.bindparam("_k", type_=sa.Integer),
+        )
+    ),
+)
 
 
 async def _claim_fairly(
@@ -192,22 +220,7 @@ async def _claim_fairly(
     """Share `n` between the workspace's runnable batches: higher priorities first, and
     within one priority fairly, least recently served first. A batch with its own
     `max_concurrency` gets no more than its room (domain/batch_limits.py)."""
-    b = batches.c
-    runnable = (
-        await conn.execute(
-            sa.select(
-                b.id, b.agent_id, b.status, b.priority, b.max_concurrency, *gating.gate_columns()
-            )
-            .select_from(gating.with_workspace())
-            .where(
-                b.workspace_id == workspace_id,
-                b.status.in_(RUNNING_BATCH_STATES),
-                b.scheduled_at <= now,
-                may_dial(),  # paused batches (or workspace) are skipped
-            )
-            .order_by(b.last_claimed_at, b.created_at)
-        )
-    ).all()
+    runnable = await run(conn, _RUNNABLE_BATCHES, {"_ws": workspace_id, "_now": now})
     if not runnable:
         return []
     policies = {row.id: gating.policy_of(row) for row in runnable}
@@ -273,19 +286,48 @@ async def _claim_fairly(
     )
     for batch_id, k in served.items():
         await counters.move(conn, batch_id, {CallState.WAITING: -k, CallState.CLAIMED: k})
-        await conn.execute(
-            batches.update()
-            .where(b.id == batch_id)
-            .values(
-                last_claimed_at=now,
-                status=sa.case(
-                    (b.status == BatchState.QUEUED.value, BatchState.PROCESSING.value),
-                    else_=b.status,
-                ),
-                started_at=sa.func.coalesce(b.started_at, now),
-            )
-        )
+        await run(conn, _SERVED, {"_id": batch_id, "_now": now})
     return claimed
+
+
+_RUNNABLE_BATCHES = Prepared(
+    "runnable_batches",
+    lambda conn: (
+        sa.select(
+            batches.c.id,
+            batches.c.agent_id,
+            batches.c.status,
+            batches.c.priority,
+            batches.c.max_concurrency,
+            *gating.gate_columns(),
+        )
+        .select_from(gating.with_workspace())
+        .where(
+            batches.c.workspace_id == sa.bindparam("_ws"),
+            one_of(batches.c.status, _RUNNING),
+            batches.c.scheduled_at <= sa.bindparam("_now"),
+            may_dial(),  # paused batches (or workspace) are skipped
+        )
+        .order_by(batches.c.last_claimed_at, batches.c.created_at)
+    ),
+)
+_SERVED = Prepared(
+    "batch_served",
+    lambda conn: (
+        batches.update()
+        .where(batches.c.id == sa.bindparam("_id"))
+        .values(
+            last_claimed_at=sa.bindparam("_now", type_=sa.BigInteger),
+            status=sa.case(
+                (batches.c.status == BatchState.QUEUED.value, BatchState.PROCESSING.value),
+                else_=batches.c.status,
+            ),
+            started_at=sa.func.coalesce(
+                batches.c.started_at, sa.bindparam("_now", type_=sa.BigInteger)
+            ),
+        )
+    ),
+)
 
 
 async def _live_calls(conn: AsyncConnection, batch_ids: list[str]) -> dict[str, int]:
@@ -346,20 +388,36 @@ async def _due(
     conn: AsyncConnection, batch_id: str, limit: int, now: int, *, with_phone: bool
 ) -> list[Any]:
     """The batch's first `limit` due waiting calls that nobody else holds, locked."""
-    c = calls.c
-    due = (
-        sa.select(c.id, *([c.phone_number, c.timezone, c.attempt] if with_phone else []))
-        .where(
-            c.batch_id == batch_id,
-            # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'` to
-            # prove ix_calls_due's predicate; tests/store/test_claim_plan.py checks it.
-            c.status == sa.literal(CallState.WAITING.value, literal_execute=True),
-            c.next_attempt_at <= now,
-        )
-        .order_by(c.next_attempt_at, c.id)
-        .limit(limit)
+    return await run(
+        conn,
+        _DUE_WITH_PHONE if with_phone else _DUE,
+        {"_batch": batch_id, "_now": now, "_limit": limit},
     )
-    return list(await conn.execute(for_update(conn, due, skip_locked=True)))
+
+
+def _build_due(with_phone: bool) -> Prepared:
+    c = calls.c
+    return Prepared(
+        "due_with_phone" if with_phone else "due",
+        lambda conn: for_update(
+            conn,
+            sa.select(c.id, *([c.phone_number, c.timezone, c.attempt] if with_phone else []))
+            .where(
+                c.batch_id == sa.bindparam("_batch"),
+                # Inlined, not bound: a generic (prepared) plan must see `status = 'waiting'`
+                # to prove ix_calls_due's predicate; tests/store/test_claim_plan.py checks it.
+                one_of(c.status, [CallState.WAITING.value]),
+                c.next_attempt_at <= sa.bindparam("_now", type_=sa.BigInteger),
+            )
+            .order_by(c.next_attempt_at, c.id)
+            .limit(sa.bindparam("_limit", type_=sa.Integer)),
+            skip_locked=True,
+        ),
+    )
+
+
+_DUE = _build_due(False)
+_DUE_WITH_PHONE = _build_due(True)
 
 
 async def _claim_ids(
@@ -372,18 +430,8 @@ async def _claim_ids(
     now: int,
     lease_ms: int,
 ) -> list[Claimed]:
-    c = calls.c
-    rows = await conn.execute(
-        calls.update()
-        .where(c.id.in_(ids), c.status == CallState.WAITING.value)
-        .values(
-            status=CallState.CLAIMED.value,
-            lease_owner=owner,
-            lease_token=c.lease_token + 1,
-            lease_expires=now + lease_ms,
-            gate_hold=None,  # the hold is over; gate_decision stays, the last word
-        )
-        .returning(c.id, c.seq, c.phone_number, c.metadata, c.lease_token, c.timezone)
+    rows = await run(
+        conn, _CLAIM_IDS, {"_ids": sorted(ids), "_owner": owner, "_expires": now + lease_ms}
     )
     return [
         Claimed(
@@ -399,6 +447,30 @@ async def _claim_ids(
         )
         for r in sorted(rows, key=lambda r: r.seq)
     ]
+
+
+_CLAIM_IDS = Prepared(
+    "claim_ids",
+    lambda conn: (
+        calls.update()
+        .where(in_list(conn, calls.c.id, "_ids"), calls.c.status == CallState.WAITING.value)
+        .values(
+            status=CallState.CLAIMED.value,
+            lease_owner=sa.bindparam("_owner"),
+            lease_token=calls.c.lease_token + 1,
+            lease_expires=sa.bindparam("_expires", type_=sa.BigInteger),
+            gate_hold=None,  # the hold is over; gate_decision stays, the last word
+        )
+        .returning(
+            calls.c.id,
+            calls.c.seq,
+            calls.c.phone_number,
+            calls.c.metadata,
+            calls.c.lease_token,
+            calls.c.timezone,
+        )
+    ),
+)
 
 
 def _holds_claim(call: Claimed, owner: str) -> tuple[sa.ColumnElement[bool], ...]:
@@ -453,7 +525,6 @@ async def begin_dials(
     if not group:
         return []
     now = await db_now_ms(conn)
-    c = calls.c
     by_id = {call.call_id: (call, provider) for call, provider in group}
     await lock_calls(conn, sorted(by_id))  # in id order, as every writer of calls takes them
     # The gate's last word, in the same transaction as the intent, in its order (suppression,
@@ -478,33 +549,20 @@ async def begin_dials(
         conn, [by_id[i][0] for i in ids], pools or {}, from_numbers or {}, now
     )
     ids = [i for i in ids if i not in pool_waits]
-    running = sa.select(batches.c.id).where(
-        batches.c.id.in_({call.batch_id for call, _ in group}),
-        batches.c.status.in_(RUNNING_BATCH_STATES),
-        may_dial(),
-    )
     rows: Sequence[Any] = []
     if ids:
-        rows = (
-            await conn.execute(
-                calls.update()
-                .where(
-                    sa.tuple_(c.id, c.lease_token).in_([(i, by_id[i][0].lease_token) for i in ids]),
-                    c.status == CallState.CLAIMED.value,
-                    c.lease_owner == owner,
-                    c.batch_id.in_(running),
-                )
-                .values(
-                    status=CallState.DIALING.value,
-                    attempt=c.attempt + 1,
-                    started_at=now,
-                    ended_at=None,
-                    duration_s=None,
-                    lease_expires=now + lease_ms,
-                )
-                .returning(c.id, c.attempt)
-            )
-        ).all()
+        rows = await run(
+            conn,
+            _BEGIN_DIALS,
+            {
+                "_ids": ids,
+                "_claims": [_claim_key(i, by_id[i][0].lease_token) for i in ids],
+                "_batches": sorted({call.batch_id for call, _ in group}),
+                "_owner": owner,
+                "_now": now,
+                "_expires": now + lease_ms,
+            },
+        )
     granted: dict[int, int] = {r.id: r.attempt for r in rows}
     ledgered = {call_id for call_id, pool in (pools or {}).items() if pool.needs_ledger()}
     intents = [
@@ -535,8 +593,9 @@ async def begin_dials(
                 for i in intents
             ],
         )
-        await conn.execute(
-            attempts.insert(),
+        await run(
+            conn,
+            _INSERT_ATTEMPTS,
             [
                 {
                     "call_id": i.call.call_id,
@@ -593,6 +652,55 @@ async def begin_dials(
         ],
     )
     return intents
+
+
+def _claim_key(call_id: int, lease_token: int) -> str:
+    """A claim as one value, for `_BEGIN_DIALS`'s list: the call and its fencing token."""
+    return f"{call_id}:{lease_token}"
+
+
+def _build_begin_dials(conn: AsyncConnection) -> Any:
+    c = calls.c
+    running = sa.select(batches.c.id).where(
+        in_list(conn, batches.c.id, "_batches"), one_of(batches.c.status, _RUNNING), may_dial()
+    )
+    claim_key = sa.cast(c.id, sa.String) + ":" + sa.cast(c.lease_token, sa.String)
+    return (
+        calls.update()
+        .where(
+            in_list(conn, c.id, "_ids"),  # the primary key finds the rows
+            in_list(conn, claim_key, "_claims"),  # each under the token we hold
+            c.status == CallState.CLAIMED.value,
+            c.lease_owner == sa.bindparam("_owner"),
+            c.batch_id.in_(running),
+        )
+        .values(
+            status=CallState.DIALING.value,
+            attempt=c.attempt + 1,
+            started_at=sa.bindparam("_now", type_=sa.BigInteger),
+            ended_at=None,
+            duration_s=None,
+            lease_expires=sa.bindparam("_expires", type_=sa.BigInteger),
+        )
+        .returning(c.id, c.attempt)
+    )
+
+
+_BEGIN_DIALS = Prepared("begin_dials", _build_begin_dials)
+_INSERT_ATTEMPTS = Prepared(
+    "attempts_insert",
+    lambda conn: attempts.insert(),
+    keys=(
+        "call_id",
+        "n",
+        "dial_key",
+        "provider",
+        "state",
+        "started_at",
+        "from_number",
+        "batch_id",
+    ),
+)
 
 
 async def _cancel_refused(
@@ -904,12 +1012,22 @@ async def _end_claims(
 async def lock_calls(conn: AsyncConnection, call_ids: Sequence[int]) -> None:
     """Lock call rows in id order and wait for them (PostgreSQL; SQLite's writer is
     already alone): the first locks of every transaction that writes several rows."""
-    c = calls.c
-    stmt = sa.select(c.id).where(c.id.in_(sorted(set(call_ids)))).order_by(c.id)
     # No statement at all on SQLite: it only read ids, a statement and a thread hop inside
     # the single writer's transaction, twice a dial (docs/benchmarks.md, "Validate's
     # estimate against the run").
-    await lock_rows(conn, stmt)
+    if takes_row_locks(conn):
+        await run(conn, _LOCK_CALL_IDS, {"_ids": sorted(set(call_ids))})
+
+
+_LOCK_CALL_IDS = Prepared(
+    "lock_calls",
+    lambda conn: (
+        sa.select(calls.c.id)
+        .where(in_list(conn, calls.c.id, "_ids"))
+        .order_by(calls.c.id)
+        .with_for_update()
+    ),
+)
 
 
 async def _take_calls(conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> list[int]:
@@ -949,37 +1067,51 @@ async def record_placed_many(conn: AsyncConnection, placed: Sequence[tuple[str, 
     its call while that attempt is still the call's live one."""
     if not placed:
         return
-    a = attempts.c
     ids = dict(placed)
-    rows = (
-        await conn.execute(
-            sa.select(a.id, a.call_id, a.n, a.dial_key)
-            .where(a.dial_key.in_(ids), a.provider_call_id.is_(None))
-            .order_by(a.call_id)
-        )
-    ).all()
+    rows = await run(conn, _UNPLACED, {"_keys": sorted(ids)})
     if not rows:
         return
     # The store's lock order: call rows (by id) before anything else, attempts included.
     await lock_calls(conn, [r.call_id for r in rows])
-    await conn.execute(
-        attempts.update()
-        .where(a.id == sa.bindparam("_id"), a.provider_call_id.is_(None))
-        .values(provider_call_id=sa.bindparam("_pcid")),
-        [{"_id": r.id, "_pcid": ids[r.dial_key]} for r in rows],
-    )
-    c = calls.c
-    await conn.execute(
-        calls.update()
-        .where(
-            c.id == sa.bindparam("_id"),
-            c.attempt == sa.bindparam("_n"),
-            # Not IN (...): an expanding parameter cannot be used with executemany.
-            sa.or_(c.status == CallState.DIALING.value, c.status == CallState.UNKNOWN.value),
-        )
-        .values(provider_call_id=sa.bindparam("_pcid")),
+    await run(conn, _PLACE_ATTEMPT, [{"_id": r.id, "_pcid": ids[r.dial_key]} for r in rows])
+    await run(
+        conn,
+        _PLACE_CALL,
         [{"_id": r.call_id, "_n": r.n, "_pcid": ids[r.dial_key]} for r in rows],
     )
+
+
+_UNPLACED = Prepared(
+    "attempts_unplaced",
+    lambda conn: (
+        sa.select(attempts.c.id, attempts.c.call_id, attempts.c.n, attempts.c.dial_key)
+        .where(in_list(conn, attempts.c.dial_key, "_keys"), attempts.c.provider_call_id.is_(None))
+        .order_by(attempts.c.call_id)
+    ),
+)
+_PLACE_ATTEMPT = Prepared(
+    "attempts_placed",
+    lambda conn: (
+        attempts.update()
+        .where(attempts.c.id == sa.bindparam("_id"), attempts.c.provider_call_id.is_(None))
+        .values(provider_call_id=sa.bindparam("_pcid"))
+    ),
+)
+_PLACE_CALL = Prepared(
+    "calls_placed",
+    lambda conn: (
+        calls.update()
+        .where(
+            calls.c.id == sa.bindparam("_id"),
+            calls.c.attempt == sa.bindparam("_n"),
+            # Not IN (...): an expanding parameter cannot be used with executemany.
+            sa.or_(
+                calls.c.status == CallState.DIALING.value, calls.c.status == CallState.UNKNOWN.value
+            ),
+        )
+        .values(provider_call_id=sa.bindparam("_pcid"))
+    ),
+)
 
 
 async def expire_claims(conn: AsyncConnection) -> int:

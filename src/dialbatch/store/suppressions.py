@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dialbatch.store._dialect import db_now_ms, upsert
+from dialbatch.store._dialect import db_now_ms, in_list, upsert
+from dialbatch.store._prepared import Prepared, run
 from dialbatch.store.tables import suppressions
 
 SOURCES = ("api", "import", "agent")
@@ -33,7 +34,7 @@ class Entry:
     expires_at: int | None
 
 
-def _active(now: int) -> sa.ColumnElement[bool]:
+def _active(now: int | sa.BindParameter[int]) -> sa.ColumnElement[bool]:
     s = suppressions.c
     return sa.or_(s.expires_at.is_(None), s.expires_at > now)
 
@@ -142,16 +143,29 @@ async def matching(
     wanted = set(numbers)
     if not wanted:
         return {}
-    s = suppressions.c
-    rows = await conn.execute(
-        sa.select(s.workspace_id, s.phone_number, s.reason).where(
-            s.workspace_id.in_({w for w, _ in wanted}),
-            s.phone_number.in_({n for _, n in wanted}),
-            _active(now),
-        )
+    rows = await run(
+        conn,
+        _MATCHING,
+        {
+            "_ws": sorted({w for w, _ in wanted}),
+            "_numbers": sorted({n for _, n in wanted}),
+            "_now": now,
+        },
     )
     found = {(r.workspace_id, r.phone_number): r.reason for r in rows}
     return {pair: reason for pair, reason in found.items() if pair in wanted}
+
+
+_MATCHING = Prepared(
+    "suppressions_matching",
+    lambda conn: sa.select(
+        suppressions.c.workspace_id, suppressions.c.phone_number, suppressions.c.reason
+    ).where(
+        in_list(conn, suppressions.c.workspace_id, "_ws"),
+        in_list(conn, suppressions.c.phone_number, "_numbers"),
+        _active(sa.bindparam("_now", type_=sa.BigInteger)),
+    ),
+)
 
 
 def error_text(reason: str) -> str:
