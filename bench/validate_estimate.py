@@ -22,8 +22,10 @@ The scale: K=25 gives 125 calls/s and, with the short mix, dials of ~0.065 s, so
 the rate binds (20 slots of 0.065 s would allow ~300 calls/s) and 10,000 calls take 80 s of
 dialing plus the 20 s wait. Measured (docs/benchmarks.md), the engine's own cycle per slot
 (outcome write, claim, intent, placement) took 0.11-0.13 s at load 2-5 on 2 shared cores,
-so 20 slots went at 80-113 dials/s and the engine, not the rate, set the pace: a run of
-10,000 calls under 2 minutes needs a slot cycle of at most ~0.2 s, whatever K.
+so 20 slots went at 80-113 dials/s and the engine, not the rate, set the pace. Since the
+dial path's statements are built once (store/_prepared.py) SQLite goes at 119-124 dials/s
+on a quiet machine, near the rate: a run of 10,000 calls under 2 minutes needs a slot
+cycle of at most ~0.2 s, whatever K.
 
 A warm-up batch of `--warmup` calls (same agent, a window of the same shape that stays open
 through it) first gives the agent the dial history the estimate learns from: the typical
