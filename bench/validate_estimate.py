@@ -147,25 +147,29 @@ SPAN_SQL = (
 )
 
 
-def run_span(server: Server, batch_id: str) -> tuple[int, int, int, int]:
-    """(first dial's start, last dial's end, dials, calls) from the engine's ledger."""
+def ledger_rows(server: Server, sql: str, batch_id: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql` (its one parameter written `{}`) for `batch_id`, from the server's
+    database: its SQLite file, or its scratch PostgreSQL database."""
     if server.database_url:
-        return asyncio.run(_pg_span(server.database_url, batch_id))
+        return asyncio.run(_pg_rows(server.database_url, sql.format("$1"), batch_id))
     db = sqlite3.connect(server.sqlite_path)
     try:
-        row = db.execute(SPAN_SQL.format("?"), (batch_id,)).fetchone()
+        return list(db.execute(sql.format("?"), (batch_id,)))
     finally:
         db.close()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-async def _pg_span(url: str, batch_id: str) -> tuple[int, int, int, int]:
+async def _pg_rows(url: str, sql: str, batch_id: str) -> list[tuple[Any, ...]]:
     conn = await asyncpg.connect(url)
     try:
-        row = await conn.fetchrow(SPAN_SQL.format("$1"), batch_id)
+        return [tuple(r) for r in await conn.fetch(sql, batch_id)]
     finally:
         await conn.close()
-    assert row is not None
+
+
+def run_span(server: Server, batch_id: str) -> tuple[int, int, int, int]:
+    """(first dial's start, last dial's end, dials, calls) from the engine's ledger."""
+    row = ledger_rows(server, SPAN_SQL, batch_id)[0]
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
@@ -176,14 +180,7 @@ def pace_profile(server: Server, batch_id: str, bucket_s: float = 10.0) -> list[
     """Dials started per second in each `bucket_s` from the batch's first dial: where in the
     run the pace changed (a slow start points at work that grows with the calls waiting, a
     slow end at work that grows with the calls done)."""
-    if server.database_url:
-        starts = asyncio.run(_pg_starts(server.database_url, batch_id))
-    else:
-        db = sqlite3.connect(server.sqlite_path)
-        try:
-            starts = [int(r[0]) for r in db.execute(PACE_SQL.format("?"), (batch_id,))]
-        finally:
-            db.close()
+    starts = [int(r[0]) for r in ledger_rows(server, PACE_SQL, batch_id)]
     if not starts:
         return []
     counts: dict[int, int] = {}
@@ -191,14 +188,6 @@ def pace_profile(server: Server, batch_id: str, bucket_s: float = 10.0) -> list[
         b = int((t - starts[0]) / 1000 / bucket_s)
         counts[b] = counts.get(b, 0) + 1
     return [round(counts.get(b, 0) / bucket_s, 1) for b in range(max(counts) + 1)]
-
-
-async def _pg_starts(url: str, batch_id: str) -> list[int]:
-    conn = await asyncpg.connect(url)
-    try:
-        return [int(r[0]) for r in await conn.fetch(PACE_SQL.format("$1"), batch_id)]
-    finally:
-        await conn.close()
 
 
 @contextlib.contextmanager

@@ -72,13 +72,6 @@ def takes_row_locks(conn: AsyncConnection) -> bool:
     return not is_sqlite(conn)
 
 
-async def lock_rows(conn: AsyncConnection, stmt: sa.Select[Any]) -> None:
-    """Take the row locks of `stmt` (PostgreSQL: FOR UPDATE, in the statement's order);
-    nothing on SQLite, whose BEGIN IMMEDIATE already serialises writers."""
-    if takes_row_locks(conn):
-        await conn.execute(stmt.with_for_update())
-
-
 async def pg_notify(conn: AsyncConnection, channel: str, payload: str) -> None:
     """NOTIFY at commit on PostgreSQL; nothing on SQLite (see wakes_other_processes)."""
     if not is_sqlite(conn):

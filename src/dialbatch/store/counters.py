@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dialbatch.domain.states import OPEN_CALL_STATES, CallState, wire_status
 from dialbatch.store._dialect import PG_COUNTER_SHARDS, counter_shard, greatest, upsert
-from dialbatch.store._prepared import Prepared, run
+from dialbatch.store._prepared import Prepared, one_of, run
 from dialbatch.store.tables import batch_counters
 
 PG_SHARDS = PG_COUNTER_SHARDS
@@ -153,7 +153,6 @@ _OPEN_CALLS = Prepared(
     "open_calls",
     lambda conn: sa.select(sa.func.coalesce(sa.func.sum(batch_counters.c.n), 0)).where(
         batch_counters.c.batch_id == sa.bindparam("batch_id"),
-        # Each state its own literal: an IN of a list would be expanded per execution.
-        sa.or_(*(batch_counters.c.status == s for s in sorted(_OPEN))),
+        one_of(batch_counters.c.status, sorted(_OPEN)),
     ),
 )
