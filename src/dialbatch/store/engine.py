@@ -63,6 +63,22 @@ class Database:
         async with self.reader.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read whose statements all see the database as of its first one, for an answer
+        assembled from several queries (a call, its dials and its gate log must agree).
+        SQLite: a reader's transaction already holds one WAL snapshot from its first read.
+        PostgreSQL: READ COMMITTED takes a snapshot per statement, so REPEATABLE READ (a
+        read-only transaction there never fails to serialise)."""
+        if self.is_sqlite:
+            async with self.read() as conn:
+                yield conn
+            return
+        async with self.reader.connect() as conn:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not self.writer:

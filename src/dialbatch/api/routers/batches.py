@@ -378,7 +378,9 @@ async def export_calls(
 )
 async def get_call(batchId: str, jobId: str, workspace: Workspace, db: Db) -> dict[str, Any]:
     parsed = parse_job_id(jobId)
-    async with db.read() as conn:
+    # One snapshot: a gate hold committed between two of these reads would otherwise show
+    # in gateHistory but not yet as the call's gateDecision (seen on PostgreSQL).
+    async with db.snapshot() as conn:
         batch = await batches.get_batch(conn, workspace, batchId)
         if batch is None or parsed is None or parsed[0] != batchId:
             raise CallNotFound(batchId, jobId)
